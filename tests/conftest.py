@@ -1,0 +1,51 @@
+"""Shared fixtures: where the real data lives, and fresh warehouse files.
+
+Real data sits beside the repo in ``../shared`` (override with ``AITOKENS_SHARED``).
+Tests that need it skip with a clear reason when it is absent; CI always has it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_root() -> Path:
+    """The shared folder: ``$AITOKENS_SHARED`` or ``../shared`` next to the repo."""
+    return Path(os.environ.get("AITOKENS_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    root = shared_root()
+    if not root.is_dir():
+        pytest.skip(f"shared data folder {root} is absent (set AITOKENS_SHARED to its path)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def sora_prices_csv(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "sora2024" / "prices.csv"
+    if not path.is_file():
+        pytest.skip(f"real Sora panel {path} is absent (set AITOKENS_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def estudy2_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "reference" / "estudy2"
+    if not (path / "expected.json").is_file():
+        pytest.skip(f"estudy2 reference {path} is absent (set AITOKENS_SHARED)")
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A warehouse path in a fresh temporary folder; ``AITOKENS_DB`` points at it."""
+    path = tmp_path / "wh" / "aitokens.duckdb"
+    monkeypatch.setenv("AITOKENS_DB", str(path))
+    return path
