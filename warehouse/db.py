@@ -1,0 +1,239 @@
+"""Open the DuckDB warehouse: path rules, lock handling, migrations and views.
+
+DuckDB lets one process write OR many processes read a file. Writers therefore open late and
+close early, and a lock held by someone else is retried with backoff until a deadline, then
+reported with the holder's PID and command line so the user knows whom to ask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from warehouse.errors import WarehouseLockedError, WarehouseMissingError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_PATH = Path("data") / "aitokens.duckdb"
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+SESSION_CALENDARS = ("XNYS",)
+SESSIONS_START, SESSIONS_END = "2000-01-01", "2035-12-31"
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse path: the argument, else ``$AITOKENS_DB``, else ``./data/aitokens.duckdb``."""
+    chosen = path or os.environ.get("AITOKENS_DB") or DEFAULT_DB_PATH
+    return Path(chosen).expanduser()
+
+
+def lock_timeout_from_env() -> float:
+    """Seconds to keep retrying a locked file (``$AITOKENS_LOCK_TIMEOUT``, default 30)."""
+    raw = os.environ.get("AITOKENS_LOCK_TIMEOUT")
+    if raw is None:
+        return DEFAULT_LOCK_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WarehouseLockedError(f"AITOKENS_LOCK_TIMEOUT={raw!r} is not a number of seconds") from None
+    return max(value, 0.0)
+
+
+def describe_lock_holder(message: str) -> str | None:
+    """Name the process behind a DuckDB lock error: PID, and its command line when visible."""
+    match = _LOCK_RE.search(message)
+    if not match:
+        return None
+    pid = match.group("pid")
+    cmdline = ""
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    return f"PID {pid} ({cmdline or match.group('exe')})"
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying lock conflicts with jittered exponential backoff until a deadline."""
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise
+            holder = describe_lock_holder(str(exc)) or "another process"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                mode = "read" if read_only else "write"
+                raise WarehouseLockedError(
+                    f"cannot open {path} to {mode}: it is locked by {holder}; gave up after "
+                    f"{lock_timeout:g}s (close that process, or raise AITOKENS_LOCK_TIMEOUT)"
+                ) from None
+            sleep_for = min(delay * (1 + random.random()), remaining, 2.0)
+            log.warning("warehouse %s is locked by %s; retrying in %.2fs", path, holder, sleep_for)
+            time.sleep(sleep_for)
+            delay = min(delay * 2, 2.0)
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    lock_timeout: float | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a writable open creates the folder and brings the schema up to date.
+
+    Read-only opens never create anything: a missing file raises ``WarehouseMissingError``
+    telling the user which command fills it.
+    """
+    db_file = resolve_db_path(path)
+    timeout = lock_timeout_from_env() if lock_timeout is None else lock_timeout
+    if read_only:
+        if not db_file.exists():
+            raise WarehouseMissingError(
+                f"no warehouse at {db_file}: run `aitokens import FILE.csv` or `aitokens ingest` first"
+            )
+        return _open_with_retry(db_file, True, timeout)
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    con = _open_with_retry(db_file, False, timeout)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextlib.contextmanager
+def open_warehouse(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    lock_timeout: float | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect`` as a context manager that always closes, so the file lock is held briefly."""
+    con = connect(path, read_only=read_only, lock_timeout=lock_timeout)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: commit on success, roll back and re-raise on any error."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """The numbered migrations shipped in ``warehouse/migrations`` as (version, name, sql)."""
+    folder = resources.files("warehouse") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{3})_[\w-]+\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"two migrations share a number: {sorted(n for _, n, _ in found)}")
+    return sorted(found)
+
+
+def views_sql() -> str:
+    return (resources.files("warehouse") / "views.sql").read_text(encoding="utf-8")
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """First column of the first row. Fetches everything: DuckDB 2 refuses further work on a
+    connection while a result is only partly fetched."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Highest applied migration, 0 for an empty file."""
+    exists = scalar(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'",
+    )
+    if not exists:
+        return 0
+    return scalar(con, "SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply pending migrations and (re)create views, all in one transaction.
+
+    Returns the names of the migrations applied. A failure leaves the file as it was.
+    """
+    applied: list[str] = []
+    views = views_sql()
+    views_checksum = hashlib.sha256(views.encode()).hexdigest()
+    with transaction(con):
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
+        current = schema_version(con)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for version, name, sql in migration_files():
+            if version <= current:
+                continue
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now])
+            applied.append(name)
+        stored = scalar(con, "SELECT value FROM schema_meta WHERE key = 'views_sha256'")
+        if applied or stored != views_checksum:
+            con.execute(views)
+            con.execute(
+                "INSERT OR REPLACE INTO schema_meta VALUES ('views_sha256', ?)", [views_checksum]
+            )
+        _fill_trading_sessions(con)
+    if applied:
+        log.info("warehouse migrated: %s", ", ".join(applied))
+    return applied
+
+
+def _fill_trading_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load exchange sessions once per calendar, from exchange_calendars (NYSE holidays etc.)."""
+    for calendar in SESSION_CALENDARS:
+        have = scalar(con, "SELECT count(*) FROM trading_sessions WHERE calendar = ?", [calendar])
+        if have:
+            continue
+        import exchange_calendars as xcals  # slow import: only on the first open of a file
+        import pandas as pd
+
+        cal = xcals.get_calendar(calendar, start=SESSIONS_START, end=SESSIONS_END)
+        frame = pd.DataFrame({"calendar": calendar, "date": cal.sessions.date})
+        con.register("_sessions_stage", frame)
+        try:
+            con.execute("INSERT INTO trading_sessions SELECT calendar, date FROM _sessions_stage")
+        finally:
+            con.unregister("_sessions_stage")

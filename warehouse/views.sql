@@ -1,0 +1,137 @@
+-- Analyst views. Re-applied (CREATE OR REPLACE) whenever this file changes; documented in
+-- docs/warehouse.md. A "series" is one (asset_id, source): vendors are never mixed in a series.
+
+-- One row per series and day, whatever the source table.
+CREATE OR REPLACE VIEW daily_prices AS
+SELECT upper(k.symbol)                      AS symbol,
+       c.coin_id                            AS asset_id,
+       coalesce(k.asset_class, 'crypto')    AS asset_class,
+       'crypto'                             AS calendar,
+       c.source,
+       c.date,
+       c.price                              AS close,
+       c.volume                             AS volume_usd,
+       c.market_cap
+FROM coin_daily AS c
+LEFT JOIN coins AS k USING (coin_id)
+WHERE c.price IS NOT NULL
+UNION ALL
+SELECT e.ticker,
+       e.ticker,
+       coalesce(q.asset_class, 'equity'),
+       'XNYS',
+       e.source,
+       e.date,
+       coalesce(e.adj_close, e.close),
+       e.volume * e.close,
+       NULL
+FROM equity_daily AS e
+LEFT JOIN equities AS q USING (ticker)
+WHERE coalesce(e.adj_close, e.close) IS NOT NULL
+UNION ALL
+SELECT i.symbol,
+       i.symbol,
+       i.asset_class,
+       CASE WHEN i.asset_class LIKE 'equity%' THEN 'XNYS' ELSE 'crypto' END,
+       i.source,
+       i.date,
+       i.close,
+       i.volume_usd,
+       i.market_cap
+FROM imported_daily AS i;
+
+-- Session number of each day on its calendar: crypto counts calendar days, equities count
+-- exchange sessions, so "consecutive" means the same thing on both.
+CREATE OR REPLACE VIEW daily_prices_numbered AS
+SELECT p.*,
+       CASE WHEN p.calendar = 'crypto' THEN date_diff('day', DATE '1970-01-01', p.date)
+            ELSE s.session_no END AS session_no
+FROM daily_prices AS p
+LEFT JOIN (
+    SELECT calendar, date, row_number() OVER (PARTITION BY calendar ORDER BY date) AS session_no
+    FROM trading_sessions
+) AS s ON s.calendar = p.calendar AND s.date = p.date;
+
+-- Returns between consecutive observations of a series. sessions_spanned = 1 is a true
+-- one-session return; > 1 means sessions are missing in between (a gap).
+CREATE OR REPLACE VIEW daily_returns AS
+WITH lagged AS (
+    SELECT *,
+           lag(date)  OVER w             AS prev_date,
+           lag(close) OVER w             AS prev_close,
+           session_no - lag(session_no) OVER w AS sessions_spanned
+    FROM daily_prices_numbered
+    WINDOW w AS (PARTITION BY asset_id, source ORDER BY date)
+)
+SELECT symbol, asset_id, asset_class, calendar, source, date, prev_date, close, prev_close,
+       close / prev_close - 1 AS simple_return,
+       ln(close / prev_close)  AS log_return,
+       sessions_spanned
+FROM lagged
+WHERE prev_close IS NOT NULL;
+
+-- Last date and gaps per series. missing_sessions counts sessions absent between the first
+-- and last observation; stale_sessions counts complete sessions after the last one (crypto:
+-- days up to yesterday UTC; equities: exchange sessions up to yesterday).
+CREATE OR REPLACE VIEW freshness AS
+WITH steps AS (
+    SELECT *, session_no - lag(session_no) OVER (PARTITION BY asset_id, source ORDER BY date) AS step
+    FROM daily_prices_numbered
+), today AS (
+    SELECT CAST(timezone('UTC', get_current_timestamp()) AS DATE) AS d
+)
+SELECT symbol, asset_id, asset_class, calendar, source,
+       min(date)                                   AS first_date,
+       max(date)                                   AS last_date,
+       count(*)                                    AS n_obs,
+       count(*) FILTER (WHERE step > 1)            AS gaps,
+       coalesce(sum(step - 1) FILTER (WHERE step > 1), 0) AS missing_sessions,
+       CASE WHEN any_value(calendar) = 'crypto'
+            THEN greatest(date_diff('day', max(date), (SELECT d FROM today) - 1), 0)
+            ELSE (SELECT count(*) FROM trading_sessions t
+                  WHERE t.calendar = any_value(steps.calendar)
+                    AND t.date > max(steps.date) AND t.date < (SELECT d FROM today))
+       END                                         AS stale_sessions
+FROM steps
+GROUP BY symbol, asset_id, asset_class, calendar, source;
+
+-- Sector market cap per day per category: members in force that day (the latest snapshot on
+-- or before it, else the earliest snapshot, flagged), summed from coin_daily, against the
+-- category total CoinGecko reported on snapshot days (coverage = summed / reported).
+CREATE OR REPLACE VIEW sector_daily AS
+WITH snaps AS (
+    SELECT DISTINCT category_id, snapshot_date FROM category_members
+), days AS (
+    SELECT DISTINCT date FROM coin_daily
+), day_snap AS (
+    SELECT d.date, s.category_id,
+           max(s.snapshot_date) FILTER (WHERE s.snapshot_date <= d.date) AS in_force,
+           min(s.snapshot_date)                                           AS earliest
+    FROM days AS d CROSS JOIN snaps AS s
+    GROUP BY d.date, s.category_id
+), membership AS (
+    SELECT date, category_id, coalesce(in_force, earliest) AS snapshot_date,
+           in_force IS NULL AS backfilled_membership
+    FROM day_snap
+)
+SELECT m.category_id,
+       m.date,
+       m.snapshot_date                         AS membership_snapshot,
+       m.backfilled_membership,
+       count(cm.coin_id)                       AS n_members,
+       count(c.market_cap)                     AS n_with_market_cap,
+       sum(c.market_cap)                       AS market_cap_usd,
+       sum(c.volume)                           AS volume_usd,
+       any_value(cs.market_cap)                AS reported_market_cap_usd,
+       sum(c.market_cap) / any_value(cs.market_cap) AS coverage
+FROM membership AS m
+JOIN category_members AS cm
+  ON cm.category_id = m.category_id AND cm.snapshot_date = m.snapshot_date
+LEFT JOIN coin_daily AS c
+  ON c.coin_id = cm.coin_id AND c.date = m.date AND c.source = 'coingecko'
+LEFT JOIN category_snapshots AS cs
+  ON cs.category_id = m.category_id AND cs.snapshot_date = m.date
+GROUP BY m.category_id, m.date, m.snapshot_date, m.backfilled_membership;
+
+CREATE OR REPLACE VIEW ai_sector_daily AS
+SELECT * EXCLUDE (category_id) FROM sector_daily WHERE category_id = 'artificial-intelligence';
