@@ -1,0 +1,117 @@
+"""Typed errors raised by aitokens' library code.
+
+Only the CLI turns these into ``Error: ...`` lines and exit codes. Every message is one line,
+says what happened and how to fix it, and never contains an API key: messages are built from
+the endpoint path, the HTTP status and the vendor's error text, and the key is sent in a header.
+"""
+
+from __future__ import annotations
+
+
+class AitokensSourceError(Exception):
+    """Base class of every error the flows and sources raise on purpose.
+
+    ``exit_code`` is what the CLI exits with: 2 when the user must act (a setting, a key),
+    1 when the tool or the upstream failed.
+    """
+
+    exit_code = 1
+
+
+class ConfigError(AitokensSourceError, ValueError):
+    """A setting (environment variable or argument) has an invalid value."""
+
+    exit_code = 2
+
+
+class SourceError(AitokensSourceError):
+    """An upstream data source (CoinGecko, Yahoo) answered with something unusable.
+
+    Parameters
+    ----------
+    message
+        One line, without secrets.
+    endpoint
+        The path that was called, relative to the base URL (e.g. ``/coins/markets``).
+    status
+        HTTP status of the answer, ``None`` when there was no answer (timeout, refused).
+    retryable
+        Whether the same request may succeed if sent again later.
+    retry_after
+        Seconds the server asked us to wait (``Retry-After``), when it said so.
+    """
+
+    retryable_default = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.retryable = self.retryable_default if retryable is None else retryable
+        self.retry_after = retry_after
+        self.attempts = 1
+
+    def __str__(self) -> str:
+        return self.message
+
+    def gave_up(self, attempts: int, seconds: float) -> SourceError:
+        """Append how long we retried to the message and return ``self`` (for ``raise``)."""
+        self.attempts = attempts
+        self.message = f"{self.message} (gave up after {attempts} attempts in {seconds:.1f} s)"
+        self.args = (self.message,)
+        return self
+
+
+class RateLimitedError(SourceError):
+    """The source kept answering HTTP 429 (too many requests) past the retry budget."""
+
+    retryable_default = True
+
+
+class UpstreamError(SourceError):
+    """The source failed: 5xx, timeout, refused connection, invalid JSON or unexpected shape."""
+
+
+class PlanLimitError(SourceError):
+    """The request is outside what the API plan allows (CoinGecko 10012 history cap, 10005)."""
+
+    exit_code = 2
+
+
+class NotFoundError(SourceError):
+    """The requested series does not exist at the source (HTTP 404)."""
+
+
+class CoinNotFoundError(NotFoundError):
+    """CoinGecko does not know this coin id (delisted or renamed): skip it and record why."""
+
+    def __init__(self, message: str, *, coin_id: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.coin_id = coin_id
+
+
+class TickerNotFoundError(NotFoundError):
+    """Yahoo has no chart for this ticker (delisted or misspelt): skip it and record why."""
+
+    def __init__(self, message: str, *, ticker: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.ticker = ticker
+
+
+class BadApiKeyError(SourceError):
+    """The API key is missing, invalid or meant for another plan: stop and fix the variable."""
+
+    exit_code = 2
+
+
+class HtmlResponseError(SourceError):
+    """An HTML page came back instead of JSON: likely a proxy, captive portal or block page."""

@@ -1,0 +1,69 @@
+"""Every constant of the HTTP sources in one place: hosts, page sizes, plan limits, env names."""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- CoinGecko
+COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3/"  # keyless and demo plans
+COINGECKO_PRO_URL = "https://pro-api.coingecko.com/api/v3/"
+
+PLANS = ("keyless", "demo", "pro")
+PLAN_BASE_URL = {"keyless": COINGECKO_PUBLIC_URL, "demo": COINGECKO_PUBLIC_URL,
+                 "pro": COINGECKO_PRO_URL}
+# Header that carries the key. pycoingecko 3.2 would put it in the query string
+# (x_cg_demo_api_key=...), where it ends up in logged and stored URLs; a header never does.
+PLAN_KEY_HEADER = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+# Calls per minute we plan for. CoinGecko documents 100/min for demo and IP-based limits for
+# keyless, but both throttle well below that in practice: 30 is the safe default (configurable).
+PLAN_CALLS_PER_MINUTE = {"keyless": 30.0, "demo": 30.0, "pro": 500.0}
+# Keyless/demo plans only serve the past 365 days of history (error 10012); pro is unlimited.
+PLAN_HISTORY_DAYS: dict[str, int | None] = {"keyless": 365, "demo": 365, "pro": None}
+
+# CoinGecko error codes (https://docs.coingecko.com/docs/errors-and-rate-limits)
+CG_MISSING_KEY = 10002
+CG_PLAN_RESTRICTED = 10005
+CG_PRO_KEY_ON_PUBLIC_HOST = 10010
+CG_DEMO_KEY_ON_PRO_HOST = 10011
+CG_HISTORY_CAP = 10012
+CG_KEY_ERROR_CODES = frozenset({CG_MISSING_KEY, CG_PRO_KEY_ON_PUBLIC_HOST, CG_DEMO_KEY_ON_PRO_HOST})
+
+VS_CURRENCY = "usd"
+MARKETS_PER_PAGE = 250  # the maximum /coins/markets accepts
+MAX_CHUNK_DAYS = 365  # market_chart/range chunk length, fits the keyless/demo history cap
+# market_chart/range returns daily points only when the range spans more than 90 days
+# (hourly below that); requests are widened to at least this many days, then trimmed.
+MIN_DAILY_SPAN_DAYS = 92
+DEFAULT_CATEGORIES = ("artificial-intelligence",)
+ALWAYS_COINS = ("bitcoin", "ethereum")  # benchmarks, fetched whatever the category holds
+
+ENV_COINGECKO_PLAN = "COINGECKO_PLAN"
+ENV_COINGECKO_KEY = "COINGECKO_API_KEY"
+ENV_COINGECKO_URL = "AITOKENS_COINGECKO_URL"
+ENV_COINGECKO_CPM = "AITOKENS_COINGECKO_CALLS_PER_MINUTE"
+ENV_COINGECKO_MAX_RETRY = "AITOKENS_COINGECKO_MAX_RETRY_SECONDS"
+ENV_COINGECKO_TIMEOUT = "AITOKENS_COINGECKO_TIMEOUT"
+ENV_COINGECKO_CATEGORIES = "AITOKENS_COINGECKO_CATEGORIES"
+
+# ---------------------------------------------------------------- Yahoo
+YAHOO_URL = "https://query1.finance.yahoo.com/"
+YAHOO_CHART_PATH = "v8/finance/chart/{ticker}"
+DEFAULT_TICKERS = ("NVDA", "AMD", "SPY", "QQQ")
+YAHOO_CALLS_PER_MINUTE = 60.0
+# Yahoo answers 429 to the default python-requests User-Agent: present a browser.
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
+ENV_YAHOO_URL = "AITOKENS_YAHOO_URL"
+ENV_YAHOO_TICKERS = "AITOKENS_YAHOO_TICKERS"
+ENV_YAHOO_CPM = "AITOKENS_YAHOO_CALLS_PER_MINUTE"
+ENV_YAHOO_MAX_RETRY = "AITOKENS_YAHOO_MAX_RETRY_SECONDS"
+ENV_YAHOO_TIMEOUT = "AITOKENS_YAHOO_TIMEOUT"
+
+# ---------------------------------------------------------------- retries (both sources)
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_RETRY_SECONDS = 300.0  # total time one request may spend retrying
+DEFAULT_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_BACKOFF_MAX_SECONDS = 60.0
+# The limiter spaces calls for this share of the configured rate, so that request jitter
+# never pushes a sliding one-minute window over the server's limit (>= 90% busy is the goal).
+RATE_HEADROOM = 0.95

@@ -1,0 +1,247 @@
+"""HTTP plumbing shared by the sources: rate limiter, retry loop, secret scrubbing.
+
+Nothing here knows a vendor's payloads; :mod:`flows.sources.coingecko` and
+:mod:`flows.sources.equities` turn answers into typed errors and tidy frames.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from flows.errors import SourceError
+from flows.sources.constants import (
+    DEFAULT_BACKOFF_BASE_SECONDS,
+    DEFAULT_BACKOFF_MAX_SECONDS,
+    DEFAULT_MAX_RETRY_SECONDS,
+    RATE_HEADROOM,
+)
+
+log = logging.getLogger("aitokens.sources")
+
+T = TypeVar("T")
+
+
+class ExchangeCallback(Protocol):
+    """Receives every HTTP answer, e.g. to write ``raw_responses``.
+
+    ``params`` never holds a secret and ``body`` has any key scrubbed. Only answers are
+    reported: a timeout or refused connection has no status and no body.
+    """
+
+    def __call__(self, endpoint: str, params: Mapping[str, Any], status: int, body: str) -> None:
+        ...
+
+
+class RateLimiter:
+    """Evenly spaced calls: at most ``calls_per_minute``, thread-safe.
+
+    Each :meth:`acquire` reserves the next free slot under a lock and sleeps outside it, so N
+    threads together start one call every ``60 / calls_per_minute`` seconds; after an idle
+    spell the next call goes at once (a token bucket of capacity one). :meth:`pause_until`
+    pushes every later slot back, which is how one thread's ``Retry-After`` holds all threads.
+    """
+
+    def __init__(
+        self,
+        calls_per_minute: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+        self.calls = 0
+        self.waited = 0.0
+        self.set_rate(calls_per_minute)
+
+    @property
+    def calls_per_minute(self) -> float:
+        return self._cpm
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def set_rate(self, calls_per_minute: float) -> None:
+        """Change the rate; later reservations use the new spacing."""
+        if not calls_per_minute > 0:
+            raise ValueError(f"calls_per_minute must be positive, got {calls_per_minute!r}.")
+        with self._lock:
+            self._cpm = float(calls_per_minute)
+            self._interval = 60.0 / self._cpm
+
+    def acquire(self) -> float:
+        """Wait for the next slot; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+            self.calls += 1
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+            with self._lock:
+                self.waited += wait
+        return max(wait, 0.0)
+
+    def pause_until(self, when: float) -> None:
+        """Let no call start before ``when`` (a ``clock()`` time)."""
+        with self._lock:
+            self._next = max(self._next, when)
+
+    def pause_for(self, seconds: float) -> None:
+        self.pause_until(self._clock() + seconds)
+
+
+_LIMITERS: dict[str, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(base_url: str, calls_per_minute: float) -> RateLimiter:
+    """The one limiter of this process for a host (scheme + host + port of ``base_url``).
+
+    Every client of the same host shares it, whatever thread it runs in, so the process as a
+    whole keeps to the host's quota. The effective rate is ``calls_per_minute * RATE_HEADROOM``
+    and follows the latest value asked for.
+    """
+    parts = urlsplit(base_url)
+    key = f"{parts.scheme}://{parts.netloc}"
+    rate = calls_per_minute * RATE_HEADROOM
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            limiter = _LIMITERS[key] = RateLimiter(rate)
+    if limiter.calls_per_minute != rate:
+        limiter.set_rate(rate)
+    return limiter
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how to retry: exponential backoff with jitter, bounded in total time.
+
+    Attempt ``n`` (1-based) that fails with a retryable error and no ``Retry-After`` waits
+    ``min(max_seconds, base * 2**(n-1))`` scaled by a uniform factor in [0.5, 1]. A request gives
+    up as soon as the next wait would end past ``max_retry_seconds`` after its first attempt.
+    """
+
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
+    max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return ceiling * (0.5 + 0.5 * (rng or random).random())
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    limiter: RateLimiter,
+    what: str,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``attempt`` until it returns, retrying :class:`SourceError` s marked retryable.
+
+    Every attempt first takes a slot from ``limiter``. A ``Retry-After`` pauses the whole
+    limiter (all threads of the process); other retryable errors back off in this thread only.
+    Non-retryable errors propagate at once; a retryable one propagates, with the number of
+    attempts in its message, once the next wait would overrun ``policy.max_retry_seconds``.
+    """
+    started = clock()
+    n = 0
+    while True:
+        limiter.acquire()
+        n += 1
+        try:
+            return attempt()
+        except SourceError as exc:
+            if not exc.retryable:
+                raise
+            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(n)
+            elapsed = clock() - started
+            if elapsed + delay > policy.max_retry_seconds:
+                raise exc.gave_up(n, elapsed) from exc.__cause__
+            log.warning("%s: %s; retry %d in %.2f s", what, exc, n, delay)
+            if exc.retry_after is not None:
+                limiter.pause_for(delay)
+            else:
+                sleep(delay)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def looks_like_html(content_type: str | None, body: str) -> bool:
+    """True for an HTML page (by Content-Type or by its first characters)."""
+    if content_type and "html" in content_type.lower():
+        return True
+    return body.lstrip()[:1] == "<"  # JSON never starts with '<'
+
+
+class Scrubber:
+    """Replaces secrets in any text with ``***`` before it is logged, raised or stored."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Params without any key-like entry and with secrets scrubbed from values."""
+        clean: dict[str, Any] = {}
+        for name, value in params.items():
+            if "key" in name.lower():
+                continue
+            clean[name] = self(value) if isinstance(value, str) else value
+        return clean
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """The first ``limit`` characters of ``text`` on one line (for error messages)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def paginate(fetch_page: Callable[[int], list[T]], per_page: int, first_page: int = 1
+             ) -> Iterator[list[T]]:
+    """Yield pages ``first_page, first_page + 1, ...`` until a short (or empty) page.
+
+    A full last page costs one extra call that returns ``[]``: the API gives no total count.
+    """
+    page = first_page
+    while True:
+        rows = fetch_page(page)
+        if rows:
+            yield rows
+        if len(rows) < per_page:
+            return
+        page += 1
