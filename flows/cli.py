@@ -38,7 +38,9 @@ def cli(verbose: int) -> None:
     Example: aitokens import prices.csv && aitokens status
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 @cli.command("import")
@@ -147,13 +149,21 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from warehouse.errors import WarehouseError
 
     types: list[type[BaseException]] = [WarehouseError]
-    for module, name in (("flows.errors", "AitokensSourceError"), ("analysis.errors", "EventStudyInputError")):
+    for module, name in (
+        ("flows.errors", "AitokensSourceError"),
+        ("analysis.errors", "EventStudyInputError"),
+    ):
         try:
             mod = __import__(module, fromlist=[name])
             types.append(getattr(mod, name))
         except (ImportError, AttributeError):
             continue
     return tuple(types)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("AITOKENS_DEBUG"):
             traceback.print_exc()
         click.echo(
-            f"Error: unexpected failure ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+            f"Error: unexpected failure ({type(exc).__name__}: {_first_line(exc)}); "
             "rerun with AITOKENS_DEBUG=1 for the traceback",
             err=True,
         )

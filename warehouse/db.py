@@ -47,7 +47,9 @@ def lock_timeout_from_env() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise WarehouseLockedError(f"AITOKENS_LOCK_TIMEOUT={raw!r} is not a number of seconds") from None
+        raise WarehouseLockedError(
+            f"AITOKENS_LOCK_TIMEOUT={raw!r} is not a number of seconds"
+        ) from None
     return max(value, 0.0)
 
 
@@ -61,6 +63,9 @@ def describe_lock_holder(message: str) -> str | None:
     with contextlib.suppress(OSError):
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         cmdline = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    cmdline = " ".join(cmdline.split())  # one line, even for `python -c "<script>"`
+    if len(cmdline) > 120:
+        cmdline = cmdline[:117] + "..."
     return f"PID {pid} ({cmdline or match.group('exe')})"
 
 
@@ -109,7 +114,8 @@ def connect(
     if read_only:
         if not db_file.exists():
             raise WarehouseMissingError(
-                f"no warehouse at {db_file}: run `aitokens import FILE.csv` or `aitokens ingest` first"
+                f"no warehouse at {db_file}: "
+                "run `aitokens import FILE.csv` or `aitokens ingest` first"
             )
         return _open_with_retry(db_file, True, timeout)
     db_file.parent.mkdir(parents=True, exist_ok=True)

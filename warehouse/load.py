@@ -61,7 +61,9 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def deduplicate(frame: pd.DataFrame, key: Sequence[str], *, on_conflict: str = "error") -> pd.DataFrame:
+def deduplicate(
+    frame: pd.DataFrame, key: Sequence[str], *, on_conflict: str = "error"
+) -> pd.DataFrame:
     """Drop exact duplicate rows; rows sharing a key with different values are a conflict.
 
     ``on_conflict="error"`` raises ``ConflictingDuplicatesError`` (both rows are suspect);
@@ -76,7 +78,8 @@ def deduplicate(frame: pd.DataFrame, key: Sequence[str], *, on_conflict: str = "
     sample = exact.loc[dup_mask, list(key)].drop_duplicates().head(5)
     keys = "; ".join(", ".join(f"{k}={row[k]}" for k in key) for _, row in sample.iterrows())
     raise ConflictingDuplicatesError(
-        f"the batch holds {int(dup_mask.sum())} rows that share a key with different values ({keys})"
+        f"the batch holds {int(dup_mask.sum())} rows that share a key "
+        f"with different values ({keys})"
     )
 
 
@@ -120,8 +123,8 @@ def upsert(
         counts = con.execute(
             f"""
             SELECT count(*) FILTER (WHERE t.{first_key} IS NULL),
-                   count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND ({differs or 'false'})),
-                   count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT ({differs or 'false'}))
+                   count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND ({differs or "false"})),
+                   count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT ({differs or "false"}))
             FROM {_quote(stage)} AS s LEFT JOIN {_quote(table)} AS t ON {on}
             """
         ).fetchall()[0]
@@ -134,7 +137,7 @@ def upsert(
                 INSERT OR REPLACE INTO {_quote(table)} ({target_cols})
                 SELECT {", ".join("s." + _quote(c) for c in batch.columns)}
                 FROM {_quote(stage)} AS s LEFT JOIN {_quote(table)} AS t ON {on}
-                WHERE t.{first_key} IS NULL OR ({differs or 'false'})
+                WHERE t.{first_key} IS NULL OR ({differs or "false"})
                 """
             ).fetchall()
     finally:

@@ -38,10 +38,16 @@ def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
         return con.execute(statements[-1]).df()
     except duckdb.InvalidInputException as exc:
         if "read-only" in str(exc):
-            raise ReadOnlyViolationError(f"`aitokens sql` is read-only: {_first_line(exc)}") from None
+            raise ReadOnlyViolationError(
+                f"`aitokens sql` is read-only: {_first_line(exc)}"
+            ) from None
         raise InputError(f"query failed: {_first_line(exc)}") from None
-    except (duckdb.CatalogException, duckdb.BinderException, duckdb.ParserException,
-            duckdb.ConversionException) as exc:
+    except (
+        duckdb.CatalogException,
+        duckdb.BinderException,
+        duckdb.ParserException,
+        duckdb.ConversionException,
+    ) as exc:
         raise InputError(f"query failed: {_first_line(exc)}") from None
 
 

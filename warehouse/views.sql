@@ -85,7 +85,7 @@ SELECT symbol, asset_id, asset_class, calendar, source,
        max(date)                                   AS last_date,
        count(*)                                    AS n_obs,
        count(*) FILTER (WHERE step > 1)            AS gaps,
-       coalesce(sum(step - 1) FILTER (WHERE step > 1), 0) AS missing_sessions,
+       CAST(coalesce(sum(step - 1) FILTER (WHERE step > 1), 0) AS BIGINT) AS missing_sessions,
        CASE WHEN any_value(calendar) = 'crypto'
             THEN greatest(date_diff('day', max(date), (SELECT d FROM today) - 1), 0)
             ELSE (SELECT count(*) FROM trading_sessions t

@@ -33,7 +33,9 @@ class CsvValidationError(InputError):
         lines = "\n".join(f"  line {line}: {reason}" for line, reason in shown)
         tail = f"\n  ... and {more} more" if more else ""
         noun = "bad line" if len(problems) == 1 else "bad lines"
-        super().__init__(f"{path.name} has {len(problems)} {noun}, nothing imported:\n{lines}{tail}")
+        super().__init__(
+            f"{path.name} has {len(problems)} {noun}, nothing imported:\n{lines}{tail}"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class ParsedCsv:
     ignored_columns: list[str] = field(default_factory=list)
 
 
-def _parse_number(raw: str, *, name: str, required: bool, positive: bool) -> tuple[float, str | None]:
+def _parse_number(
+    raw: str, *, name: str, required: bool, positive: bool
+) -> tuple[float, str | None]:
     text = raw.strip()
     if not text:
         return (math.nan, f"{name} is empty") if required else (math.nan, None)
@@ -63,8 +67,10 @@ def _parse_number(raw: str, *, name: str, required: bool, positive: bool) -> tup
     return value, None
 
 
-def read_price_csv(path: str | Path, *, default_asset_class: str = DEFAULT_ASSET_CLASS) -> ParsedCsv:
-    """Parse and validate the file; raise ``CsvValidationError`` listing bad lines, or return the batch."""
+def read_price_csv(
+    path: str | Path, *, default_asset_class: str = DEFAULT_ASSET_CLASS
+) -> ParsedCsv:
+    """Parse and validate the whole file; raise ``CsvValidationError`` listing bad lines."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
@@ -73,9 +79,13 @@ def read_price_csv(path: str | Path, *, default_asset_class: str = DEFAULT_ASSET
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True
         )
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+        raise InputError(
+            f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
     except pd.errors.EmptyDataError:
-        raise InputError(f"{path.name} is empty: expected a header line `date,symbol,close`") from None
+        raise InputError(
+            f"{path.name} is empty: expected a header line `date,symbol,close`"
+        ) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"{path.name} is not a well-formed CSV: {str(exc).strip()}") from None
 
@@ -107,7 +117,9 @@ def read_price_csv(path: str | Path, *, default_asset_class: str = DEFAULT_ASSET
         close, why = _parse_number(row.close, name="close", required=True, positive=True)
         if why:
             reasons.append(why)
-        volume, why = _parse_number(row.volume_usd, name="volume_usd", required=False, positive=False)
+        volume, why = _parse_number(
+            row.volume_usd, name="volume_usd", required=False, positive=False
+        )
         if why:
             reasons.append(why)
         mcap, why = _parse_number(row.market_cap, name="market_cap", required=False, positive=False)
@@ -131,7 +143,16 @@ def read_price_csv(path: str | Path, *, default_asset_class: str = DEFAULT_ASSET
 
     frame = pd.DataFrame.from_records(
         records,
-        columns=["line", "symbol", "date", "source", "asset_class", "close", "volume_usd", "market_cap"],
+        columns=[
+            "line",
+            "symbol",
+            "date",
+            "source",
+            "asset_class",
+            "close",
+            "volume_usd",
+            "market_cap",
+        ],
     )
     value_cols = ["symbol", "date", "source", "asset_class", "close", "volume_usd", "market_cap"]
     exact_dup = frame.duplicated(subset=value_cols, keep="first")
