@@ -143,6 +143,23 @@ def status_command(fmt: str, db: Path | None) -> None:
         )
 
 
+def _register_command_modules(group: click.Group) -> None:
+    """Add the commands of every module in ``flows.commands`` (see its docstring)."""
+    import importlib
+    import pkgutil
+
+    import flows.commands
+
+    for info in sorted(pkgutil.iter_modules(flows.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"flows.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(group)
+
+
+_register_command_modules(cli)
+
+
 def _user_error_types() -> tuple[type[BaseException], ...]:
     """Exception classes that mean 'bad input or a step to run first' (exit 2) or a known
     failure (their own exit_code). Imported lazily so the CLI starts fast."""
