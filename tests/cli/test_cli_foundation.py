@@ -120,7 +120,9 @@ def test_status_lists_series_and_last_run(db_path, tmp_path, capsys):
     assert lines[1].startswith("FET,binance_spot,ai_token,2024-02-14,2024-02-16,3,0,0,")
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "(schema version 1)" in out
+    from warehouse.db import migration_files
+
+    assert f"(schema version {migration_files()[-1][0]})" in out
     assert (
         "Last ingest run: csv_import csv_import-" in out
         and "3 inserted, 0 updated, 0 unchanged" in out
