@@ -26,3 +26,15 @@ CREATE TABLE skipped_coins (
 
 ALTER TABLE category_members ADD COLUMN market_cap_rank INTEGER;  -- CoinGecko's global rank
 ALTER TABLE category_snapshots ADD COLUMN updated_at TIMESTAMP;     -- CoinGecko's own stamp
+
+-- The date range already requested from a source per series, whatever it returned: a coin
+-- listed in 2023-07 asked for history since 2023-01 is not asked again for 2023-01..06.
+-- covered_to is the last date actually received, so a day not yet published is asked again.
+CREATE TABLE fetch_coverage (
+    source        VARCHAR NOT NULL,             -- 'coingecko', 'yahoo'
+    series_id     VARCHAR NOT NULL,             -- coin_id or ticker
+    covered_from  DATE NOT NULL,
+    covered_to    DATE,
+    updated_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, series_id)
+);
