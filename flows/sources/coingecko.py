@@ -296,6 +296,10 @@ class CoinGeckoClient:
                     f"{what}: connection failed ({type(exc).__name__}: "
                     f"{one_line(self._scrub(str(exc)), 160)})",
                     endpoint=endpoint, retryable=True) from None
+            except requests.HTTPError:
+                # pycoingecko re-raises raise_for_status() when an error body is not JSON
+                if getattr(self._local, "response", None) is None:
+                    raise
             except requests.RequestException as exc:
                 raise UpstreamError(f"{what}: request failed ({type(exc).__name__}: "
                                     f"{one_line(self._scrub(str(exc)), 160)})",

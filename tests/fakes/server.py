@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -70,7 +70,7 @@ class RecordedRequest:
     headers: dict[str, str]
     query: str  # the raw query string, to check that no secret travels in it
     at: float  # time.monotonic() on arrival
-    status: int
+    status: int  # 0 while the answer is still pending (slow answers, timeouts)
     fault: str | None = None
 
 
@@ -231,10 +231,16 @@ class FakeServer:
             return None
 
     def _record(self, method: str, path: str, params: dict[str, str], headers: dict[str, str],
-                query: str, at: float, status: int, fault: str | None) -> None:
+                query: str, at: float, status: int, fault: str | None) -> int:
+        """Log a request on arrival (so a timed-out one counts at once); returns its index."""
         with self._lock:
             self._log.append(RecordedRequest(method, path, params, headers, query, at, status,
                                              fault))
+            return len(self._log) - 1
+
+    def _finish(self, index: int, status: int) -> None:
+        with self._lock:
+            self._log[index] = replace(self._log[index], status=status)
 
     def _wait(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -269,11 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
             fake._record("GET", path, params, headers, split.query, arrived, 429, "rate_limit")
             return
+        index = fake._record("GET", path, params, headers, split.query, arrived, 0, kind)
         try:
             reply, cut = self._answer(fault, path, params, headers)
         except Exception as exc:  # a bug in the fake: answer 500 with the reason, visibly
             reply, cut = Reply(500, {"error": f"fake crashed: {type(exc).__name__}: {exc}"}), None
-        fake._record("GET", path, params, headers, split.query, arrived, reply.status, kind)
+        fake._finish(index, reply.status)
         self._send(reply, cut=cut)
 
     def _answer(self, fault: Fault | None, path: str, params: dict[str, str],
