@@ -1,0 +1,393 @@
+"""Read-only results of an event study, with statsmodels-style summary and JSON export.
+
+Where the textbook and estudy2 differ (``convention=``):
+
+1. Residual variance: textbook :math:`SSR/(L_1-2)` (MacKinlay 1997), estudy2 :math:`SSR/(L_1-1)`.
+2. Forecast-error term: textbook takes the market mean and :math:`S_{mm}` over the regression days
+   of each asset; estudy2 over every estimation day with a market return (also before a listing).
+3. Rank and sign tests on unbalanced days: textbook sums the pairs present
+   (Corrado 1989; Corrado & Zivney 1992); estudy2 rescales the sum by :math:`N/N_t`.
+4. Generalized sign :math:`\\hat p`: textbook averages per-pair shares (Cowan 1992), estudy2 pools.
+
+The default is ``"textbook"``: it follows the cited papers and DESIGN.md section 5, is unbiased when
+histories are unbalanced (as they are for tokens listing at different dates), and equals estudy2
+when every pair has a complete estimation window. ``"estudy2"`` reproduces the R package exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.iolib.summary2 import Summary
+
+from analysis.crosssection import TESTS
+from analysis.models import MODELS
+from analysis.statistics import TestStatistic, pvalue_t
+
+HEADLINE_TEST = "kp_bmp"
+SUMMARY_TESTS = ("t_cs", "patell", "bmp", "kp_bmp", "corrado_rank", "generalized_sign", "wilcoxon")
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    df = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
+    df = df.copy()
+    for col in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            df[col] = df[col].dt.strftime("%Y-%m-%d")
+    return json.loads(df.to_json(orient="records", double_precision=15))
+
+
+class EventStudyResult:
+    """Results of :meth:`analysis.EventStudy.fit` (read-only; every property is labelled).
+
+    Pairs are indexed by ``(event, asset)``; event days by their offset ``day`` from day 0.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: dict[str, Any],
+        params: pd.DataFrame,
+        abnormal_returns: pd.DataFrame,
+        ar_std: pd.DataFrame,
+        ar_dates: pd.DataFrame,
+        car: pd.DataFrame,
+        car_std: pd.DataFrame,
+        car_df: pd.Series,
+        day_car: tuple[np.ndarray, np.ndarray],
+        tests: pd.DataFrame,
+        excluded: pd.DataFrame,
+        flags: pd.DataFrame,
+        portfolios: pd.DataFrame,
+        mappings: pd.DataFrame,
+    ) -> None:
+        self._spec = spec
+        self._params = params
+        self._ar = abnormal_returns
+        self._ar_std = ar_std
+        self._ar_dates = ar_dates
+        self._car = car
+        self._car_std = car_std
+        self._car_df = car_df
+        self._tests = tests
+        self._excluded = excluded
+        self._flags = flags
+        self._portfolios = portfolios
+        self._mappings = mappings
+
+    # ------------------------------------------------------------------ labelled outputs
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Full, JSON-serialisable specification, with resolved benchmarks, calendars and the
+        SHA-256 of the input data; ``EventStudy.from_spec(spec)`` rebuilds the model."""
+        return json.loads(json.dumps(self._spec))
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Per pair: class, calendar, benchmark, day 0, estimation span, nobs, alpha, beta, their
+        OLS standard errors and sigma."""
+        return self._params.copy()
+
+    @property
+    def nobs(self) -> pd.Series:
+        """Estimation observations per pair."""
+        return self._params["nobs"].copy()
+
+    @property
+    def abnormal_returns(self) -> pd.DataFrame:
+        """Abnormal returns: rows are event days, columns ``(event, asset)``."""
+        return self._ar.copy()
+
+    @property
+    def ar_std(self) -> pd.DataFrame:
+        """Forecast-error-corrected standard deviations of the abnormal returns."""
+        return self._ar_std.copy()
+
+    @property
+    def ar_tstat(self) -> pd.DataFrame:
+        """t statistics of the abnormal returns."""
+        return self._ar / self._ar_std
+
+    @property
+    def ar_pvalue(self) -> pd.DataFrame:
+        """Two-sided p-values of the abnormal returns, Student t with the model's d.o.f."""
+        df = self._car_df.reindex(self._ar.columns).to_numpy()
+        return pd.DataFrame(
+            pvalue_t(self.ar_tstat.to_numpy(), df[None, :]),
+            index=self._ar.index,
+            columns=self._ar.columns,
+        )
+
+    @property
+    def event_dates(self) -> pd.DataFrame:
+        """Calendar date of each event day of each pair (its own sessions)."""
+        return self._ar_dates.copy()
+
+    @property
+    def car(self) -> pd.DataFrame:
+        """Cumulative abnormal returns: rows ``(event, asset)``, columns CAR windows."""
+        return self._car.copy()
+
+    @property
+    def car_std(self) -> pd.DataFrame:
+        """Standard deviations of the CARs (MacKinlay's CAR variance, not summed daily ones)."""
+        return self._car_std.copy()
+
+    @property
+    def car_tstat(self) -> pd.DataFrame:
+        """t statistics of the CARs."""
+        return self._car / self._car_std
+
+    @property
+    def car_pvalue(self) -> pd.DataFrame:
+        """Two-sided p-values of the CARs."""
+        return pd.DataFrame(
+            pvalue_t(self.car_tstat.to_numpy(), self._car_df.to_numpy()[:, None]),
+            index=self._car.index,
+            columns=self._car.columns,
+        )
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        """Tidy cross-sectional tests: ``group, kind (day|car), window, start, end, test, stat,
+        pvalue, n, dist, null, reason``. Groups: ``all``, ``event=...``, ``class=...``."""
+        return self._tests.copy()
+
+    @property
+    def headline(self) -> pd.DataFrame:
+        """The Kolari-Pynnonen adjusted BMP test over all pairs, per CAR window."""
+        t = self._tests
+        sel = (t["group"] == "all") & (t["test"] == HEADLINE_TEST) & (t["kind"] == "car")
+        return t.loc[sel, ["window", "stat", "pvalue", "n", "dist", "reason"]].reset_index(
+            drop=True
+        )
+
+    @property
+    def excluded(self) -> pd.DataFrame:
+        """Pairs left out, with the reason (``event, asset, reason``)."""
+        return self._excluded.copy()
+
+    @property
+    def flags(self) -> pd.DataFrame:
+        """Warnings on kept pairs: confounders inside event windows, overlapping windows."""
+        return self._flags.copy()
+
+    @property
+    def portfolios(self) -> pd.DataFrame:
+        """Equal- and cap-weighted portfolio CARs per event and asset class (robustness)."""
+        return self._portfolios.copy()
+
+    @property
+    def event_mappings(self) -> pd.DataFrame:
+        """Day 0 of every event on every calendar, with the rule that placed it."""
+        return self._mappings.copy()
+
+    def test(self, name: str, window: str = "[0,0]", group: str = "all") -> TestStatistic:
+        """One cross-sectional test as a :class:`~analysis.statistics.TestStatistic`.
+
+        ``window`` is a CAR label such as ``"[0,1]"`` or a day such as ``"+1"``.
+        """
+        t = self._tests
+        row = t[(t["test"] == name) & (t["window"] == window) & (t["group"] == group)]
+        if row.empty:
+            raise KeyError(f"No test {name!r} for window {window!r} in group {group!r}.")
+        r = row.iloc[0]
+        return TestStatistic(
+            name=name,
+            stat=float(r["stat"]),
+            pvalue=float(r["pvalue"]),
+            null=str(r["null"]),
+            dist_name=str(r["dist"]),
+            n=int(r["n"]),
+            reason=r["reason"] or None,
+        )
+
+    # ------------------------------------------------------------------ exports
+    def to_frame(self) -> pd.DataFrame:
+        """Per-pair results in long form, one row per pair and day or CAR window.
+
+        Columns: ``event, asset, kind, window, start, end, value, std, tstat, pvalue, df``.
+        """
+        ar = self._ar.T.stack().rename("value")
+        sd = self._ar_std.T.stack().rename("std")
+        days = pd.concat([ar, sd], axis=1).reset_index()
+        days["kind"] = "day"
+        days["start"] = days["end"] = days["day"]
+        days["window"] = days["day"].map(lambda d: f"{d:+d}" if d else "0")
+        days = days.drop(columns="day")
+        car = self._car.stack().rename("value")
+        csd = self._car_std.stack().rename("std")
+        cars = pd.concat([car, csd], axis=1).reset_index()
+        cars["kind"] = "car"
+        bounds = cars["window"].str.strip("[]").str.split(",", expand=True).astype(int)
+        cars["start"], cars["end"] = bounds[0], bounds[1]
+        out = pd.concat([days, cars], ignore_index=True)
+        out["tstat"] = out["value"] / out["std"]
+        dfs = self._car_df.reindex(pd.MultiIndex.from_frame(out[["event", "asset"]])).to_numpy()
+        out["df"] = dfs.astype(int)
+        out["pvalue"] = pvalue_t(out["tstat"].to_numpy(), dfs)
+        return out[
+            [
+                "event",
+                "asset",
+                "kind",
+                "window",
+                "start",
+                "end",
+                "value",
+                "std",
+                "tstat",
+                "pvalue",
+                "df",
+            ]
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to store and reproduce the run, as plain Python objects."""
+        return {
+            "spec": self.spec,
+            "event_mappings": _jsonable(self._mappings),
+            "params": _jsonable(self._params),
+            "results": _jsonable(self.to_frame()),
+            "tests": _jsonable(self._tests),
+            "excluded": _jsonable(self._excluded),
+            "flags": _jsonable(self._flags),
+            "portfolios": _jsonable(self._portfolios),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as JSON text (NaN becomes null)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    # ------------------------------------------------------------------ display
+    def summary(self) -> Summary:
+        """A statsmodels ``Summary`` (``as_text``, ``as_html``) of the study."""
+        spec = self._spec
+        res = spec.get("resolved", {})
+        n_events = len(spec["events"])
+        bench = (
+            ", ".join(
+                sorted(
+                    {
+                        f"{res.get('asset_classes', {}).get(a, '?')}: {b}"
+                        for a, b in res.get("benchmarks", {}).items()
+                        if b
+                    }
+                )
+            )
+            or "none"
+        )
+        info = {
+            "Model:": MODELS[spec["model"]],
+            "Returns:": spec["return_kind"] if res.get("input") == "prices" else "as given",
+            "Estimation window:": str(spec["estimation_window"]),
+            "Event window:": str(spec["event_window"]),
+            "Benchmarks:": bench,
+            "Convention:": spec["convention"],
+            "Events:": str(n_events),
+            "Pairs kept / excluded:": f"{len(self._params)} / {len(self._excluded)}",
+            "Min. estimation obs.:": str(spec["min_estimation_obs"]),
+            "Day-0 policy:": spec["event_policy"],
+        }
+        smry = Summary()
+        smry.add_title("Event Study Results")
+        smry.add_dict(info, ncols=2)
+
+        t = self._tests
+        car_rows = t[(t["group"] == "all") & (t["kind"] == "car")]
+        caar = self._car.mean(axis=0)
+        table = pd.DataFrame(index=list(self._car.columns))
+        table.index.name = "window"
+        table["CAAR"] = caar.map(lambda v: f"{v:.4f}")
+        table["N"] = self._car.notna().sum(axis=0).astype(str)
+        for name in SUMMARY_TESTS:
+            sub = car_rows[car_rows["test"] == name].set_index("window")
+            short = {
+                "t_cs": "t",
+                "patell": "Patell",
+                "bmp": "BMP",
+                "kp_bmp": "KP-BMP",
+                "corrado_rank": "Rank",
+                "generalized_sign": "GSign",
+                "wilcoxon": "Wilcox V",
+            }[name]
+            table[short] = [_fmt_stat(sub, w) for w in table.index]
+        smry.add_df(table, index=True, header=True)
+        smry.add_text(
+            "Cells show statistic (two-sided p-value); headline test: KP-BMP "
+            "(Kolari & Pynnonen 2010), robust to cross-correlation of pairs sharing a date."
+        )
+
+        pair_tab = self._car.map(lambda v: "" if v != v else f"{v:.4f}")
+        tstat = self.car_tstat
+        pair_tab = pair_tab + tstat.map(lambda v: "" if v != v else f" ({v:.2f})")
+        beta = self._params["beta"].map(lambda v: f"{v:.3f}")
+        pair_tab.insert(0, "beta", beta)
+        pair_tab.index = [f"{e}/{a}" for e, a in pair_tab.index]
+        smry.add_df(pair_tab, index=True, header=True)
+        smry.add_text("Per-pair CARs with t statistics (forecast-error-corrected variance).")
+
+        if not self._portfolios.empty:
+            ok = self._portfolios[self._portfolios["reason"] == ""]
+            if not ok.empty:
+                cell = ok["car"].map(lambda v: f"{v:.4f}") + ok["tstat"].map(
+                    lambda v: f" ({v:.2f})"
+                )
+                port = ok.assign(
+                    cell=cell, row=ok["event"] + " " + ok["group"] + " " + ok["weighting"]
+                ).pivot(index="row", columns="window", values="cell")
+                port = port[[c for c in self._car.columns if c in port.columns]]
+                port.index.name = None
+                smry.add_df(port, index=True, header=True)
+                smry.add_text("Portfolio CARs (t) from the portfolio's own market model.")
+        notes = [f"Day-0 policy: {spec['event_policy_text']}."]
+        for _, m in self._mappings.iterrows():
+            if m["moved"]:
+                notes.append(
+                    f"Event {m['event']} on {m['calendar']}: {m['requested']} -> "
+                    f"{m['session']} ({m['reason']})."
+                )
+        for _, r in self._excluded.iterrows():
+            notes.append(f"Excluded {r['asset']} / {r['event']}: {r['reason']}.")
+        for _, r in self._flags.iterrows():
+            notes.append(f"Flag {r['asset']} / {r['event']} ({r['flag']}): {r['detail']}.")
+        bad = self._portfolios[self._portfolios["reason"] != ""]
+        for (ev, grp, w), sub in bad.groupby(["event", "group", "weighting"]):
+            notes.append(
+                f"Portfolio {ev} {grp} {w}-weighted: not computed ({sub['reason'].iloc[0]})."
+            )
+        for note in notes:
+            smry.add_text(note)
+        return smry
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        events = ", ".join(e["name"] for e in self._spec["events"])
+        return (
+            f"<EventStudyResult events=[{events}] pairs={len(self._params)} "
+            f"excluded={len(self._excluded)} model={self._spec['model']!r}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+
+def _fmt_stat(sub: pd.DataFrame, window: str) -> str:
+    if window not in sub.index:
+        return ""
+    r = sub.loc[window]
+    if r["reason"]:
+        return "n/a"
+    stat = r["stat"]
+    fmt = f"{stat:.0f}" if r["test"] == "wilcoxon" else f"{stat:.2f}"
+    p = r["pvalue"]
+    return f"{fmt} ({p:.3f})" if math.isfinite(p) else fmt
+
+
+__all__ = ["EventStudyResult", "TESTS"]
