@@ -96,13 +96,16 @@ FROM steps
 GROUP BY symbol, asset_id, asset_class, calendar, source;
 
 -- Sector market cap per day per category: members in force that day (the latest snapshot on
--- or before it, else the earliest snapshot, flagged), summed from coin_daily, against the
--- category total CoinGecko reported on snapshot days (coverage = summed / reported).
+-- or before it, else the earliest snapshot, flagged) summed from coin_daily closes. On a
+-- snapshot day, coverage compares two figures taken at the same instant: the members' market
+-- caps from /coins/markets summed, against the category total CoinGecko reports.
 CREATE OR REPLACE VIEW sector_daily AS
 WITH snaps AS (
     SELECT DISTINCT category_id, snapshot_date FROM category_members
 ), days AS (
     SELECT DISTINCT date FROM coin_daily
+    UNION
+    SELECT DISTINCT snapshot_date FROM category_members
 ), day_snap AS (
     SELECT d.date, s.category_id,
            max(s.snapshot_date) FILTER (WHERE s.snapshot_date <= d.date) AS in_force,
@@ -113,25 +116,38 @@ WITH snaps AS (
     SELECT date, category_id, coalesce(in_force, earliest) AS snapshot_date,
            in_force IS NULL AS backfilled_membership
     FROM day_snap
+), summed AS (
+    SELECT m.category_id, m.date, m.snapshot_date, m.backfilled_membership,
+           count(cm.coin_id)   AS n_members,
+           count(c.market_cap) AS n_with_market_cap,
+           sum(c.market_cap)   AS market_cap_usd,
+           sum(c.volume)       AS volume_usd
+    FROM membership AS m
+    JOIN category_members AS cm
+      ON cm.category_id = m.category_id AND cm.snapshot_date = m.snapshot_date
+    LEFT JOIN coin_daily AS c
+      ON c.coin_id = cm.coin_id AND c.date = m.date AND c.source = 'coingecko'
+    GROUP BY ALL
+), snapshot_sums AS (
+    SELECT category_id, snapshot_date, sum(market_cap) AS members_market_cap_usd
+    FROM category_members GROUP BY ALL
 )
-SELECT m.category_id,
-       m.date,
-       m.snapshot_date                         AS membership_snapshot,
-       m.backfilled_membership,
-       count(cm.coin_id)                       AS n_members,
-       count(c.market_cap)                     AS n_with_market_cap,
-       sum(c.market_cap)                       AS market_cap_usd,
-       sum(c.volume)                           AS volume_usd,
-       any_value(cs.market_cap)                AS reported_market_cap_usd,
-       sum(c.market_cap) / any_value(cs.market_cap) AS coverage
-FROM membership AS m
-JOIN category_members AS cm
-  ON cm.category_id = m.category_id AND cm.snapshot_date = m.snapshot_date
-LEFT JOIN coin_daily AS c
-  ON c.coin_id = cm.coin_id AND c.date = m.date AND c.source = 'coingecko'
+SELECT s.category_id,
+       s.date,
+       s.snapshot_date                          AS membership_snapshot,
+       s.backfilled_membership,
+       s.n_members,
+       s.n_with_market_cap,
+       s.market_cap_usd,
+       s.volume_usd,
+       cs.market_cap                            AS reported_market_cap_usd,
+       ss.members_market_cap_usd                AS snapshot_members_market_cap_usd,
+       ss.members_market_cap_usd / cs.market_cap AS coverage
+FROM summed AS s
 LEFT JOIN category_snapshots AS cs
-  ON cs.category_id = m.category_id AND cs.snapshot_date = m.date
-GROUP BY m.category_id, m.date, m.snapshot_date, m.backfilled_membership;
+  ON cs.category_id = s.category_id AND cs.snapshot_date = s.date
+LEFT JOIN snapshot_sums AS ss
+  ON ss.category_id = s.category_id AND ss.snapshot_date = s.date;
 
 CREATE OR REPLACE VIEW ai_sector_daily AS
 SELECT * EXCLUDE (category_id) FROM sector_daily WHERE category_id = 'artificial-intelligence';

@@ -110,11 +110,11 @@ def test_ai_sector_daily_matches_pandas(db_path):
     )
     members = pd.DataFrame(
         [
-            ("artificial-intelligence", c, s, i)
+            ("artificial-intelligence", c, s, i, 100.0 * i)
             for s, cs in ((date(2024, 1, 3), "ab"), (date(2024, 1, 5), "bc"))
             for i, c in enumerate(cs, 1)
         ],
-        columns=["category_id", "coin_id", "snapshot_date", "rank"],
+        columns=["category_id", "coin_id", "snapshot_date", "rank", "market_cap"],
     )
     snaps = pd.DataFrame(
         {
@@ -137,7 +137,10 @@ def test_ai_sector_daily_matches_pandas(db_path):
         row = view.loc[pd.Timestamp(d)]
         assert row["market_cap_usd"] == expected
         assert bool(row["backfilled_membership"]) == (d < date(2024, 1, 3))
+        # Coverage on snapshot days: members' caps at snapshot time (100 + 200) / reported.
         if d == date(2024, 1, 3):
-            assert row["coverage"] == pytest.approx(expected / 500.0)
-        elif d != date(2024, 1, 5):
+            assert row["coverage"] == pytest.approx(300.0 / 500.0)
+        elif d == date(2024, 1, 5):
+            assert row["coverage"] == pytest.approx(300.0 / 400.0)
+        else:
             assert np.isnan(row["coverage"])
