@@ -16,17 +16,10 @@ from pathlib import Path
 
 import click
 
+from flows.options import db_option
 from flows.output import FORMATS, render_frame
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-db_option = click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Warehouse file (default: $AITOKENS_DB or ./data/aitokens.duckdb).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,297 @@
+"""`aitokens ingest`, `aitokens backfill` and `aitokens serve`."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flows.options import db_option
+
+DAILY_CRON = "15 1 * * *"  # UTC: CoinGecko publishes the last complete day at about 00:35 UTC
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Prefect's own INFO chatter and telemetry (no network here) stay off unless asked for."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    return bool(root.params.get("verbose"))
+
+
+def print_summary(summary: Any) -> None:
+    """The closing table of a run: calls, rows, skipped series with reasons, notes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    console.print(
+        f"[bold]{summary.flow}[/bold] {summary.run_id}: {summary.status}; "
+        f"{summary.total_calls} API calls, {summary.series_fetched} series fetched, "
+        f"{summary.series_up_to_date} already up to date"
+    )
+    if summary.calls:
+        console.print("calls: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.calls.items())))
+    table = Table("table", "inserted", "updated", "unchanged")
+    for name, r in sorted(summary.rows.items()):
+        table.add_row(name, f"{r.inserted:,}", f"{r.updated:,}", f"{r.unchanged:,}")
+    if summary.rows:
+        console.print(table)
+    else:
+        console.print("No rows written: the warehouse was already up to date.")
+    for series, reason in sorted(summary.skipped.items()):
+        console.print(f"skipped {series}: {reason}")
+    for note in summary.notes:
+        console.print(f"note: {note}")
+
+
+class _Progress:
+    """A rich progress bar over history calls, with ETA; fed by the ingestion's hooks."""
+
+    def __init__(self, label: str, calls_per_minute: float) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.calls_per_minute = calls_per_minute
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("calls"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task(label, total=None)
+        self.label = label
+
+    def __enter__(self) -> _Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_plan(self, total_calls: int) -> None:
+        minutes = total_calls / self.calls_per_minute
+        self.progress.console.print(
+            f"{total_calls} history calls planned; at {self.calls_per_minute:g} calls/min "
+            f"that takes about {minutes:.1f} min"
+        )
+        self.progress.update(self.task, total=total_calls)
+
+    def on_progress(self, series_id: str, calls: int) -> None:
+        self.progress.update(self.task, advance=calls, description=f"{self.label} {series_id}")
+
+
+def _run(options: Any, db: Path | None, use_prefect: bool, label: str) -> None:
+    from flows.ingestion import run_ingestion
+    from flows.sources.coingecko import CoinGeckoConfig
+
+    _quiet_prefect(_verbose())
+    config = CoinGeckoConfig.from_env()
+    with _Progress(label, float(config.calls_per_minute)) as bar:
+        if use_prefect:
+            from flows import ingest as prefect_flows
+
+            if not os.environ.get("PREFECT_API_URL"):
+                bar.progress.console.print(
+                    "Starting Prefect with a temporary local server (~15 s); point "
+                    "PREFECT_API_URL at `prefect server start` to keep run history."
+                )
+            prefect_flows.progress_hooks = (bar.on_plan, bar.on_progress)
+            try:
+                flow = (
+                    prefect_flows.backfill
+                    if options.flow == "backfill"
+                    else prefect_flows.daily_ingest
+                )
+                params = _flow_params(options, db)
+                flow(**params)
+            finally:
+                prefect_flows.progress_hooks = None
+            summary = _last_summary(db)
+        else:
+            summary = run_ingestion(
+                options, db=db, on_plan=bar.on_plan, on_progress=bar.on_progress
+            )
+    print_summary(summary)
+
+
+def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "db": str(db) if db else None,
+        "coins": list(options.coins) if options.coins else None,
+        "tickers": list(options.tickers) if options.tickers else None,
+    }
+    if options.flow == "backfill":
+        params.update(since=options.since, until=options.until)
+    else:
+        params["refresh_snapshot"] = options.refresh_snapshot
+    return params
+
+
+def _last_summary(db: Path | None) -> Any:
+    """Rebuild the summary of the run the flow just finished from ``ingest_runs``."""
+    import json
+
+    from flows.ingestion import IngestSummary
+    from warehouse.db import open_warehouse
+    from warehouse.load import UpsertResult
+
+    with open_warehouse(db, read_only=True) as con:
+        cur = con.execute(
+            "SELECT run_id, flow, started_at, finished_at, status, rows_inserted, rows_updated, "
+            "rows_unchanged, errors, details FROM ingest_runs ORDER BY started_at DESC LIMIT 1"
+        )
+        row = cur.fetchall()[0]
+    details = json.loads(row[9] or "{}")
+    summary = IngestSummary(row[0], row[1], row[2], row[3], row[4])
+    summary.calls.update(details.get("calls", {}))
+    summary.rows["all tables"] = UpsertResult("all tables", row[5], row[6], row[7])
+    summary.series_fetched = details.get("series_fetched", 0)
+    summary.series_up_to_date = details.get("series_up_to_date", 0)
+    summary.notes = details.get("notes", [])
+    summary.skipped = {
+        e["item"]: e["reason"] for e in json.loads(row[8] or "[]") if e.get("item") != "run"
+    }
+    return summary
+
+
+def _common(fn: Any) -> Any:
+    fn = click.option(
+        "--no-prefect", is_flag=True, help="Run the same steps in-process, without Prefect."
+    )(fn)
+    fn = click.option(
+        "--tickers", help="Equity tickers (default NVDA,AMD,SPY,QQQ or $AITOKENS_YAHOO_TICKERS)."
+    )(fn)
+    fn = click.option("--coins", help="Only these CoinGecko ids (BTC and ETH are always added).")(
+        fn
+    )
+    return db_option(fn)
+
+
+@click.command("ingest")
+@click.option(
+    "--refresh-snapshot",
+    is_flag=True,
+    help="Take today's category and /global snapshot again even if held.",
+)
+@_common
+def ingest_command(
+    refresh_snapshot: bool,
+    coins: str | None,
+    tickers: str | None,
+    no_prefect: bool,
+    db: Path | None,
+) -> None:
+    """Fetch the complete UTC days missing since the last run (the daily job).
+
+    Snapshots the artificial-intelligence category and its members, then each coin's and
+    ticker's missing days, then /global. A second run on the same day makes no history call.
+    Keys: COINGECKO_PLAN (keyless|demo|pro) and COINGECKO_API_KEY, read from the environment.
+
+    Example: aitokens ingest --db data/aitokens.duckdb
+    """
+    from flows.ingestion import IngestOptions
+
+    options = IngestOptions(
+        flow="daily_ingest",
+        coins=_tuple(coins),
+        tickers=_tuple(tickers),
+        refresh_snapshot=refresh_snapshot,
+    )
+    _run(options, db, not no_prefect, "ingest")
+
+
+@click.command("backfill")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First close date to hold, e.g. 2023-01-01.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last close date (default: yesterday, the last complete UTC day).",
+)
+@_common
+def backfill_command(
+    since: datetime,
+    until: datetime | None,
+    coins: str | None,
+    tickers: str | None,
+    no_prefect: bool,
+    db: Path | None,
+) -> None:
+    """Fill history from --since; resumable: a rerun continues where a crash stopped.
+
+    Keyless and demo CoinGecko plans serve only the past 365 days (error 10012): the range is
+    cut to fit and the summary says so.
+
+    Example: aitokens backfill --since 2023-01-01
+    """
+    from flows.ingestion import IngestOptions
+    from warehouse.errors import InputError
+
+    start = since.date()
+    end = until.date() if until else None
+    if end is not None and end < start:
+        raise InputError(f"--until {end} is before --since {start}")
+    if start < date(2009, 1, 3):
+        raise InputError(f"--since {start} is before the first bitcoin block (2009-01-03)")
+    options = IngestOptions(
+        flow="backfill", since=start, until=end, coins=_tuple(coins), tickers=_tuple(tickers)
+    )
+    _run(options, db, not no_prefect, "backfill")
+
+
+@click.command("serve")
+@click.option("--cron", default=DAILY_CRON, show_default=True, help="Schedule, in UTC.")
+@click.option("--name", default="daily", show_default=True, help="Deployment name.")
+@click.option("--db", "db", default=None, help="Warehouse file the scheduled runs write.")
+def serve_command(cron: str, name: str, db: str | None) -> None:
+    """Serve the daily pipeline as a Prefect deployment on a cron schedule (UTC).
+
+    Needs a Prefect server: run `prefect server start` in another terminal and
+    `export PREFECT_API_URL=http://127.0.0.1:4200/api`. Keeps running; Ctrl-C stops it.
+
+    Example: aitokens serve --cron "15 1 * * *"
+    """
+    from flows.schedule import serve_daily
+
+    _quiet_prefect(True)
+    serve_daily(name=name, cron=cron, db=db)
+
+
+def _tuple(value: str | None) -> tuple[str, ...] | None:
+    items = _csv_list(value)
+    return tuple(items) if items else None
+
+
+def register(cli: click.Group) -> None:
+    for command in (ingest_command, backfill_command, serve_command):
+        cli.add_command(command)

@@ -1,0 +1,625 @@
+"""Ingestion core, plain Python: what to fetch, fetching, and loading, step by step.
+
+The Prefect flows in :mod:`flows.ingest` call these steps as tasks; ``run_ingestion`` runs the
+same steps without Prefect. State is read from the warehouse, never kept elsewhere:
+
+- a coin's history is fetched from the day after the last close held (``fetch_coverage``),
+  up to the last complete UTC day; a backfill also fills from ``since`` up to where the
+  coverage starts; a day not yet published is asked for again next time;
+- each coin (or ticker) is loaded in its own transaction together with its raw answers and
+  its new coverage, so a crash loses at most the batch in flight and a rerun resumes there;
+- snapshots (category figures, members, ``/global``) are taken once per UTC day: a second run
+  on the same day makes no call for them and changes no row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from flows.errors import BadApiKeyError, HtmlResponseError, SourceError, TickerNotFoundError
+from flows.runlock import run_lock
+from flows.sources import coingecko as cg
+from flows.sources import constants as C
+from flows.sources import equities as eq
+from warehouse import ingest_load as wl
+from warehouse.db import open_warehouse, resolve_db_path, transaction
+from warehouse.load import UpsertResult, upsert
+from warehouse.runs import RunRecord, record_run, utcnow
+
+log = logging.getLogger("aitokens.ingest")
+
+DAY = timedelta(days=1)
+DEFAULT_LOOKBACK_DAYS = 365  # a coin first seen by a daily run gets this much history
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What one run should do. Everything here is safe to show (no secrets)."""
+
+    flow: str = "daily_ingest"
+    since: date | None = None  # backfill: fill history from this date
+    until: date | None = None  # default: the last complete UTC day
+    coins: tuple[str, ...] | None = None  # restrict to these CoinGecko ids
+    tickers: tuple[str, ...] | None = None  # default: AITOKENS_YAHOO_TICKERS or NVDA,AMD,SPY,QQQ
+    categories: tuple[str, ...] | None = None  # default: the CoinGecko config's categories
+    refresh_snapshot: bool = False  # take today's snapshot again even if held
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    equities: bool = True
+    global_market: bool = True
+    max_workers: int = 4  # threads fetching in parallel; the rate limiter still spaces calls
+
+    def to_params(self) -> dict[str, Any]:
+        """JSON-friendly form for logs, Prefect parameters and ``ingest_runs.details``."""
+        return {
+            k: (v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v)
+            for k, v in self.__dict__.items()
+        }
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """The close-date ranges to fetch for one coin or ticker (empty: up to date)."""
+
+    source: str
+    series_id: str
+    ranges: tuple[tuple[date, date], ...]
+    covered_from: date | None
+    covered_to: date | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.ranges
+
+
+@dataclass
+class IngestSummary:
+    """What a run did: the row of ``ingest_runs``, the CLI's closing table, the artifact."""
+
+    run_id: str
+    flow: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    calls: Counter = field(default_factory=Counter)
+    rows: dict[str, UpsertResult] = field(default_factory=dict)
+    series_fetched: int = 0
+    series_up_to_date: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def add_rows(self, result: UpsertResult) -> None:
+        held = self.rows.get(result.table)
+        self.rows[result.table] = result if held is None else held + result
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def inserted(self) -> int:
+        return sum(r.inserted for r in self.rows.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(r.updated for r in self.rows.values())
+
+    @property
+    def unchanged(self) -> int:
+        return sum(r.unchanged for r in self.rows.values())
+
+    def to_markdown(self) -> str:
+        """The Prefect artifact: counts, skipped coins with reasons, notes. No secrets."""
+        lines = [
+            f"# {self.flow} `{self.run_id}`: {self.status}",
+            "",
+            f"- started {self.started_at:%Y-%m-%d %H:%M:%S} UTC, finished "
+            f"{self.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+            if self.finished_at
+            else "- running",
+            f"- API calls: {self.total_calls} ("
+            + ", ".join(f"{k}: {v}" for k, v in sorted(self.calls.items()))
+            + ")",
+            f"- series fetched: {self.series_fetched}, "
+            f"already up to date: {self.series_up_to_date}",
+            "",
+            "| table | inserted | updated | unchanged |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for table, r in sorted(self.rows.items()):
+            lines.append(f"| {table} | {r.inserted} | {r.updated} | {r.unchanged} |")
+        if self.skipped:
+            lines += ["", "## Skipped", "", "| series | reason |", "| --- | --- |"]
+            lines += [f"| {k} | {v} |" for k, v in sorted(self.skipped.items())]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+        if self.error:
+            lines += ["", f"**Error:** {self.error}"]
+        return "\n".join(lines)
+
+
+class RawCollector:
+    """Collects each HTTP answer under the series it belongs to, so the answers are written in
+    the same transaction as the rows they produced. Thread-safe: fetches run in threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, list[wl.RawExchange]] = defaultdict(list)
+        self.calls: Counter = Counter()
+
+    @staticmethod
+    def key_of(endpoint: str) -> str:
+        parts = endpoint.strip("/").split("/")
+        if len(parts) >= 2 and parts[0] == "coins" and parts[1] not in ("markets", "categories"):
+            return f"coin:{parts[1]}"
+        if "chart" in parts and parts[-1] != "chart":
+            return f"ticker:{parts[-1]}"
+        return "snapshot"
+
+    @staticmethod
+    def endpoint_kind(endpoint: str) -> str:
+        """Endpoint with ids replaced, for call counts: ``/coins/{id}/market_chart/range``."""
+        parts = endpoint.strip("/").split("/")
+        if len(parts) >= 3 and parts[0] == "coins":
+            return "/coins/{id}/" + "/".join(parts[2:])
+        if "chart" in parts:
+            return "/" + "/".join(parts[:-1]) + "/{ticker}"
+        return endpoint
+
+    def __call__(self, endpoint: str, params: Mapping[str, Any], status: int, body: str) -> None:
+        exchange = wl.RawExchange(endpoint, dict(params), status, body, utcnow())
+        with self._lock:
+            self._by_key[self.key_of(endpoint)].append(exchange)
+            self.calls[self.endpoint_kind(endpoint)] += 1
+
+    def take(self, key: str) -> list[wl.RawExchange]:
+        with self._lock:
+            return self._by_key.pop(key, [])
+
+
+def last_complete_day(now: datetime | None = None) -> date:
+    """Yesterday in UTC: today's close does not exist yet."""
+    return (now or datetime.now(UTC)).astimezone(UTC).date() - DAY
+
+
+def plan_series(
+    source: str,
+    series_ids: Iterable[str],
+    coverage: Mapping[str, tuple[date, date | None]],
+    *,
+    end: date,
+    since: date | None,
+    lookback_days: int,
+) -> list[SeriesPlan]:
+    """The ranges each series still needs, from its coverage.
+
+    Upper range: from the day after ``covered_to`` (or, for a new series, from ``since`` or
+    ``end - lookback_days``) to ``end``. Lower range (backfill only): from ``since`` to the day
+    before ``covered_from``. Ranges that are empty are left out, so a series up to date costs
+    no call.
+    """
+    plans = []
+    for sid in series_ids:
+        covered_from, covered_to = coverage.get(sid, (None, None))
+        ranges: list[tuple[date, date]] = []
+        if covered_from is None:
+            start = since or end - timedelta(days=lookback_days - 1)
+            if start <= end:
+                ranges.append((start, end))
+        else:
+            if since is not None and since < covered_from:
+                ranges.append((since, covered_from - DAY))
+            upper_start = (covered_to or covered_from - DAY) + DAY
+            if upper_start <= end:
+                ranges.append((upper_start, end))
+        plans.append(SeriesPlan(source, sid, tuple(ranges), covered_from, covered_to))
+    return plans
+
+
+def read_coverage(con, source: str) -> dict[str, tuple[date, date | None]]:
+    """Coverage per series; series loaded before coverage existed fall back to their bounds."""
+    rows = con.execute(
+        "SELECT series_id, covered_from, covered_to FROM fetch_coverage WHERE source = ?", [source]
+    ).fetchall()
+    coverage = {sid: (lo, hi) for sid, lo, hi in rows}
+    bounds = (
+        wl.coin_bounds(con, source) if source == wl.COINGECKO else wl.equity_bounds(con, source)
+    )
+    for sid, (first, last) in bounds.items():
+        coverage.setdefault(sid, (first, last))
+    return coverage
+
+
+def save_coverage(con, plan: SeriesPlan, received: pd.Series) -> None:
+    """Extend the series' coverage by what was asked for (below) and received (above)."""
+    asked_from = min(lo for lo, _ in plan.ranges)
+    covered_from = min(asked_from, plan.covered_from) if plan.covered_from else asked_from
+    last_received = max(received) if len(received) else None
+    candidates = [d for d in (plan.covered_to, last_received) if d is not None]
+    covered_to = max(candidates) if candidates else None
+    frame = pd.DataFrame(
+        [
+            {
+                "source": plan.source,
+                "series_id": plan.series_id,
+                "covered_from": covered_from,
+                "covered_to": covered_to,
+                "updated_at": utcnow(),
+            }
+        ]
+    )
+    upsert(con, "fetch_coverage", frame, ["source", "series_id"], on_conflict="last")
+
+
+class Ingestion:
+    """One ingestion run against one warehouse file. Steps are methods, so Prefect tasks and
+    plain code share them; each step opens the warehouse only for as long as it writes."""
+
+    def __init__(
+        self,
+        options: IngestOptions,
+        *,
+        db: str | Path | None = None,
+        coingecko: cg.CoinGeckoConfig | None = None,
+        yahoo: eq.YahooConfig | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.options = options
+        self.db_file = resolve_db_path(db)
+        self.now = now or datetime.now(UTC)
+        self.end = min(options.until or last_complete_day(self.now), last_complete_day(self.now))
+        self.raw = RawCollector()
+        self.cg_config = coingecko or cg.CoinGeckoConfig.from_env()
+        if options.categories:
+            self.cg_config = cg.CoinGeckoConfig(
+                **{**_config_fields(self.cg_config), "categories": options.categories}
+            )
+        self.yahoo_config = yahoo or eq.YahooConfig.from_env()
+        self.cg = cg.CoinGeckoClient(self.cg_config, on_exchange=self.raw)
+        self.yahoo = eq.YahooClient(self.yahoo_config, on_exchange=self.raw)
+        self.run = RunRecord(flow=options.flow, details={"options": options.to_params()})
+        self.summary = IngestSummary(self.run.run_id, options.flow, self.run.started_at)
+        self._summary_lock = threading.Lock()
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def start(self) -> None:
+        with open_warehouse(self.db_file) as con, transaction(con):
+            record_run(con, self.run)
+
+    def finish(self, status: str, error: str | None = None) -> IngestSummary:
+        s = self.summary
+        s.status, s.error, s.finished_at = status, error, utcnow()
+        s.calls = self.raw.calls.copy()
+        self.run.status, self.run.finished_at = status, s.finished_at
+        self.run.rows_inserted, self.run.rows_updated, self.run.rows_unchanged = (
+            s.inserted,
+            s.updated,
+            s.unchanged,
+        )
+        self.run.calls = s.total_calls
+        self.run.errors = [{"item": k, "reason": v} for k, v in s.skipped.items()]
+        if error:
+            self.run.errors.append({"item": "run", "reason": error})
+        self.run.details.update(
+            {
+                "notes": s.notes,
+                "calls": dict(s.calls),
+                "series_fetched": s.series_fetched,
+                "series_up_to_date": s.series_up_to_date,
+            }
+        )
+        with open_warehouse(self.db_file) as con:
+            with transaction(con):
+                record_run(con, self.run)
+            if s.skipped:
+                wl.record_skipped(con, self.run.run_id, s.skipped)
+        self.cg.close()
+        self.yahoo.close()
+        return s
+
+    def _note(self, text: str) -> None:
+        with self._summary_lock:
+            if text not in self.summary.notes:
+                self.summary.notes.append(text)
+                log.warning("%s", text)
+
+    # -- snapshots ----------------------------------------------------------------------
+    def snapshot_sector(self) -> list[str]:
+        """Today's category figures and members (once per UTC day); returns the coin universe."""
+        today = self.now.date()
+        categories = self.cg_config.categories
+        with open_warehouse(self.db_file) as con:
+            held = {
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT category_id FROM category_snapshots WHERE snapshot_date = ?",
+                    [today],
+                ).fetchall()
+            }
+        if self.options.refresh_snapshot or not set(categories) <= held:
+            figures = cg.fetch_categories(self.cg, categories, fetched_at=self.now)
+            members = pd.concat(
+                [cg.fetch_category_members(self.cg, c, snapshot_date=today) for c in categories],
+                ignore_index=True,
+            )
+            with open_warehouse(self.db_file) as con:
+                results = wl.load_snapshot(
+                    con, figures, members, run_id=self.run.run_id, raw=self.raw.take("snapshot")
+                )
+            for result in results.values():
+                self.summary.add_rows(result)
+        return self.universe()
+
+    def universe(self) -> list[str]:
+        """Coins to follow: the latest members of each category, plus BTC and ETH."""
+        if self.options.coins:
+            return list(dict.fromkeys([*self.options.coins, *C.ALWAYS_COINS]))
+        with open_warehouse(self.db_file) as con:
+            rows = con.execute(
+                "SELECT m.coin_id FROM category_members m JOIN ("
+                "  SELECT category_id, max(snapshot_date) AS d FROM category_members"
+                "  WHERE category_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1"
+                ") l ON m.category_id = l.category_id AND m.snapshot_date = l.d "
+                "ORDER BY m.rank, m.coin_id",
+                [list(self.cg_config.categories)],
+            ).fetchall()
+        return cg.coin_universe([r[0] for r in rows])
+
+    def snapshot_global(self) -> None:
+        """``/global`` once per UTC day."""
+        with open_warehouse(self.db_file) as con:
+            held = con.execute(
+                "SELECT count(*) FROM global_daily WHERE date = ?", [self.now.date()]
+            ).fetchall()[0][0]
+        if held and not self.options.refresh_snapshot:
+            return
+        frame = cg.fetch_global(self.cg)
+        with open_warehouse(self.db_file) as con:
+            result = wl.load_global(
+                con, frame, run_id=self.run.run_id, raw=self.raw.take("snapshot")
+            )
+        self.summary.add_rows(result)
+
+    # -- histories ----------------------------------------------------------------------
+    def plan_coins(self, coin_ids: list[str]) -> list[SeriesPlan]:
+        with open_warehouse(self.db_file) as con:
+            coverage = read_coverage(con, wl.COINGECKO)
+            with transaction(con):
+                wl.ensure_coins(con, coin_ids)
+        plans = plan_series(
+            wl.COINGECKO,
+            coin_ids,
+            coverage,
+            end=self.end,
+            since=self.options.since,
+            lookback_days=self.options.lookback_days,
+        )
+        self._count_plans(plans)
+        return plans
+
+    def plan_equities(self) -> list[SeriesPlan]:
+        tickers = list(self.options.tickers or self.yahoo_config.tickers)
+        with open_warehouse(self.db_file) as con:
+            coverage = read_coverage(con, wl.YAHOO)
+        plans = plan_series(
+            wl.YAHOO,
+            tickers,
+            coverage,
+            end=self.end,
+            since=self.options.since,
+            lookback_days=self.options.lookback_days,
+        )
+        plans = [_only_session_ranges(p) for p in plans]
+        self._count_plans(plans)
+        return plans
+
+    def _count_plans(self, plans: list[SeriesPlan]) -> None:
+        with self._summary_lock:
+            self.summary.series_up_to_date += sum(p.up_to_date for p in plans)
+
+    def planned_calls(self, plans: Iterable[SeriesPlan]) -> int:
+        """History calls the plans will make (one per chunk), for progress bars and ETAs."""
+        total = 0
+        for p in plans:
+            for lo, hi in p.ranges:
+                if p.source == wl.COINGECKO:
+                    total += len(
+                        cg.plan_history(self.cg_config, lo, hi, today=self.now.date()).chunks
+                    )
+                else:
+                    total += 1
+        return total
+
+    def fetch_coin(self, plan: SeriesPlan) -> list[cg.CoinHistory]:
+        """HTTP only: every range of one coin. A 404 comes back as ``skipped``."""
+        histories = []
+        for lo, hi in plan.ranges:
+            history = cg.fetch_coin_history(self.cg, plan.series_id, lo, hi, now=self.now)
+            histories.append(history)
+            for note in history.notes:
+                if "plan serves only" in note:
+                    self._note(note)
+            if history.skipped:
+                break
+        return histories
+
+    def load_coin(self, plan: SeriesPlan, histories: list[cg.CoinHistory]) -> UpsertResult | None:
+        """Rows, raw answers and coverage of one coin: one transaction."""
+        raw = self.raw.take(f"coin:{plan.series_id}")
+        skipped = next((h.skipped for h in histories if h.skipped), None)
+        frames = [h.frame for h in histories if len(h.frame)]
+        frame = pd.concat(frames, ignore_index=True) if frames else cg.empty_chart_frame()
+        with open_warehouse(self.db_file) as con, transaction(con):
+            result = None
+            if len(frame):
+                result = _upsert_coin_rows(con, frame)
+            wl.save_raw_responses(con, self.run.run_id, raw)
+            if not skipped:
+                save_coverage(con, plan, frame["date"])
+        with self._summary_lock:
+            self.summary.series_fetched += 1
+            if skipped:
+                self.summary.skipped[plan.series_id] = skipped
+            if result is not None:
+                self.summary.add_rows(result)
+        return result
+
+    def fetch_equity(self, plan: SeriesPlan) -> list[eq.EquityHistory]:
+        """HTTP only: one chart call per range; an unknown ticker comes back as ``skipped``."""
+        histories = []
+        for lo, hi in plan.ranges:
+            try:
+                parsed = eq.fetch_equity_daily(self.yahoo, plan.series_id, lo, hi, now=self.now)
+            except TickerNotFoundError as exc:
+                histories.append(
+                    eq.EquityHistory(plan.series_id, eq.empty_equity_frame(), skipped=str(exc))
+                )
+                break
+            histories.append(eq.EquityHistory(plan.series_id, parsed.frame))
+        return histories
+
+    def load_equity(self, plan: SeriesPlan, histories: list[eq.EquityHistory]) -> None:
+        raw = self.raw.take(f"ticker:{plan.series_id}")
+        skipped = next((h.skipped for h in histories if h.skipped), None)
+        frames = [h.frame for h in histories if len(h.frame)]
+        frame = pd.concat(frames, ignore_index=True) if frames else None
+        with open_warehouse(self.db_file) as con, transaction(con):
+            result = None
+            if frame is not None:
+                batch = frame[
+                    ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
+                ].copy()
+                batch["source"] = wl.YAHOO
+                result = upsert(
+                    con, "equity_daily", batch, ["ticker", "date", "source"], on_conflict="last"
+                )
+            wl.save_raw_responses(con, self.run.run_id, raw)
+            if not skipped:
+                save_coverage(con, plan, frame["date"] if frame is not None else pd.Series([]))
+        with self._summary_lock:
+            self.summary.series_fetched += 1
+            if skipped:
+                self.summary.skipped[plan.series_id] = skipped
+            if result is not None:
+                self.summary.add_rows(result)
+
+    def record_failure(self, plan: SeriesPlan, exc: SourceError) -> None:
+        """A series whose fetch failed after retries: keep its raw answers and the reason;
+        coverage is not advanced, so the next run asks again."""
+        key = ("coin:" if plan.source == wl.COINGECKO else "ticker:") + plan.series_id
+        raw = self.raw.take(key)
+        with open_warehouse(self.db_file) as con, transaction(con):
+            wl.save_raw_responses(con, self.run.run_id, raw)
+        with self._summary_lock:
+            self.summary.series_fetched += 1
+            self.summary.skipped[plan.series_id] = f"failed, retried next run: {exc}"
+
+
+# Errors that mean every further call would fail too: stop the run instead of skipping.
+FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
+
+
+def _only_session_ranges(plan: SeriesPlan) -> SeriesPlan:
+    """Drop equity ranges without an NYSE session (a weekend, a holiday): asking Yahoo for
+    them would cost a call and return nothing."""
+    from analysis.calendars import sessions
+
+    kept = tuple((lo, hi) for lo, hi in plan.ranges if len(sessions("XNYS", lo, hi)))
+    return SeriesPlan(plan.source, plan.series_id, kept, plan.covered_from, plan.covered_to)
+
+
+def _upsert_coin_rows(con, frame: pd.DataFrame) -> UpsertResult:
+    batch = frame.rename(columns={"ts": "source_ts"})[
+        ["coin_id", "date", "price", "market_cap", "volume", "source_ts"]
+    ].copy()
+    batch["source_ts"] = pd.to_datetime(batch["source_ts"], utc=True).dt.tz_localize(None)
+    batch["source"] = wl.COINGECKO
+    return upsert(con, "coin_daily", batch, ["coin_id", "date", "source"], on_conflict="last")
+
+
+def _config_fields(config: cg.CoinGeckoConfig) -> dict[str, Any]:
+    return {f: getattr(config, f) for f in config.__dataclass_fields__}
+
+
+ProgressCallback = Callable[[str, int], None]
+
+
+def run_ingestion(
+    options: IngestOptions,
+    *,
+    db: str | Path | None = None,
+    coingecko: cg.CoinGeckoConfig | None = None,
+    yahoo: eq.YahooConfig | None = None,
+    now: datetime | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """The whole run without Prefect: lock, snapshots, coins, equities, summary.
+
+    ``on_plan(total_calls)`` is called once the history calls are known and
+    ``on_progress(series_id, calls)`` after each series, to drive a progress bar.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    ing = Ingestion(options, db=db, coingecko=coingecko, yahoo=yahoo, now=now)
+    with run_lock(ing.db_file, options.flow):
+        ing.start()
+        try:
+            coin_ids = ing.snapshot_sector()
+            coin_plans = [p for p in ing.plan_coins(coin_ids) if not p.up_to_date]
+            equity_plans = (
+                [p for p in ing.plan_equities() if not p.up_to_date] if options.equities else []
+            )
+            if on_plan:
+                on_plan(ing.planned_calls(coin_plans) + ing.planned_calls(equity_plans))
+            with ThreadPoolExecutor(max_workers=max(1, options.max_workers)) as pool:
+                futures = [(p, pool.submit(ing.fetch_coin, p)) for p in coin_plans]
+                futures += [(p, pool.submit(ing.fetch_equity, p)) for p in equity_plans]
+                for plan, future in futures:  # load in order, one writer
+                    try:
+                        histories = future.result()
+                    except FATAL_SOURCE_ERRORS:
+                        for _, other in futures:
+                            other.cancel()
+                        raise
+                    except SourceError as exc:
+                        ing.record_failure(plan, exc)
+                        continue
+                    if plan.source == wl.COINGECKO:
+                        ing.load_coin(plan, histories)
+                    else:
+                        ing.load_equity(plan, histories)
+                    if on_progress:
+                        on_progress(plan.series_id, ing.planned_calls([plan]))
+            if options.global_market:
+                ing.snapshot_global()
+        except BaseException as exc:
+            ing.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return ing.finish("completed")
+
+
+def wait_seconds(calls: int, calls_per_minute: float) -> float:
+    """How long ``calls`` take at a plan's rate: printed before a long backfill starts."""
+    return calls * 60.0 / calls_per_minute
+
+
+__all__ = [
+    "IngestOptions",
+    "IngestSummary",
+    "Ingestion",
+    "SeriesPlan",
+    "last_complete_day",
+    "plan_series",
+    "run_ingestion",
+    "wait_seconds",
+]

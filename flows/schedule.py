@@ -1,0 +1,56 @@
+"""The daily deployment: ``aitokens serve`` registers it on a Prefect server and runs it.
+
+The schedule is a cron in UTC (01:15: CoinGecko's last complete day appears about 00:35 UTC).
+``serve`` is a long-running process: it registers the deployment, polls the server for due
+runs and executes them in subprocesses; Ctrl-C pauses the schedule and stops.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect.schedules import Cron
+
+from warehouse.errors import InputError
+
+DEPLOYMENT_FLOW = "daily_ingest"
+
+
+def daily_flow():
+    """The flow the schedule runs (the whole pipeline once it exists, else the ingestion)."""
+    try:
+        from flows.pipeline import pipeline
+    except ImportError:
+        from flows.ingest import daily_ingest
+
+        return daily_ingest
+    return pipeline
+
+
+def serve_daily(
+    *,
+    name: str = "daily",
+    cron: str = "15 1 * * *",
+    db: str | None = None,
+    limit: int | None = None,
+) -> None:
+    """Register ``<flow>/<name>`` with ``cron`` (UTC) and serve it until interrupted."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError(
+            "`aitokens serve` needs a Prefect server: start one with `prefect server start` and "
+            "set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    try:
+        schedule = Cron(cron, timezone="UTC")
+    except ValueError as exc:
+        raise InputError(f"--cron {cron!r} is not a valid cron expression: {exc}") from None
+    flow = daily_flow()
+    parameters = {"db": db} if db else {}
+    flow.serve(
+        name=name,
+        schedule=schedule,
+        parameters=parameters,
+        limit=limit,
+        description="Daily aitokens run at 01:15 UTC, after CoinGecko publishes the "
+        "last complete UTC day.",
+    )
