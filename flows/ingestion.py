@@ -393,6 +393,7 @@ class Ingestion:
     def plan_coins(self, coin_ids: list[str]) -> list[SeriesPlan]:
         with open_warehouse(self.db_file) as con:
             coverage = read_coverage(con, wl.COINGECKO)
+            gone = self._not_found_today(con)
             with transaction(con):
                 wl.ensure_coins(con, coin_ids)
         plans = plan_series(
@@ -403,8 +404,20 @@ class Ingestion:
             since=self.options.since,
             lookback_days=self.options.lookback_days,
         )
+        plans = [_without_ranges(p) if p.series_id in gone else p for p in plans]
         self._count_plans(plans)
         return plans
+
+    def _not_found_today(self, con) -> set[str]:
+        """Series that answered 404 earlier today: not asked again until tomorrow (a delisted
+        coin would otherwise cost a call on every run)."""
+        midnight = datetime.combine(self.now.date(), datetime.min.time())
+        rows = con.execute(
+            "SELECT DISTINCT coin_id FROM skipped_coins WHERE skipped_at >= ? "
+            "AND reason NOT LIKE 'failed%'",
+            [midnight],
+        ).fetchall()
+        return {r[0] for r in rows}
 
     def plan_equities(self) -> list[SeriesPlan]:
         tickers = list(self.options.tickers or self.yahoo_config.tickers)
@@ -418,7 +431,11 @@ class Ingestion:
             since=self.options.since,
             lookback_days=self.options.lookback_days,
         )
-        plans = [_only_session_ranges(p) for p in plans]
+        with open_warehouse(self.db_file) as con:
+            gone = self._not_found_today(con)
+        plans = [
+            _without_ranges(p) if p.series_id in gone else _only_session_ranges(p) for p in plans
+        ]
         self._count_plans(plans)
         return plans
 
@@ -526,6 +543,10 @@ class Ingestion:
 
 # Errors that mean every further call would fail too: stop the run instead of skipping.
 FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
+
+
+def _without_ranges(plan: SeriesPlan) -> SeriesPlan:
+    return SeriesPlan(plan.source, plan.series_id, (), plan.covered_from, plan.covered_to)
 
 
 def _only_session_ranges(plan: SeriesPlan) -> SeriesPlan:
