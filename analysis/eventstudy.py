@@ -27,7 +27,14 @@ from analysis.errors import (
 )
 from analysis.events import Event, as_event
 from analysis.models import MODELS, ModelFit, fit_model
-from analysis.panel import CalendarPanel, build_panel, fingerprint, read_prices, read_returns
+from analysis.panel import (
+    CalendarPanel,
+    WideData,
+    build_panel,
+    fingerprint,
+    read_prices,
+    read_returns,
+)
 from analysis.results import EventStudyResult
 from analysis.returns import RETURN_KINDS
 from analysis.statistics import pvalue_t
@@ -112,6 +119,9 @@ class EventStudy:
         (e.g. NVIDIA's results on 2024-02-21 after the close).
     portfolios
         Also estimate equal- and cap-weighted portfolios per event and asset class (robustness).
+    tests
+        Cross-sectional tests to compute (codes of :data:`analysis.crosssection.TESTS`); all by
+        default.
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class EventStudy:
         min_estimation_obs: int | None = None,
         confounders: Iterable[Any] = (),
         portfolios: bool = True,
+        tests: Iterable[str] | None = None,
     ) -> None:
         if isinstance(events, Event | str):
             events = [events]
@@ -189,6 +200,13 @@ class EventStudy:
         self.convention = convention
         self.confounders: tuple[Event, ...] = tuple(as_event(e) for e in confounders)
         self.portfolios = bool(portfolios)
+        self.tests = tuple(crosssection.TESTS) if tests is None else tuple(tests)
+        unknown = [t for t in self.tests if t not in crosssection.TESTS]
+        if unknown:
+            raise EventStudyInputError(
+                f"Unknown test(s) {', '.join(unknown)}; choose from "
+                f"{', '.join(crosssection.TESTS)}."
+            )
 
     # ------------------------------------------------------------------ specification
     @property
@@ -209,6 +227,7 @@ class EventStudy:
             "events": [e.to_dict() for e in self.events],
             "confounders": [e.to_dict() for e in self.confounders],
             "portfolios": self.portfolios,
+            "tests": list(self.tests),
             "event_policy": EVENT_POLICY,
             "event_policy_text": EVENT_POLICY_TEXT,
         }
@@ -235,6 +254,7 @@ class EventStudy:
             min_estimation_obs=spec.get("min_estimation_obs"),
             confounders=spec.get("confounders", ()),
             portfolios=spec.get("portfolios", True),
+            tests=spec.get("tests"),
         )
 
     def __repr__(self) -> str:
@@ -289,30 +309,28 @@ class EventStudy:
         """
         if (prices is None) == (returns is None):
             raise EventStudyInputError("Give either prices or returns to fit(), not both or none.")
-        caps: dict[str, pd.Series] = {}
         if prices is not None:
-            data, caps = read_prices(prices)
+            data = read_prices(prices)
             if meta is None and "asset_class" in prices.columns:
                 meta = prices.groupby("symbol")["asset_class"].first()
         else:
             data = read_returns(returns)  # type: ignore[arg-type]
-        classes = _read_meta(meta, data)
-        assets = self._select_assets(data, classes)
-        return _Estimator(
-            self, data, caps, classes, assets, given_returns=returns is not None
-        ).run()
+        classes = _read_meta(meta)
+        symbols = list(data.values.columns)
+        assets = self._select_assets(symbols, classes)
+        return _Estimator(self, data, classes, assets).run()
 
-    def _select_assets(
-        self, data: Mapping[str, pd.Series], classes: Mapping[str, str]
-    ) -> list[str]:
+    def _select_assets(self, symbols: list[str], classes: Mapping[str, str]) -> list[str]:
         if self.assets is None:
-            assets = [s for s in sorted(data) if classes.get(s) not in BENCHMARK_CLASSES]
+            assets = [s for s in sorted(symbols) if classes.get(s) not in BENCHMARK_CLASSES]
         else:
             assets = list(self.assets)
+        known = set(symbols)
         for a in assets:
-            if a not in data:
+            if a not in known:
                 raise UnknownAssetError(
-                    f"Asset {a!r} is not in the data; available symbols: {', '.join(sorted(data))}."
+                    f"Asset {a!r} is not in the data; available symbols: "
+                    f"{', '.join(sorted(known))}."
                 )
             if a not in classes:
                 raise UnknownAssetError(
@@ -325,7 +343,7 @@ class EventStudy:
         return assets
 
 
-def _read_meta(meta: Any, data: Mapping[str, pd.Series]) -> dict[str, str]:
+def _read_meta(meta: Any) -> dict[str, str]:
     if meta is None:
         raise EventStudyInputError(
             "Asset classes are missing: pass meta={symbol: asset_class} or an asset_class column."
@@ -338,19 +356,24 @@ def _read_meta(meta: Any, data: Mapping[str, pd.Series]) -> dict[str, str]:
 
 
 class _Estimator:
-    """One run of :meth:`EventStudy.fit`: builds the pair arrays and every output table."""
+    """One run of :meth:`EventStudy.fit`: builds the pair arrays and every output table.
 
-    def __init__(self, study: EventStudy, data, caps, classes, assets, *, given_returns: bool):
+    Pair arrays have one row per asset-event pair (ordered by event, then asset) and one column
+    per day from the first estimation day to the last event day.
+    """
+
+    def __init__(
+        self, study: EventStudy, data: WideData, classes: dict[str, str], assets: list[str]
+    ) -> None:
         self.s = study
         self.data = data
-        self.caps = caps
         self.classes = classes
         self.assets = assets
-        self.given = given_returns
 
     # -------------------------------------------------------------- setup
     def _resolve_assets(self) -> None:
         s = self.s
+        known = set(self.data.values.columns)
         self.cal = {a: s._calendar_of(a, self.classes) for a in self.assets}
         self.bench: dict[str, str | None] = {}
         for a in self.assets:
@@ -361,26 +384,22 @@ class _Estimator:
                         f"Asset {a!r} (class {self.classes[a]!r}) has no benchmark; pass "
                         f"benchmarks={{'{self.classes[a]}': 'SYMBOL'}}."
                     )
-                if b not in self.data:
+                if b not in known:
                     raise UnknownAssetError(
                         f"Benchmark {b!r} of {a!r} is not in the data; add its closes or choose "
                         "another benchmark with benchmarks={...}."
                     )
             self.bench[a] = b
-        native = {a: self.cal[a] for a in self.assets}
-        for b in {b for b in self.bench.values() if b}:
-            native[b] = (
-                self.s._calendar_of(b, self.classes)
-                if b in self.classes
-                else next(self.cal[a] for a in self.assets if self.bench[a] == b)
-            )
+        native = dict(self.cal)
+        for a in self.assets:
+            b = self.bench[a]
+            if b and b not in native:
+                native[b] = s._calendar_of(b, self.classes) if b in self.classes else self.cal[a]
         self.panels: dict[str, CalendarPanel] = {}
         for c in sorted(set(self.cal.values())):
             members = [a for a in self.assets if self.cal[a] == c]
             syms = list(dict.fromkeys(members + [self.bench[a] for a in members if self.bench[a]]))
-            self.panels[c] = build_panel(
-                c, syms, self.data, native, kind=s.return_kind, given_returns=self.given
-            )
+            self.panels[c] = build_panel(c, syms, self.data, native, kind=s.return_kind)
         self.mappings = {(e.name, c): e.map(c) for e in s.events for c in self.panels}
 
     def _gather(self) -> None:
@@ -390,78 +409,111 @@ class _Estimator:
         offs = np.arange(est0, ev1 + 1)
         self.l1 = est1 - est0 + 1
         self.ev_cols = np.arange(ev0 - est0, ev1 - est0 + 1)
-        ys, xs, ds, info = [], [], [], []
+        asset_pos = {a: k for k, a in enumerate(self.assets)}
+        ys, xs, ds, keys = [], [], [], []
+        ev_of, asset_of, day0_of, outside = [], [], [], []
+        per_cal = {}
+        for c, panel in self.panels.items():
+            members = [a for a in self.assets if self.cal[a] == c]
+            bcols = (
+                None
+                if s.model == "constant_mean"
+                else panel.columns([self.bench[a] for a in members])
+            )
+            per_cal[c] = (
+                members,
+                panel.columns(members),
+                bcols,
+                np.append(panel.sessions.to_numpy(), np.datetime64("NaT")),
+            )
         for ei, ev in enumerate(s.events):
             for c, panel in self.panels.items():
-                members = [a for a in self.assets if self.cal[a] == c]
-                if not members:
-                    continue
+                members, acol, bcols, sess_nat = per_cal[c]
                 day0 = self.mappings[(ev.name, c)].session
                 n_s = len(panel.sessions)
                 pos = int(panel.sessions.searchsorted(day0))
                 inside = pos < n_s and panel.sessions[pos] == day0
                 rows = pos + offs
                 rows = np.where((rows >= 0) & (rows < n_s), rows, n_s)
-                dates = np.append(panel.sessions.to_numpy(), np.datetime64("NaT"))[rows]
-                for a in members:
-                    ys.append(panel.values[rows, panel.column(a)])
-                    b = self.bench[a]
-                    xs.append(
-                        panel.values[rows, panel.column(b)] if b else np.full(len(rows), np.nan)
+                block = panel.values[rows]  # (W, k)
+                ys.append(block[:, acol].T)
+                if bcols is None:
+                    xs.append(np.full((len(members), len(offs)), np.nan))
+                else:
+                    xs.append(block[:, bcols].T)
+                dates = sess_nat[rows]
+                ds.append(np.broadcast_to(dates, (len(members), len(offs))))
+                keys.extend((ei, asset_pos[a]) for a in members)
+                ev_of.extend([ei] * len(members))
+                asset_of.extend(members)
+                day0_of.extend([day0] * len(members))
+                why = None
+                if not inside:
+                    why = (
+                        f"day 0 ({day0.date()}) is outside the data of {c} "
+                        f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
                     )
-                    ds.append(dates)
-                    reason = None
-                    if not inside:
-                        first, last = panel.sessions[0].date(), panel.sessions[-1].date()
-                        reason = (
-                            f"day 0 ({day0.date()}) is outside the data of {c} ({first} to {last})"
-                        )
-                    info.append((ei, ev.name, a, c, b, day0, reason))
-        order = sorted(range(len(info)), key=lambda k: (info[k][0], self.assets.index(info[k][2])))
-        self.Y = np.vstack([ys[k] for k in order])
-        self.X = np.vstack([xs[k] for k in order])
-        self.D = np.vstack([ds[k] for k in order])
-        self.info = [info[k] for k in order]
+                outside.extend([why] * len(members))
+        order = np.lexsort(np.array(keys).T[::-1])
+        self.Y = np.vstack(ys)[order]
+        self.X = np.vstack(xs)[order]
+        self.D = np.vstack(ds)[order]
+        self.ev_of = np.asarray(ev_of)[order]
+        self.asset_of = [asset_of[k] for k in order]
+        self.day0_of = [day0_of[k] for k in order]
+        self.outside = [outside[k] for k in order]
+        self.cal_of = [self.cal[a] for a in self.asset_of]
+        self.bench_of = [self.bench[a] for a in self.asset_of]
+        self.event_names = [s.events[k].name for k in self.ev_of]
 
     def _exclusions(self) -> None:
         s = self.s
         need_x = s.model != "constant_mean"
         y_est, x_est = self.Y[:, : self.l1], self.X[:, : self.l1]
-        ok_est = ~np.isnan(y_est) & (~np.isnan(x_est) if need_x else True)
+        ok_est = ~np.isnan(y_est)
+        if need_x:
+            ok_est &= ~np.isnan(x_est)
         n_est = ok_est.sum(axis=1)
         est0 = s.estimation_window[0]
         # column of day 0 in the gathered window (None when the event window excludes day 0)
         d0 = -est0 if s.event_window[0] <= 0 <= s.event_window[1] else None
-        reasons: list[str | None] = []
-        for p, (_, _, a, _, b, day0, outside) in enumerate(self.info):
-            est_dates = self.D[p, : self.l1]
-            known = est_dates[~np.isnat(est_dates)]
-            span = (
-                f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
-                if known.size
-                else "(no sessions)"
-            )
-            if outside:
-                reasons.append(outside)
-            elif d0 is not None and np.isnan(self.Y[p, d0]):
-                reasons.append(f"no return of {a} on day 0 ({day0.date()})")
-            elif d0 is not None and need_x and np.isnan(self.X[p, d0]):
-                reasons.append(f"no return of benchmark {b} on day 0 ({day0.date()})")
-            elif n_est[p] < s.min_estimation_obs:
-                reasons.append(
+        no_y = np.isnan(self.Y[:, d0]) if d0 is not None else np.zeros(len(self.Y), bool)
+        no_x = np.isnan(self.X[:, d0]) if d0 is not None and need_x else np.zeros(len(self.Y), bool)
+        short = n_est < s.min_estimation_obs
+        reasons: list[str | None] = [None] * len(self.Y)
+        for p in np.flatnonzero(
+            no_y | no_x | short | np.array([o is not None for o in self.outside])
+        ):
+            a, day0 = self.asset_of[p], self.day0_of[p]
+            if self.outside[p]:
+                reasons[p] = self.outside[p]
+            elif no_y[p]:
+                reasons[p] = f"no return of {a} on day 0 ({day0.date()})"
+            elif no_x[p]:
+                reasons[p] = f"no return of benchmark {self.bench_of[p]} on day 0 ({day0.date()})"
+            else:
+                est_dates = self.D[p, : self.l1]
+                known = est_dates[~np.isnat(est_dates)]
+                span = (
+                    f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
+                    if known.size
+                    else "(no sessions)"
+                )
+                reasons[p] = (
                     f"only {int(n_est[p])} estimation returns in {span}; "
                     f"{s.min_estimation_obs} required"
                 )
-            else:
-                reasons.append(None)
         self.reasons = reasons
         self.keep = np.array([r is None for r in reasons])
         if not self.keep.any():
             detail = "; ".join(
-                f"{i[2]}/{i[1]}: {r}" for i, r in zip(self.info, reasons, strict=True)
+                f"{a}/{e}: {r}"
+                for a, e, r in zip(self.asset_of, self.event_names, reasons, strict=True)
             )
             err = (
-                WindowOutsideDataError if all(i[6] for i in self.info) else InsufficientHistoryError
+                WindowOutsideDataError
+                if all(o is not None for o in self.outside)
+                else InsufficientHistoryError
             )
             raise err(
                 "No asset-event pair has the data the study needs, so nothing can be estimated. "
@@ -512,11 +564,13 @@ class _Estimator:
             self.lamb_q = None
 
     def _tests(self) -> pd.DataFrame:
-        kinfo = [i for i, keep in zip(self.info, self.keep, strict=True) if keep]
-        ev_idx = np.array([i[0] for i in kinfo])
-        classes = np.array([self.classes[i[2]] for i in kinfo])
-        blocks = crosssection.residual_correlation_blocks(
-            self.fit.resid, self.D[self.keep, : self.l1], ev_idx
+        k = self.keep
+        ev_idx = self.ev_of[k]
+        classes = np.array([self.classes[a] for a, kk in zip(self.asset_of, k, strict=True) if kk])
+        blocks = (
+            crosssection.residual_correlation_blocks(self.fit.resid, self.D[k, : self.l1], ev_idx)
+            if "kp_bmp" in self.s.tests
+            else []
         )
         inp = crosssection.CrossSectionInput(
             car=self.car,
@@ -529,8 +583,9 @@ class _Estimator:
             corr_blocks=blocks,
             lamb_q=self.lamb_q,
             convention=self.s.convention,
+            tests=self.s.tests,
         )
-        groups: dict[str, np.ndarray] = {"all": np.ones(len(kinfo), dtype=bool)}
+        groups: dict[str, np.ndarray] = {"all": np.ones(int(k.sum()), dtype=bool)}
         if len(self.s.events) > 1:
             for ei, ev in enumerate(self.s.events):
                 if (ev_idx == ei).any():
@@ -543,53 +598,53 @@ class _Estimator:
     # -------------------------------------------------------------- flags and portfolios
     def _flags(self) -> pd.DataFrame:
         rows = []
-        ev_cols = self.ev_cols
-        kept = [p for p in range(len(self.info)) if self.keep[p]]
-        for p in kept:
-            _, name, a, c, _, day0, _ = self.info[p]
-            ev_dates = self.D[p, ev_cols]
-            for conf in self.s.confounders:
-                if conf.name == name:
+        kept = np.flatnonzero(self.keep)
+        ev_dates = self.D[:, self.ev_cols]
+        ev0 = self.s.event_window[0]
+        for conf in self.s.confounders:
+            sessions_by_cal = {c: conf.map(c).session.to_datetime64() for c in self.panels}
+            for p in kept:
+                if conf.name == self.event_names[p]:
                     continue
-                sess = conf.map(c).session.to_datetime64()
-                hit = np.flatnonzero(ev_dates == sess)
+                sess = sessions_by_cal[self.cal_of[p]]
+                hit = np.flatnonzero(ev_dates[p] == sess)
                 if hit.size:
-                    day = self.s.event_window[0] + int(hit[0])
                     rows.append(
                         {
-                            "event": name,
-                            "asset": a,
+                            "event": self.event_names[p],
+                            "asset": self.asset_of[p],
                             "flag": "confounder",
-                            "detail": f"{conf.name} falls on day {day:+d} "
+                            "detail": f"{conf.name} falls on day {ev0 + int(hit[0]):+d} "
                             f"({pd.Timestamp(sess).date()})",
                         }
                     )
         # overlapping windows of one asset across events, as interval tests on date bounds
         by_asset: dict[str, list[int]] = {}
         for p in kept:
-            by_asset.setdefault(self.info[p][2], []).append(p)
+            by_asset.setdefault(self.asset_of[p], []).append(int(p))
+        if any(len(ps) > 1 for ps in by_asset.values()):
+            lo_all, hi_all = _nat_bounds(ev_dates)
+            elo_all, ehi_all = _nat_bounds(self.D[:, : self.l1])
+            day0_all = pd.DatetimeIndex(self.day0_of).to_numpy()
         for a, ps in by_asset.items():
             if len(ps) < 2:
                 continue
-            ev_d = self.D[ps][:, ev_cols]
-            est_d = self.D[ps][:, : self.l1]
-            lo, hi = _nat_bounds(ev_d)
-            elo, ehi = _nat_bounds(est_d)
-            day0 = np.array([np.datetime64(self.info[p][5]) for p in ps])
+            lo, hi, elo, ehi, day0 = (v[ps] for v in (lo_all, hi_all, elo_all, ehi_all, day0_all))
             ev_overlap = (lo[:, None] <= hi[None, :]) & (lo[None, :] <= hi[:, None])
             est_hit = (elo[:, None] <= day0[None, :]) & (day0[None, :] <= ehi[:, None])
             np.fill_diagonal(ev_overlap, False)
             np.fill_diagonal(est_hit, False)
-            for i, j in zip(*np.nonzero(ev_overlap | est_hit), strict=True):
-                other = self.info[ps[j]][1]
-                detail = (
-                    f"event window overlaps the event window of {other}"
-                    if ev_overlap[i, j]
-                    else f"estimation window contains day 0 of {other} "
-                    f"({pd.Timestamp(day0[j]).date()})"
-                )
+            names = [self.event_names[p] for p in ps]
+            for i in np.flatnonzero((ev_overlap | est_hit).any(axis=1)):
+                both = [names[j] for j in np.flatnonzero(ev_overlap[i])]
+                est = [names[j] for j in np.flatnonzero(est_hit[i] & ~ev_overlap[i])]
+                parts = []
+                if both:
+                    parts.append("event window overlaps the event window of " + ", ".join(both))
+                if est:
+                    parts.append("estimation window contains day 0 of " + ", ".join(est))
                 rows.append(
-                    {"event": self.info[ps[i]][1], "asset": a, "flag": "overlap", "detail": detail}
+                    {"event": names[i], "asset": a, "flag": "overlap", "detail": "; ".join(parts)}
                 )
         return pd.DataFrame(rows, columns=["event", "asset", "flag", "detail"])
 
@@ -606,104 +661,73 @@ class _Estimator:
             "pvalue",
             "reason",
         ]
-        if not self.s.portfolios:
+        if not self.s.portfolios or not self.s.car_windows:
             return pd.DataFrame(columns=cols)
         keys: dict[tuple, list[int]] = {}
-        for p, (ei, name, a, c, b, _, _) in enumerate(self.info):
-            if self.keep[p]:
-                keys.setdefault((ei, name, self.classes[a], c, b), []).append(p)
-        rows = []
+        for p in np.flatnonzero(self.keep):
+            key = (
+                int(self.ev_of[p]),
+                self.classes[self.asset_of[p]],
+                self.cal_of[p],
+                self.bench_of[p],
+            )
+            keys.setdefault(key, []).append(int(p))
         car_labels = [_label(*w) for w in self.s.car_windows]
-        wm_car = self.wm[:, -len(self.s.car_windows) :] if self.s.car_windows else self.wm[:, :0]
-        for (
-            _,
-            name,
-            cl,
-            _,
-            b,
-        ), ps in keys.items():
+        wm_car = self.wm[:, -len(self.s.car_windows) :]
+        meta, yps, xps, reasons = [], [], [], []
+        for (ei, cl, _, b), ps in keys.items():
             if len(ps) < 2:
                 continue
-            members = [self.info[p][2] for p in ps]
             group = f"{cl} vs {b}" if b else cl
-            schemes: list[tuple[str, np.ndarray | None, str]] = [("equal", np.ones(len(ps)), "")]
             cap_w, why = self._cap_weights(ps)
-            schemes.append(("cap", cap_w, why))
-            for scheme, w, why in schemes:
+            for scheme, w, reason in (("equal", np.ones(len(ps)), ""), ("cap", cap_w, why)):
+                meta.append((self.s.events[ei].name, group, scheme, len(ps)))
+                reasons.append(reason)
                 if w is None:
-                    for lab in car_labels:
-                        rows.append(
-                            dict(
-                                zip(
-                                    cols,
-                                    [
-                                        name,
-                                        group,
-                                        scheme,
-                                        len(ps),
-                                        lab,
-                                        np.nan,
-                                        np.nan,
-                                        np.nan,
-                                        np.nan,
-                                        why,
-                                    ],
-                                    strict=True,
-                                )
-                            )
-                        )
+                    yps.append(np.full(self.Y.shape[1], np.nan))
+                    xps.append(self.X[ps[0]])
                     continue
                 y = self.Y[ps]
                 present = ~np.isnan(y)
                 wy = np.where(present, y * w[:, None], 0.0).sum(axis=0)
                 ws = np.where(present, w[:, None], 0.0).sum(axis=0)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    yp = np.where(ws > 0, wy / ws, np.nan)[None, :]
-                xp = self.X[ps[:1]]
-                fit = fit_model(
-                    self.s.model, yp[:, : self.l1], xp[:, : self.l1], convention=self.s.convention
-                )
-                y_ev, x_ev = yp[:, self.ev_cols], xp[:, self.ev_cols]
-                ar = y_ev - fit.predict(x_ev)
-                miss = np.isnan(ar).astype(float) @ wm_car > 0
-                car = np.where(miss, np.nan, np.nan_to_num(ar) @ wm_car)[0]
-                var = fit.car_variance(x_ev, wm_car)[0]
-                t = car / np.sqrt(var)
-                pv = pvalue_t(t, fit.df[0])
-                for c, lab in enumerate(car_labels):
-                    rows.append(
-                        dict(
-                            zip(
-                                cols,
-                                [
-                                    name,
-                                    group,
-                                    scheme,
-                                    len(ps),
-                                    lab,
-                                    car[c],
-                                    math.sqrt(var[c]),
-                                    t[c],
-                                    pv[c],
-                                    "",
-                                ],
-                                strict=True,
-                            )
-                        )
-                    )
-            del members
-        return pd.DataFrame(rows, columns=cols)
+                    yps.append(np.where(ws > 0, wy / ws, np.nan))
+                xps.append(self.X[ps[0]])
+        if not meta:
+            return pd.DataFrame(columns=cols)
+        yp, xp = np.vstack(yps), np.vstack(xps)
+        # one batched fit: every portfolio is a pseudo-asset with its own market model
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fit = fit_model(
+                self.s.model, yp[:, : self.l1], xp[:, : self.l1], convention=self.s.convention
+            )
+            y_ev, x_ev = yp[:, self.ev_cols], xp[:, self.ev_cols]
+            ar = y_ev - fit.predict(x_ev)
+            miss = np.isnan(ar).astype(float) @ wm_car > 0
+            car = np.where(miss, np.nan, np.nan_to_num(ar) @ wm_car)
+            sd = np.sqrt(fit.car_variance(x_ev, wm_car))
+            t = car / sd
+        pv = pvalue_t(t, fit.df[:, None])
+        rows = [
+            [*m, lab, car[g, c], sd[g, c], t[g, c], pv[g, c], reasons[g]]
+            for g, m in enumerate(meta)
+            for c, lab in enumerate(car_labels)
+        ]
+        out = pd.DataFrame(rows, columns=cols)
+        out.loc[out["reason"] != "", ["car", "std", "tstat", "pvalue"]] = np.nan
+        return out
 
     def _cap_weights(self, ps: list[int]) -> tuple[np.ndarray | None, str]:
         """Market caps on the day before the event window (last value on or before it)."""
+        caps = self.data.caps
         w = []
         for p in ps:
-            a = self.info[p][2]
+            a = self.asset_of[p]
             d = self.D[p, self.ev_cols[0] - 1] if self.ev_cols[0] > 0 else np.datetime64("NaT")
-            cap = self.caps.get(a)
-            if cap is None or np.isnat(d):
+            if caps is None or a not in caps.columns or np.isnat(d):
                 return None, f"no market_cap for {a}"
-            val = cap.loc[: pd.Timestamp(d)]
+            val = caps[a].loc[: pd.Timestamp(d)].dropna()
             if val.empty:
                 return None, f"no market_cap for {a} before the event window"
             w.append(float(val.iloc[-1]))
@@ -719,28 +743,22 @@ class _Estimator:
         tests = self._tests()
         flags = self._flags()
         ports = self._portfolios()
-        kinfo = [i for i, keep in zip(self.info, self.keep, strict=True) if keep]
-        pair_index = pd.MultiIndex.from_tuples(
-            [(i[1], i[2]) for i in kinfo], names=["event", "asset"]
+        k = self.keep
+        kept = np.flatnonzero(k)
+        pair_index = pd.MultiIndex.from_arrays(
+            [[self.event_names[p] for p in kept], [self.asset_of[p] for p in kept]],
+            names=["event", "asset"],
         )
         fit = self.fit
-        d_kept = self.D[self.keep]
-        est_first = [
-            pd.Timestamp(r[~np.isnat(r)][0]) if (~np.isnat(r)).any() else pd.NaT
-            for r in d_kept[:, : self.l1]
-        ]
-        est_last = [
-            pd.Timestamp(r[~np.isnat(r)][-1]) if (~np.isnat(r)).any() else pd.NaT
-            for r in d_kept[:, : self.l1]
-        ]
+        est_first, est_last = _nat_bounds(self.D[k, : self.l1])
         params = pd.DataFrame(
             {
-                "asset_class": [self.classes[i[2]] for i in kinfo],
-                "calendar": [i[3] for i in kinfo],
-                "benchmark": [i[4] for i in kinfo],
-                "day0": [i[5] for i in kinfo],
-                "est_start": est_first,
-                "est_end": est_last,
+                "asset_class": [self.classes[self.asset_of[p]] for p in kept],
+                "calendar": [self.cal_of[p] for p in kept],
+                "benchmark": [self.bench_of[p] for p in kept],
+                "day0": pd.DatetimeIndex([self.day0_of[p] for p in kept]),
+                "est_start": pd.DatetimeIndex(est_first),
+                "est_end": pd.DatetimeIndex(est_last),
                 "nobs": fit.nobs.astype(int),
                 "df": fit.df.astype(int),
                 "alpha": fit.alpha,
@@ -754,16 +772,16 @@ class _Estimator:
         days = pd.Index(range(self.s.event_window[0], self.s.event_window[1] + 1), name="day")
         ar = pd.DataFrame(self.ar.T, index=days, columns=pair_index)
         ar_std = pd.DataFrame(np.sqrt(self.ar_var).T, index=days, columns=pair_index)
-        dates = pd.DataFrame(d_kept[:, self.ev_cols].T, index=days, columns=pair_index)
+        dates = pd.DataFrame(self.D[k][:, self.ev_cols].T, index=days, columns=pair_index)
         cw = len(self.s.car_windows)
-        car_cols = pd.Index(self.labels[-cw:] if cw else [], name="window")
+        car_cols = pd.Index(self.labels[len(self.labels) - cw :], name="window")
         sl = slice(len(self.labels) - cw, None)
         car = pd.DataFrame(self.car[:, sl], index=pair_index, columns=car_cols)
         car_std = pd.DataFrame(np.sqrt(self.car_var[:, sl]), index=pair_index, columns=car_cols)
         excluded = pd.DataFrame(
             [
-                {"event": i[1], "asset": i[2], "reason": r}
-                for i, r in zip(self.info, self.reasons, strict=True)
+                {"event": self.event_names[p], "asset": self.asset_of[p], "reason": r}
+                for p, r in enumerate(self.reasons)
                 if r is not None
             ],
             columns=["event", "asset", "reason"],
@@ -777,14 +795,8 @@ class _Estimator:
             "asset_classes": {a: self.classes[a] for a in self.assets},
             "calendars": dict(self.cal),
             "benchmarks": dict(self.bench),
-            "input": "returns" if self.given else "prices",
-            "data_sha256": fingerprint(
-                {
-                    k: v
-                    for k, v in self.data.items()
-                    if k in set(self.assets) | {b for b in self.bench.values() if b}
-                }
-            ),
+            "input": "returns" if self.data.is_returns else "prices",
+            "data_sha256": fingerprint(self.data),
         }
         return EventStudyResult(
             spec=spec,
@@ -795,7 +807,6 @@ class _Estimator:
             car=car,
             car_std=car_std,
             car_df=pd.Series(fit.df, index=pair_index, name="df"),
-            day_car=(self.car[:, : len(days)], self.car_var[:, : len(days)]),
             tests=tests,
             excluded=excluded,
             flags=flags,

@@ -208,12 +208,14 @@ def fit_model(
     my = _masked_mean(y, mask, n)
     dx = np.where(mask, x - mx[:, None], 0.0)
     dy = np.where(mask, y - my[:, None], 0.0)
-    sxx = (dx * dx).sum(axis=1)
+    sxx = np.einsum("ij,ij->i", dx, dx)
     with np.errstate(invalid="ignore", divide="ignore"):
-        beta = (dx * dy).sum(axis=1) / sxx
+        beta = np.einsum("ij,ij->i", dx, dy) / sxx
     alpha = my - beta * mx
-    resid = np.where(mask, y - alpha[:, None] - beta[:, None] * x, np.nan)
-    ssr = np.nansum(resid**2, axis=1)
+    # y - alpha - beta x = (y - my) - beta (x - mx): one pass, NaN on unused days
+    dy -= beta[:, None] * dx
+    resid = np.where(mask, dy, np.nan)
+    ssr = np.einsum("ij,ij->i", dy, dy)
     df = n - 2
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = ssr / (df if convention == "textbook" else n - 1)

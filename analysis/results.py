@@ -20,7 +20,6 @@ import json
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
 
@@ -58,7 +57,6 @@ class EventStudyResult:
         car: pd.DataFrame,
         car_std: pd.DataFrame,
         car_df: pd.Series,
-        day_car: tuple[np.ndarray, np.ndarray],
         tests: pd.DataFrame,
         excluded: pd.DataFrame,
         flags: pd.DataFrame,

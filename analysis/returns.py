@@ -20,11 +20,11 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from analysis.calendars import sessions
 from analysis.errors import EventStudyInputError, NonSessionPriceWarning
+from analysis.panel import closes_to_returns
 
 ReturnKind = Literal["simple", "log"]
 RETURN_KINDS: tuple[str, ...] = ("simple", "log")
@@ -87,10 +87,7 @@ def returns_from_closes(
             NonSessionPriceWarning,
             stacklevel=2,
         )
-    p = s.reindex(idx).to_numpy()
-    out = np.full(len(idx), np.nan)
-    if len(idx) > 1:
-        out[1:] = np.log(p[1:]) - np.log(p[:-1]) if kind == "log" else p[1:] / p[:-1] - 1.0
+    out = closes_to_returns(s.reindex(idx).to_numpy()[:, None], kind)[:, 0]
     return pd.Series(out, index=idx, name=closes.name)
 
 

@@ -1,0 +1,168 @@
+"""Speed of the aitokens event-study engine against the PyPI package ``eventstudy`` (0.1a12).
+
+Both run in this process, on the same synthetic panel of daily returns (a market factor plus
+idiosyncratic noise), with the same design: estimation window of L = 250 days ending the day before
+the event window, event window -10..+10, market model by OLS (and the constant-mean model, the
+other model both packages have). For each configuration it prints both timings, the speed ratio
+and the largest absolute difference between the two packages' abnormal returns.
+
+``eventstudy`` keeps its data in a class attribute and fits one statsmodels OLS per asset-event;
+aitokens estimates every pair at once with numpy. Two aitokens timings are printed:
+
+* ``same work``: ``fit`` with the outputs ``eventstudy`` produces (ARs, CARs with their
+  variances and t statistics, and cross-sectional tests of the mean CAR: ``t_cs`` and ``patell``),
+  no portfolios; the speed ratio is taken on this line;
+* ``full fit``: the default ``fit`` (all 13 tests per day and window and per event group, the KP
+  correlation, flags and portfolios), for information.
+
+The ``eventstudy`` timing covers ``Multiple.from_list`` (ARs, CARs, CAAR and its t test).
+
+Run: ``uv run --all-extras python benchmarks/eventstudy_speed.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+L_EST = 250
+WINDOW = (-10, 10)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Outcome of one side-by-side run."""
+
+    label: str
+    model: str
+    pairs: int
+    seconds_eventstudy: float
+    seconds_same_work: float
+    seconds_full_fit: float
+    max_abs_ar_diff: float
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds_eventstudy / self.seconds_same_work
+
+    @property
+    def ratio_full(self) -> float:
+        return self.seconds_eventstudy / self.seconds_full_fit
+
+
+def synthetic_panel(
+    n_assets: int, n_events: int, *, seed: int = 7
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """Daily returns (dates x symbols, plus ``MKT``) and ``n_events`` distinct event dates."""
+    rng = np.random.default_rng(seed)
+    lead = L_EST - WINDOW[0] + 5
+    n_days = lead + max(n_events * 25, 40) + WINDOW[1] + 5
+    dates = pd.date_range("2015-01-01", periods=n_days, freq="D")
+    mkt = rng.normal(0.0003, 0.01, n_days)
+    beta = rng.uniform(0.5, 1.5, n_assets)
+    alpha = rng.normal(0.0, 0.0005, n_assets)
+    noise = rng.normal(0.0, 0.02, (n_days, n_assets))
+    rets = alpha + mkt[:, None] * beta + noise
+    cols = [f"A{i:04d}" for i in range(n_assets)]
+    wide = pd.DataFrame(rets, index=dates, columns=cols)
+    wide["MKT"] = mkt
+    # events 25 days apart: event windows never overlap (estimation windows do, as in practice)
+    picks = lead + 25 * np.arange(n_events)
+    return wide, [dates[i] for i in picks]
+
+
+def run_eventstudy(wide: pd.DataFrame, events: list[pd.Timestamp], model: str):
+    import eventstudy as es
+
+    data = {"date": wide.index.to_numpy().astype("datetime64[ns]")}
+    for c in wide.columns:
+        data[c] = wide[c].to_numpy()
+    es.Single._save_parameter("returns", data)
+    func = es.Single.market_model if model == "market" else es.Single.constant_mean
+    event_list = [
+        {"event_date": np.datetime64(d, "ns"), "security_ticker": s, "market_ticker": "MKT"}
+        for d in events
+        for s in wide.columns
+        if s != "MKT"
+    ]
+    t0 = time.perf_counter()
+    agg = es.Multiple.from_list(
+        event_list, func, event_window=WINDOW, estimation_size=L_EST, buffer_size=0
+    )
+    return time.perf_counter() - t0, agg
+
+
+def run_aitokens(wide: pd.DataFrame, events: list[pd.Timestamp], model: str, *, full: bool = True):
+    from analysis import EventStudy
+
+    meta = {c: "crypto" for c in wide.columns}
+    meta["MKT"] = "crypto_benchmark"
+    study = EventStudy(
+        [d.date().isoformat() for d in events],
+        model=model,
+        estimation_window=(WINDOW[0] - L_EST, WINDOW[0] - 1),
+        event_window=WINDOW,
+        benchmarks={"crypto": "MKT"},
+        **({} if full else {"tests": ("t_cs", "patell"), "portfolios": False}),
+    )
+    t0 = time.perf_counter()
+    res = study.fit(returns=wide, meta=meta)
+    return time.perf_counter() - t0, res
+
+
+def compare(label: str, n_assets: int, n_events: int, model: str = "market") -> Comparison:
+    """Run both packages on one panel and compare their abnormal returns."""
+    wide, events = synthetic_panel(n_assets, n_events)
+    logging.getLogger().setLevel(logging.ERROR)  # eventstudy logs through the root logger
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_es, agg = run_eventstudy(wide, events, model)
+        t_same, res = run_aitokens(wide, events, model, full=False)
+        t_full, _ = run_aitokens(wide, events, model, full=True)
+    ours = res.abnormal_returns
+    names = [d.date().isoformat() for d in events]
+    assets = [c for c in wide.columns if c != "MKT"]
+    theirs = np.column_stack([np.asarray(single.AR, dtype=float) for single in agg.sample])
+    mine = np.column_stack([ours[(e, a)].to_numpy() for e in names for a in assets])
+    return Comparison(
+        label, model, len(agg.sample), t_es, t_same, t_full, float(np.max(np.abs(theirs - mine)))
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small panels (smoke run)")
+    args = parser.parse_args()
+    configs = (
+        [("100 assets x 1 event", 100, 1), ("20 assets x 10 events", 20, 10)]
+        if args.quick
+        else [("1,000 assets x 1 event", 1000, 1), ("100 assets x 100 events", 100, 100)]
+    )
+    # warm both libraries up (imports, calendar caches) outside the timings
+    compare("warm-up", 5, 1)
+    print(
+        f"eventstudy {__import__('eventstudy').__version__} vs aitokens analysis; L = {L_EST}, "
+        f"window {WINDOW[0]}..+{WINDOW[1]}"
+    )
+    print(
+        f"{'panel':24s} {'model':13s} {'pairs':>6s} {'eventstudy':>10s} {'same work':>10s} "
+        f"{'ratio':>7s} {'full fit':>9s} {'ratio':>7s} {'max|AR diff|':>12s}"
+    )
+    for label, n_assets, n_events in configs:
+        for model in ("market", "constant_mean"):
+            c = compare(label, n_assets, n_events, model)
+            print(
+                f"{c.label:24s} {c.model:13s} {c.pairs:6d} {c.seconds_eventstudy:9.3f}s "
+                f"{c.seconds_same_work:9.3f}s {c.ratio:6.1f}x {c.seconds_full_fit:8.3f}s "
+                f"{c.ratio_full:6.1f}x {c.max_abs_ar_diff:12.2e}"
+            )
+
+
+if __name__ == "__main__":
+    main()
