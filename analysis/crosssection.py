@@ -66,14 +66,18 @@ def _ranks(full: np.ndarray) -> np.ndarray:
 
 
 def _invalid_reason(n: np.ndarray, stat: np.ndarray, min_n: int = 2) -> list[str | None]:
-    out: list[str | None] = []
-    for k, s in zip(n, stat, strict=True):
-        if k < min_n:
-            out.append(f"needs at least {min_n} pairs, has {int(k)}")
-        elif not np.isfinite(s):
-            out.append("not finite (zero or undefined variance)")
-        else:
-            out.append(None)
+    n = np.asarray(n)
+    few = n < min_n
+    bad = ~few & ~np.isfinite(stat)
+    if not (few.any() or bad.any()):
+        return [None] * len(n)
+    out: list[str | None] = [None] * len(n)
+    for k in np.flatnonzero(few | bad):
+        out[k] = (
+            f"needs at least {min_n} pairs, has {int(n[k])}"
+            if few[k]
+            else "not finite (zero or undefined variance)"
+        )
     return out
 
 
@@ -371,7 +375,7 @@ def residual_correlation_blocks(
         idx = np.flatnonzero(event_of_pair == ev)
         r = resid[idx]
         d = dates[idx]
-        aligned = bool(np.all(d == d[0]))
+        aligned = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
         if aligned and not np.isnan(r).any():
             z = r - r.mean(axis=1, keepdims=True)
             norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
@@ -386,6 +390,7 @@ def residual_correlation_blocks(
                 [pd.Series(r[k], index=pd.DatetimeIndex(d[k])).dropna() for k in range(idx.size)],
                 axis=1,
                 keys=range(idx.size),
+                sort=True,
             )
             frame = frame.loc[frame.index.notna()]
         corr = frame.corr(min_periods=min_overlap).to_numpy() if idx.size > 1 else np.ones((1, 1))

@@ -74,11 +74,14 @@ def _label(lo: int, hi: int) -> str:
 
 
 def _nat_bounds(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last non-NaT date of each row (NaT rows give an empty interval)."""
-    big = np.datetime64("2262-01-01")
-    small = np.datetime64("1678-01-01")
-    lo = np.where(np.isnat(dates), big, dates).min(axis=1)
-    hi = np.where(np.isnat(dates), small, dates).max(axis=1)
+    """First and last non-NaT date of each row of ascending dates (NaT rows: empty interval)."""
+    valid = ~np.isnat(dates)
+    first = valid.argmax(axis=1)
+    last = dates.shape[1] - 1 - valid[:, ::-1].argmax(axis=1)
+    rows = np.arange(dates.shape[0])
+    none = ~valid.any(axis=1)
+    lo = np.where(none, np.datetime64("2262-01-01"), dates[rows, first])
+    hi = np.where(none, np.datetime64("1678-01-01"), dates[rows, last])
     return lo, hi
 
 
@@ -455,9 +458,10 @@ class _Estimator:
                     )
                 outside.extend([why] * len(members))
         order = np.lexsort(np.array(keys).T[::-1])
-        self.Y = np.vstack(ys)[order]
-        self.X = np.vstack(xs)[order]
-        self.D = np.vstack(ds)[order]
+        ordered = bool(np.all(order == np.arange(order.size)))
+        self.Y = np.vstack(ys) if ordered else np.vstack(ys)[order]
+        self.X = np.vstack(xs) if ordered else np.vstack(xs)[order]
+        self.D = np.vstack(ds) if ordered else np.vstack(ds)[order]
         self.ev_of = np.asarray(ev_of)[order]
         self.asset_of = [asset_of[k] for k in order]
         self.day0_of = [day0_of[k] for k in order]
@@ -557,7 +561,6 @@ class _Estimator:
         self.car_var = np.where(missing, np.nan, fit.car_variance(x_ev, self.wm))
         with np.errstate(invalid="ignore", divide="ignore"):
             self.car_t = self.car / np.sqrt(self.car_var)
-        self.car_p = pvalue_t(self.car_t, fit.df[:, None])
         if self.s.model == "market":
             self.lamb_q = (x_ev - fit.fe_mean[:, None]) ** 2 / fit.fe_sxx[:, None]
         else:
@@ -635,14 +638,15 @@ class _Estimator:
             np.fill_diagonal(ev_overlap, False)
             np.fill_diagonal(est_hit, False)
             names = [self.event_names[p] for p in ps]
+            est_only = est_hit & ~ev_overlap
             for i in np.flatnonzero((ev_overlap | est_hit).any(axis=1)):
-                both = [names[j] for j in np.flatnonzero(ev_overlap[i])]
-                est = [names[j] for j in np.flatnonzero(est_hit[i] & ~ev_overlap[i])]
                 parts = []
-                if both:
-                    parts.append("event window overlaps the event window of " + ", ".join(both))
-                if est:
-                    parts.append("estimation window contains day 0 of " + ", ".join(est))
+                if ev_overlap[i].any():
+                    both = ", ".join(names[j] for j in ev_overlap[i].nonzero()[0])
+                    parts.append(f"event window overlaps the event window of {both}")
+                if est_only[i].any():
+                    est = ", ".join(names[j] for j in est_only[i].nonzero()[0])
+                    parts.append(f"estimation window contains day 0 of {est}")
                 rows.append(
                     {"event": names[i], "asset": a, "flag": "overlap", "detail": "; ".join(parts)}
                 )
