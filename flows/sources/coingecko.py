@@ -95,6 +95,7 @@ class CoinGeckoConfig:
     timeout_seconds: float = C.DEFAULT_TIMEOUT_SECONDS
     backoff_base_seconds: float = C.DEFAULT_BACKOFF_BASE_SECONDS
     backoff_max_seconds: float = C.DEFAULT_BACKOFF_MAX_SECONDS
+    rate_window_seconds: float = 60.0  # the server counts calls per minute
     categories: tuple[str, ...] = C.DEFAULT_CATEGORIES
     history_days: int | None = -1  # -1: the plan's cap
     per_page: int = C.MARKETS_PER_PAGE
@@ -204,7 +205,8 @@ class CoinGeckoClient:
     ) -> None:
         self.config = config or CoinGeckoConfig.from_env()
         self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute)
+        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute,
+                                               self.config.rate_window_seconds)
         self._scrub = Scrubber([self.config.api_key])
         self._local = threading.local()
         self._count_lock = threading.Lock()

@@ -64,6 +64,7 @@ class YahooConfig:
     timeout_seconds: float = C.DEFAULT_TIMEOUT_SECONDS
     backoff_base_seconds: float = C.DEFAULT_BACKOFF_BASE_SECONDS
     backoff_max_seconds: float = C.DEFAULT_BACKOFF_MAX_SECONDS
+    rate_window_seconds: float = 60.0  # the server counts calls per minute
     user_agent: str = C.BROWSER_USER_AGENT
 
     def __post_init__(self) -> None:
@@ -111,7 +112,8 @@ class YahooClient:
                  limiter: RateLimiter | None = None) -> None:
         self.config = config or YahooConfig.from_env()
         self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute)
+        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute,
+                                               self.config.rate_window_seconds)
         self.session = requests.Session()
         self.session.mount("https://", HTTPAdapter(max_retries=0))
         self.session.mount("http://", HTTPAdapter(max_retries=0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -41,18 +42,24 @@ class ExchangeCallback(Protocol):
 
 
 class RateLimiter:
-    """Evenly spaced calls: at most ``calls_per_minute``, thread-safe.
+    """Evenly spaced calls, never more than the quota in any window; thread-safe.
 
     Each :meth:`acquire` reserves the next free slot under a lock and sleeps outside it, so N
     threads together start one call every ``60 / calls_per_minute`` seconds; after an idle
-    spell the next call goes at once (a token bucket of capacity one). :meth:`pause_until`
-    pushes every later slot back, which is how one thread's ``Retry-After`` holds all threads.
+    spell the next call goes at once (a token bucket of capacity one).
+
+    Spacing alone fails a server's sliding window when a thread wakes late (a loaded machine)
+    and the calls after it keep their slots. So the limiter also remembers when the last
+    ``cap = ceil(calls_per_minute * window / 60)`` calls actually started and never starts a
+    call less than ``window`` seconds after the one ``cap`` calls earlier. :meth:`pause_until`
+    pushes every later slot back: how one thread's ``Retry-After`` holds all threads.
     """
 
     def __init__(
         self,
         calls_per_minute: float,
         *,
+        window_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -60,38 +67,58 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next = float("-inf")
+        self._ticket = 0
+        self._starts: dict[int, float] = {}
         self.calls = 0
         self.waited = 0.0
-        self.set_rate(calls_per_minute)
+        self.set_rate(calls_per_minute, window_seconds)
 
     @property
     def calls_per_minute(self) -> float:
         return self._cpm
 
     @property
+    def window_seconds(self) -> float:
+        return self._window
+
+    @property
     def interval(self) -> float:
         return self._interval
 
-    def set_rate(self, calls_per_minute: float) -> None:
-        """Change the rate; later reservations use the new spacing."""
+    def set_rate(self, calls_per_minute: float, window_seconds: float | None = None) -> None:
+        """Change the rate (and window); later reservations follow it."""
         if not calls_per_minute > 0:
             raise ValueError(f"calls_per_minute must be positive, got {calls_per_minute!r}.")
         with self._lock:
             self._cpm = float(calls_per_minute)
             self._interval = 60.0 / self._cpm
+            if window_seconds is not None:
+                if not window_seconds > 0:
+                    raise ValueError(f"window_seconds must be positive, got {window_seconds!r}.")
+                self._window = float(window_seconds)
+            self._cap = max(1, math.ceil(self._cpm * self._window / 60.0 - 1e-9))
 
     def acquire(self) -> float:
         """Wait for the next slot; return the seconds waited."""
         with self._lock:
             now = self._clock()
+            ticket = self._ticket
+            self._ticket += 1
             slot = max(now, self._next)
+            earlier = self._starts.pop(ticket - self._cap, None)
+            if earlier is not None:
+                slot = max(slot, earlier + self._window)
             self._next = slot + self._interval
+            self._starts[ticket] = slot
             self.calls += 1
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
+            woke = self._clock()
             with self._lock:
                 self.waited += wait
+                if ticket in self._starts:
+                    self._starts[ticket] = max(slot, woke)
         return max(wait, 0.0)
 
     def pause_until(self, when: float) -> None:
@@ -107,7 +134,8 @@ _LIMITERS: dict[str, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def shared_limiter(base_url: str, calls_per_minute: float) -> RateLimiter:
+def shared_limiter(base_url: str, calls_per_minute: float, window_seconds: float = 60.0
+                   ) -> RateLimiter:
     """The one limiter of this process for a host (scheme + host + port of ``base_url``).
 
     Every client of the same host shares it, whatever thread it runs in, so the process as a
@@ -120,9 +148,9 @@ def shared_limiter(base_url: str, calls_per_minute: float) -> RateLimiter:
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(key)
         if limiter is None:
-            limiter = _LIMITERS[key] = RateLimiter(rate)
-    if limiter.calls_per_minute != rate:
-        limiter.set_rate(rate)
+            limiter = _LIMITERS[key] = RateLimiter(rate, window_seconds=window_seconds)
+    if limiter.calls_per_minute != rate or limiter.window_seconds != window_seconds:
+        limiter.set_rate(rate, window_seconds)
     return limiter
 
 

@@ -371,15 +371,18 @@ def test_key_never_in_logs_errors_or_raw_responses(caplog):
 
 # ---------------------------------------------------------------- rate limit
 def test_limiter_keeps_a_rate_limited_fake_busy_without_429():
-    rate, window = 20, 1.0  # the fake answers 429 past 20 calls per second
-    with FakeCoinGecko(n_coins=40, rate_limit=(rate, window)) as fake:
-        cfg = fast_coingecko_config(fake, calls_per_minute=rate * 60 / window)
+    # The fake answers 429 past 24 calls in any 2 s (R = 720/min, scaled down from a minute so
+    # the test is short); the client is told R and must fill the window without a 429.
+    rate, window = 24, 2.0
+    with FakeCoinGecko(n_coins=50, rate_limit=(rate, window)) as fake:
+        cfg = fast_coingecko_config(fake, calls_per_minute=rate * 60 / window,
+                                    rate_window_seconds=window)
         with CoinGeckoClient(cfg) as client:
-            coins = [f"ai-token-{i:03d}" for i in range(11, 40)] + ["bitcoin"]
+            coins = [f"ai-token-{i:03d}" for i in range(11, 46)] + ["bitcoin"]
             results = list(cg.iter_coin_histories(client, coins, START, END, max_workers=4))
         served = fake.calls(CHART)
     assert all(r.skipped is None and len(r.frame) > 0 for r in results)
-    assert len(served) == 30 and all(r.status == 200 for r in served)
+    assert len(served) == 36 and all(r.status == 200 for r in served)
     span = served[-1].at - served[0].at
     achieved = (len(served) - 1) / span
     assert achieved >= 0.9 * rate / window

@@ -65,6 +65,24 @@ def test_limiter_pause_holds_every_later_call():
     assert clock.now == pytest.approx(5.0)
 
 
+def test_limiter_late_wakeup_never_overfills_a_window():
+    clock = FakeClock()
+    late = {"n": 0}
+
+    def oversleep(seconds: float) -> None:  # the 3rd call's thread wakes 5 s late
+        late["n"] += 1
+        clock.sleep(seconds + (5.0 if late["n"] == 3 else 0.0))
+
+    limiter = RateLimiter(60, window_seconds=10, clock=clock, sleep=oversleep)  # 10 per 10 s
+    starts = []
+    for _ in range(40):
+        limiter.acquire()
+        starts.append(clock.now)
+    starts.sort()
+    for i in range(len(starts) - 10):
+        assert starts[i + 10] - starts[i] >= 10 - 1e-9  # never 11 starts within 10 s
+
+
 def test_limiter_is_thread_safe_and_accurate():
     limiter = RateLimiter(60 * 200)  # 200 calls/s -> 5 ms apart
     starts: list[float] = []
