@@ -8,6 +8,7 @@ reported with the holder's PID and command line so the user knows whom to ask.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -227,17 +228,23 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+@functools.lru_cache(maxsize=4)
+def _session_frame(calendar: str):
+    """Sessions 2000-2035 of an exchange; built once per process (exchange_calendars is slow)."""
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    cal = xcals.get_calendar(calendar, start=SESSIONS_START, end=SESSIONS_END)
+    return pd.DataFrame({"calendar": calendar, "date": cal.sessions.date})
+
+
 def _fill_trading_sessions(con: duckdb.DuckDBPyConnection) -> None:
     """Load exchange sessions once per calendar, from exchange_calendars (NYSE holidays etc.)."""
     for calendar in SESSION_CALENDARS:
         have = scalar(con, "SELECT count(*) FROM trading_sessions WHERE calendar = ?", [calendar])
         if have:
             continue
-        import exchange_calendars as xcals  # slow import: only on the first open of a file
-        import pandas as pd
-
-        cal = xcals.get_calendar(calendar, start=SESSIONS_START, end=SESSIONS_END)
-        frame = pd.DataFrame({"calendar": calendar, "date": cal.sessions.date})
+        frame = _session_frame(calendar)
         con.register("_sessions_stage", frame)
         try:
             con.execute("INSERT INTO trading_sessions SELECT calendar, date FROM _sessions_stage")
