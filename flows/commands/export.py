@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from flows.options import db_option
+
 
 @click.command("export")
 @click.option(
@@ -35,13 +37,7 @@ import click
     help="Export only this table or view (repeatable). Default: every table and view.",
 )
 @click.option("--no-views", is_flag=True, help="Leave out the analyst views.")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Warehouse file (default: $AITOKENS_DB or ./data/aitokens.duckdb).",
-)
+@db_option
 def export_command(
     fmt: str,
     out: Path,
