@@ -156,6 +156,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.commit()
 
 
+@functools.lru_cache(maxsize=1)
 def migration_files() -> list[tuple[int, str, str]]:
     """The numbered migrations shipped in ``warehouse/migrations`` as (version, name, sql)."""
     folder = resources.files("warehouse") / "migrations"
@@ -200,6 +201,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     applied: list[str] = []
     views = views_sql()
     views_checksum = hashlib.sha256(views.encode()).hexdigest()
+    if _schema_current(con, views_checksum):
+        return applied  # the common case: one small query per open
     with transaction(con):
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -223,9 +226,26 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
                 "INSERT OR REPLACE INTO schema_meta VALUES ('views_sha256', ?)", [views_checksum]
             )
         _fill_trading_sessions(con)
+        con.execute(
+            "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
+            [str(schema_version(con))],
+        )
     if applied:
         log.info("warehouse migrated: %s", ", ".join(applied))
     return applied
+
+
+def _schema_current(con: duckdb.DuckDBPyConnection, views_checksum: str) -> bool:
+    """True when the file already holds every shipped migration and the current views."""
+    try:
+        rows = con.execute(
+            "SELECT key, value FROM schema_meta WHERE key IN ('schema_version', 'views_sha256')"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return False  # a new file: no schema_meta yet
+    meta = dict(rows)
+    latest = migration_files()[-1][0]
+    return meta.get("schema_version") == str(latest) and meta.get("views_sha256") == views_checksum
 
 
 @functools.lru_cache(maxsize=4)
