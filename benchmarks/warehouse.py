@@ -106,6 +106,7 @@ class Step:
     name: str
     seconds: float
     rows: int | None = None
+    cpu_seconds: float | None = None  # user + system time of every thread of this process
     peak_rss_mb: float | None = None
     added_rss_mb: float | None = None
     note: str = ""
@@ -290,9 +291,10 @@ class Recorder:
         """Time the block once and record it as a step (the block may fill in rows/note)."""
         step = Step(name, 0.0, rows, note=note)
         before = self.memory.start()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         yield step
         step.seconds = time.perf_counter() - began
+        step.cpu_seconds = time.process_time() - cpu
         step.peak_rss_mb = self.memory.peak()
         step.added_rss_mb = max(step.peak_rss_mb - before, 0.0)
         self.result.steps.append(step)
@@ -301,16 +303,18 @@ class Recorder:
 
     def best_of(self, name: str, fn: Callable[[], object], rows: int | None = None, note: str = ""):
         """Run ``fn`` ``repeat`` times and keep the fastest (warm cache); returns its result."""
-        times, value = [], None
+        times, cpus, value = [], [], None
         before = self.memory.start()
         for _ in range(self.result.config.repeat):
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             value = fn()
             times.append(time.perf_counter() - began)
+            cpus.append(time.process_time() - cpu)
         peak = self.memory.peak()
         if self.result.config.repeat > 1:
             note = f"best of {self.result.config.repeat}" + (f"; {note}" if note else "")
-        step = Step(name, min(times), rows, peak, max(peak - before, 0.0), note)
+        fastest = int(np.argmin(times))
+        step = Step(name, times[fastest], rows, cpus[fastest], peak, max(peak - before, 0.0), note)
         self.result.steps.append(step)
         if self.echo:
             print(f"  {name}: {step.seconds:.2f} s", file=sys.stderr, flush=True)
@@ -651,18 +655,22 @@ def format_report(result: Result) -> str:
         f"memory_limit={env['duckdb_memory_limit']}), pandas {env['pandas']}, numpy {env['numpy']}",
         f"load average (1 min) before/after: {env['load_before']}/{env.get('load_after', '?')} "
         f"on {env['cores']} cores{_busy_note(env)}",
-        "memory: peak RSS during each step (Linux VmHWM, reset before the step; +MB = above the "
-        "RSS at its start)",
+        "seconds: wall clock; cpu s: user + system time of all threads (DuckDB's too). memory: "
+        "peak RSS during each step (Linux VmHWM, reset before the step; +MB = above the RSS at "
+        "its start)",
         "",
-        f"{'step':<46} {'rows':>12} {'seconds':>9} {'rows/s':>12} {'peak MB':>8} {'+MB':>7}  note",
+        f"{'step':<46} {'rows':>12} {'seconds':>9} {'cpu s':>7} {'rows/s':>12} {'peak MB':>8} "
+        f"{'+MB':>7}  note",
     ]
     for s in result.steps:
         rows = f"{s.rows:,}" if s.rows is not None else ""
         rate = f"{s.rows_per_s:,.0f}" if s.rows_per_s is not None else ""
         peak = f"{s.peak_rss_mb:,.0f}" if s.peak_rss_mb is not None else ""
         added = f"{s.added_rss_mb:,.0f}" if s.added_rss_mb is not None else ""
+        cpu = f"{s.cpu_seconds:.2f}" if s.cpu_seconds is not None else ""
         lines.append(
-            f"{s.name:<46} {rows:>12} {s.seconds:>9.3f} {rate:>12} {peak:>8} {added:>7}  {s.note}"
+            f"{s.name:<46} {rows:>12} {s.seconds:>9.3f} {cpu:>7} {rate:>12} {peak:>8} "
+            f"{added:>7}  {s.note}"
         )
     lines += ["", "sizes: " + ", ".join(f"{k} {v:,}" for k, v in result.sizes.items()), ""]
     lines.append("ratios (peer time / project time; above 1 means the project's way is faster):")
