@@ -676,8 +676,8 @@ def list_studies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Stored runs, newest first."""
     return con.execute(
         "SELECT r.study_id, r.group_id, r.leg, r.created_at, "
-        "list_transform(CAST(json_extract(r.spec, '$.events[*].name') AS VARCHAR[]), x -> x) "
-        "AS events, json_array_length(json_extract(r.spec, '$.resolved.assets')) AS n_assets, "
+        "array_to_string(json_extract_string(r.spec, '$.events[*].name'), ', ') AS events, "
+        "json_array_length(json_extract(r.spec, '$.resolved.assets')) AS n_assets, "
         "r.package_version, left(r.data_sha256, 12) AS data_sha256 "
         "FROM study_runs AS r ORDER BY r.created_at DESC, r.study_id"
     ).df()

@@ -729,8 +729,7 @@ def study_command(
         with open_warehouse(db, read_only=True) as con:
             reports = rerun_study(con, rerun)
         failed = []
-        for run, rep in reports:
-            click.echo(leg_text(LegResult(_stored_leg(run), rep.result, []), rep.study_id))
+        for _run, rep in reports:
             data = (
                 "same input data (SHA-256 matches)"
                 if rep.data_matches
@@ -812,15 +811,6 @@ def study_command(
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(json.dumps(payload, indent=1), encoding="utf-8")
         click.echo(f"Wrote {json_file}.")
-
-
-def _stored_leg(run: dict[str, Any]) -> Leg:
-    """A minimal Leg for printing a rerun (title from the stored leg and benchmark)."""
-    bench = next(
-        (s["symbol"] for s in run["fingerprint"]["series"] if s["role"] == "benchmark"), ""
-    )
-    title = {"tokens": "Tokens", "equities": "Equities"}.get(run["leg"], run["leg"])
-    return Leg(run["leg"], f"{title} vs {bench} (rerun)", [], bench, {}, None, None)  # type: ignore
 
 
 # ---------------------------------------------------------------------------------- events
