@@ -1,0 +1,424 @@
+"""Reports: the notebooks in ``notebooks/`` executed headless into self-contained HTML.
+
+``build_reports`` checks that the warehouse holds what the notebooks need (else a clear
+``ReportDataError`` naming the command that fills it), injects parameters papermill-style (a new
+cell tagged ``injected-parameters`` right after the cell tagged ``parameters``), executes each
+notebook with nbclient on a fresh kernel, and writes ``<out>/<name>.html`` (figures embedded as
+data URIs, no external script), the executed ``<out>/<name>.ipynb`` and the PNG figures under
+``<out>/figures/<name>/``.
+
+The notebooks call back into this module for their warehouse reads (``load_event_inputs``,
+``load_sector_inputs``): read-only, fully fetched, closed at once so the daily ingestion never
+waits for a report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from warehouse.db import open_warehouse, resolve_db_path
+from warehouse.errors import InputError, WarehouseError
+
+log = logging.getLogger("aitokens.report")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+TEMPLATE_DIR = NOTEBOOK_DIR / "templates"
+TEMPLATE_NAME = "aitokens_report"
+EVENT_NOTEBOOK = "sora_event_study"
+SECTOR_NOTEBOOK = "ai_sector"
+DEFAULT_EVENT = "sora"
+DEFAULT_OUT = Path("reports")
+KERNEL_TIMEOUT_S = 600
+# Days of data the default study needs before day 0 (estimation window -120..-11, calendar days
+# for crypto; a margin for equities, whose 120 sessions span about 175 calendar days).
+LOOKBACK_DAYS = 180
+
+
+class ReportDataError(InputError):
+    """The warehouse lacks the data a report needs; the message names the command to run."""
+
+
+class ReportExecutionError(WarehouseError):
+    """A notebook raised while executing; the partial output is written beside the report."""
+
+
+@dataclass
+class ReportSummary:
+    """What ``build_reports`` wrote."""
+
+    db: Path
+    out: Path
+    html: list[Path] = field(default_factory=list)
+    notebooks: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"Reports from {self.db} in {self.out} ({self.seconds:.1f}s):"]
+        for path in self.html:
+            figs = [f for f in self.figures if f.parent.name == path.stem]
+            out.append(f"  {path}  ({len(figs)} figures in {path.parent / 'figures' / path.stem})")
+        return out
+
+
+# --------------------------------------------------------------------------- warehouse reads
+_ONE_SOURCE_SQL = """
+WITH counts AS (
+    SELECT symbol, source, count(*) AS n FROM daily_prices GROUP BY ALL
+), ranked AS (
+    SELECT symbol, source,
+           row_number() OVER (PARTITION BY symbol ORDER BY n DESC, source) AS k
+    FROM counts
+)
+SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close,
+       p.volume_usd, p.market_cap
+FROM daily_prices AS p JOIN ranked AS r USING (symbol, source)
+WHERE r.k = 1
+ORDER BY p.symbol, p.date
+"""
+
+_VENUES_SQL = """
+SELECT symbol, asset_class, calendar, source, first_date, last_date, n_obs, gaps,
+       stale_sessions
+FROM freshness ORDER BY asset_class, symbol, source
+"""
+
+
+@dataclass
+class EventInputs:
+    """What the event-study notebook reads: one price series per symbol, and its provenance."""
+
+    db: Path
+    prices: pd.DataFrame  # date, symbol, asset_id, asset_class, calendar, source, close, ...
+    venues: pd.DataFrame  # every series held (freshness), incl. those not chosen
+    members: pd.DataFrame  # latest AI-category membership (empty for CSV-only warehouses)
+    last_ingest: dict[str, Any] | None
+
+    @property
+    def ai_tokens(self) -> list[str]:
+        p = self.prices
+        return sorted(p.loc[p["asset_class"] == "ai_token", "symbol"].unique())
+
+    @property
+    def equities(self) -> list[str]:
+        """Single equities (asset_class ``equity``; SPY and QQQ are benchmarks)."""
+        p = self.prices
+        return sorted(p.loc[p["asset_class"] == "equity", "symbol"].unique())
+
+    @property
+    def chosen_sources(self) -> pd.DataFrame:
+        """The series used per symbol (the one with most observations when several exist)."""
+        return (
+            self.prices.groupby(["symbol", "asset_class", "source"], as_index=False)
+            .agg(first=("date", "min"), last=("date", "max"), n_obs=("close", "size"))
+            .sort_values(["asset_class", "symbol"])
+            .reset_index(drop=True)
+        )
+
+
+@dataclass
+class SectorInputs:
+    """What the sector notebook reads."""
+
+    db: Path
+    sector: pd.DataFrame  # ai_sector_daily
+    snapshots: pd.DataFrame  # category_snapshots of artificial-intelligence
+    members: pd.DataFrame  # latest snapshot: coin_id, symbol, name, rank, market_cap
+    caps: pd.DataFrame  # long date, symbol, market_cap of category members (coingecko)
+    prices: pd.DataFrame  # one series per symbol, as in EventInputs
+
+    @property
+    def has_market_caps(self) -> bool:
+        s = self.sector
+        return bool(len(s)) and bool(s["market_cap_usd"].notna().any())
+
+
+def _last_ingest(con) -> dict[str, Any] | None:
+    rows = con.execute(
+        "SELECT run_id, flow, started_at, finished_at, status, errors FROM ingest_runs "
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return None
+    keys = ("run_id", "flow", "started_at", "finished_at", "status", "errors")
+    return dict(zip(keys, rows[0], strict=True))
+
+
+def _latest_members(con) -> pd.DataFrame:
+    return con.execute(
+        "SELECT m.snapshot_date, m.coin_id, upper(coalesce(c.symbol, m.coin_id)) AS symbol, "
+        "c.name, m.rank, m.market_cap FROM category_members AS m "
+        "LEFT JOIN coins AS c USING (coin_id) "
+        "WHERE m.category_id = 'artificial-intelligence' AND m.snapshot_date = ("
+        "  SELECT max(snapshot_date) FROM category_members "
+        "  WHERE category_id = 'artificial-intelligence') "
+        "ORDER BY m.market_cap DESC NULLS LAST"
+    ).df()
+
+
+def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
+    """Read the event-study inputs read-only and close the file at once."""
+    path = resolve_db_path(db)
+    with open_warehouse(path, read_only=True) as con:
+        prices = con.execute(_ONE_SOURCE_SQL).df()
+        venues = con.execute(_VENUES_SQL).df()
+        members = _latest_members(con)
+        last = _last_ingest(con)
+    prices["date"] = pd.to_datetime(prices["date"])
+    return EventInputs(path, prices, venues, members, last)
+
+
+def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
+    """Read the sector notebook's inputs read-only and close the file at once."""
+    path = resolve_db_path(db)
+    with open_warehouse(path, read_only=True) as con:
+        sector = con.execute("SELECT * FROM ai_sector_daily ORDER BY date").df()
+        snapshots = con.execute(
+            "SELECT snapshot_date, snapshot_ts, market_cap, volume_24h, n_coins "
+            "FROM category_snapshots WHERE category_id = 'artificial-intelligence' "
+            "ORDER BY snapshot_date"
+        ).df()
+        members = _latest_members(con)
+        caps = con.execute(
+            "SELECT d.date, upper(coalesce(c.symbol, d.coin_id)) AS symbol, d.market_cap "
+            "FROM coin_daily AS d LEFT JOIN coins AS c USING (coin_id) "
+            "WHERE d.source = 'coingecko' AND d.market_cap IS NOT NULL AND d.coin_id IN ("
+            "  SELECT coin_id FROM category_members WHERE category_id = 'artificial-intelligence')"
+            " ORDER BY d.date"
+        ).df()
+        prices = con.execute(_ONE_SOURCE_SQL).df()
+    for frame in (sector, caps, prices):
+        if "date" in frame.columns:
+            frame["date"] = pd.to_datetime(frame["date"])
+    return SectorInputs(path, sector, snapshots, members, caps, prices)
+
+
+def study_model(event: str = DEFAULT_EVENT, assets: Sequence[str] | None = None):
+    """The report's event study: the named default event, every other default event (NVIDIA
+    results, other AI launches) flagged as a confounder when it falls inside a window; default
+    windows, market model, tokens against BTC and equities against SPY."""
+    from analysis import DEFAULT_EVENTS, EventStudy, get_event
+
+    ev = get_event(event)
+    return EventStudy(
+        [ev],
+        confounders=[e for e in DEFAULT_EVENTS if e.name != ev.name],
+        assets=None if assets is None else list(assets),
+    )
+
+
+def event_day0(event: str) -> dt.date:
+    """Day 0 of ``event`` on the crypto calendar (UTC day)."""
+    from analysis import get_event
+
+    return get_event(event).map("crypto").session.date()
+
+
+# --------------------------------------------------------------------------- preflight
+def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT) -> None:
+    """Raise :class:`ReportDataError` (exit 2) when the warehouse cannot feed the reports.
+
+    No price at all, no AI token, no BTC (the tokens' benchmark), or no data around the event:
+    each message names the command that fills the gap.
+    """
+    path = resolve_db_path(db)
+    day0 = event_day0(event)
+    with open_warehouse(path, read_only=True) as con:
+        rows = con.execute(
+            "SELECT asset_class, symbol, min(date), max(date), count(*) FROM daily_prices "
+            "GROUP BY ALL"
+        ).fetchall()
+    if not rows:
+        raise ReportDataError(
+            f"the warehouse {path} holds no price data: run `aitokens import FILE.csv` or "
+            "`aitokens ingest` first"
+        )
+    tokens = [r for r in rows if r[0] == "ai_token"]
+    if not tokens:
+        raise ReportDataError(
+            f"the warehouse {path} holds no AI-token prices (asset_class ai_token): run "
+            "`aitokens ingest` (CoinGecko's artificial-intelligence category) or "
+            "`aitokens import FILE.csv` with asset_class ai_token first"
+        )
+    if not any(r[1] == "BTC" for r in rows):
+        raise ReportDataError(
+            f"the warehouse {path} holds no BTC closes (the AI tokens' benchmark): run "
+            "`aitokens ingest` or import a CSV with BTC first"
+        )
+    need_from = day0 - dt.timedelta(days=LOOKBACK_DAYS)
+    need_to = day0 + dt.timedelta(days=10)
+    covered = [r for r in tokens if r[2] <= day0 - dt.timedelta(days=60) and r[3] >= day0]
+    if not covered:
+        since = need_from.replace(day=1).isoformat()
+        raise ReportDataError(
+            f"the warehouse {path} holds no AI-token prices around {event} ({day0}; the study "
+            f"needs closes from about {need_from} to {need_to}): run "
+            f"`aitokens backfill --since {since}` or import a CSV covering them first"
+        )
+
+
+# --------------------------------------------------------------------------- notebook execution
+def notebook_path(name: str) -> Path:
+    return NOTEBOOK_DIR / f"{name}.ipynb"
+
+
+def inject_parameters(nb, parameters: Mapping[str, Any]):
+    """Insert a cell tagged ``injected-parameters`` after the cell tagged ``parameters``
+    (papermill's convention: the defaults stay visible, the injected values win)."""
+    import nbformat
+
+    lines = ["# Parameters injected by `aitokens report`"]
+    for key, value in parameters.items():
+        lines.append(f"{key} = {value!r}")
+    new = nbformat.v4.new_code_cell("\n".join(lines))
+    new.metadata["tags"] = ["injected-parameters"]
+    cells = list(nb.cells)
+    for cell in cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cells.remove(cell)
+            break
+    at = next(
+        (i + 1 for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])),
+        0,
+    )
+    cells.insert(at, new)
+    nb.cells = cells
+    return nb
+
+
+def _html_exporter():
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(TEMPLATE_DIR)],
+    )
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.embed_images = True
+    return exporter
+
+
+def execute_notebook(
+    name: str,
+    parameters: Mapping[str, Any],
+    *,
+    out: Path,
+    output_name: str | None = None,
+    timeout: int = KERNEL_TIMEOUT_S,
+) -> tuple[Path, Path]:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters``; write HTML and the executed
+    notebook to ``out``. Returns ``(html, ipynb)``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    stem = output_name or name
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    inject_parameters(nb, parameters)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env.pop("MPLBACKEND", None)  # the notebook selects the inline backend itself
+    html_path = out / f"{stem}.html"
+    ipynb_path = out / f"{stem}.ipynb"
+    failure: CellExecutionError | None = None
+    try:
+        client.execute(env=env)
+    except CellExecutionError as exc:
+        failure = exc
+    nbformat.write(nb, ipynb_path)
+    body, _ = _html_exporter().from_notebook_node(nb, resources={"metadata": {"name": stem}})
+    if failure is not None:
+        html_path = out / f"{stem}.failed.html"
+    html_path.write_text(body, encoding="utf-8")
+    if failure is not None:
+        ename = getattr(failure, "ename", type(failure).__name__)
+        evalue = getattr(failure, "evalue", str(failure).splitlines()[0])
+        raise ReportExecutionError(
+            f"notebook {name} failed: {ename}: {evalue} (partial output in {html_path})"
+        )
+    return html_path, ipynb_path
+
+
+def build_reports(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    event: str = DEFAULT_EVENT,
+    out: str | os.PathLike[str] = DEFAULT_OUT,
+    caveats: Sequence[str] = (),
+    notebooks: Sequence[str] = (EVENT_NOTEBOOK, SECTOR_NOTEBOOK),
+) -> ReportSummary:
+    """Check the warehouse, then execute each notebook into ``out`` (see the module doc)."""
+    started = time.monotonic()
+    path = resolve_db_path(db).resolve()
+    check_report_data(path, event)
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = ReportSummary(path, out_dir)
+    for name in notebooks:
+        stem = f"{event}_event_study" if name == EVENT_NOTEBOOK else name
+        fig_dir = out_dir / "figures" / stem
+        if fig_dir.is_dir():
+            for old in fig_dir.glob("*.png"):
+                old.unlink()
+        params = {
+            "db": str(path),
+            "event": event,
+            "figures_dir": str(fig_dir),
+            "caveats": list(caveats),
+        }
+        log.info("executing %s -> %s", name, out_dir / f"{stem}.html")
+        html, ipynb = execute_notebook(name, params, out=out_dir, output_name=stem)
+        summary.html.append(html)
+        summary.notebooks.append(ipynb)
+        summary.figures.extend(sorted(fig_dir.glob("*.png")))
+    summary.seconds = time.monotonic() - started
+    (out_dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "db": str(path),
+                "event": event,
+                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "caveats": list(caveats),
+                "html": [p.name for p in summary.html],
+                "figures": [str(p.relative_to(out_dir)) for p in summary.figures],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return summary
+
+
+__all__ = [
+    "EventInputs",
+    "ReportDataError",
+    "ReportExecutionError",
+    "ReportSummary",
+    "SectorInputs",
+    "build_reports",
+    "check_report_data",
+    "execute_notebook",
+    "inject_parameters",
+    "load_event_inputs",
+    "load_sector_inputs",
+    "study_model",
+]
