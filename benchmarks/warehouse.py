@@ -62,6 +62,17 @@ CATEGORY = "artificial-intelligence"
 COIN_KEY = ("coin_id", "date", "source")
 START = "2023-01-01"
 
+# Step names (the report and the ratios refer to them).
+BULK_STEP = "bulk load: upsert(), one transaction"
+DAILY_STEP = "daily upsert(): new day, inserted"
+NAIVE_STEP = "naive executemany INSERT OR REPLACE (sample)"
+SQL_RETURNS_STEP = "SQL daily_returns -> DataFrame (full panel)"
+PD_RETURNS_STEP = "pandas returns: sort + groupby pct_change"
+SQL_MEAN_STEP = "SQL daily_returns: mean return per day"
+PD_MEAN_STEP = "pandas mean return per day (from prices)"
+SQL_SECTOR_STEP = "SQL ai_sector_daily -> DataFrame"
+PD_SECTOR_STEP = "pandas sector: merge + groupby"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -118,17 +129,28 @@ class Step:
 
 @dataclass
 class Ratio:
-    """A naive peer against the project's way: ``peer_s / project_s`` (> 1: project faster)."""
+    """A naive peer against the project's way: ``peer_s / project_s`` (> 1: project faster).
+
+    The CPU ratio compares the work done (user + system seconds); unlike wall time it hardly
+    moves when other processes compete for the cores."""
 
     name: str
     peer: str
     peer_s: float
     project: str
     project_s: float
+    peer_cpu_s: float | None = None
+    project_cpu_s: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.peer_s / self.project_s if self.project_s > 0 else float("inf")
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        if not self.peer_cpu_s or not self.project_cpu_s:
+            return None
+        return self.peer_cpu_s / self.project_cpu_s
 
 
 @dataclass
@@ -147,7 +169,9 @@ class Result:
             "config": asdict(self.config),
             "environment": self.environment,
             "steps": [{**asdict(s), "rows_per_s": s.rows_per_s} for s in self.steps],
-            "ratios": [{**asdict(r), "ratio": r.ratio} for r in self.ratios],
+            "ratios": [
+                {**asdict(r), "ratio": r.ratio, "cpu_ratio": r.cpu_ratio} for r in self.ratios
+            ],
             "sizes": self.sizes,
         }
 
@@ -459,7 +483,7 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
 
         # 1. Bulk load through the project's own path.
         dedup_times: list[float] = []
-        with rec.measure("bulk load: upsert(), one transaction", config.rows) as step:
+        with rec.measure(BULK_STEP, config.rows) as step:
             with timed_deduplicate(dedup_times), transaction(con):
                 upsert(con, "coins", market.coins, ["coin_id"])
                 upsert(
@@ -484,12 +508,12 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
 
         # 2. Analyst views against pandas-only recomputation (same data on both sides).
         sql_returns = rec.best_of(
-            "SQL daily_returns -> DataFrame (full panel)",
+            SQL_RETURNS_STEP,
             lambda: con.execute(RETURNS_SQL).df(),
             rows=config.rows - config.coins,
         )
         pd_returns = rec.best_of(
-            "pandas returns: sort + groupby pct_change",
+            PD_RETURNS_STEP,
             lambda: pandas_returns(market.daily),
             rows=config.rows - config.coins,
             note="data already in memory",
@@ -502,11 +526,9 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
                 raise RuntimeError(f"daily_returns: sum of {column} is {a} in SQL, {b} in pandas")
         del sql_returns, pd_returns
 
-        sql_mean = rec.best_of(
-            "SQL daily_returns: mean return per day", lambda: con.execute(DAILY_MEAN_SQL).df()
-        )
+        sql_mean = rec.best_of(SQL_MEAN_STEP, lambda: con.execute(DAILY_MEAN_SQL).df())
         pd_mean = rec.best_of(
-            "pandas mean return per day (from prices)",
+            PD_MEAN_STEP,
             lambda: pandas_daily_mean(market.daily),
             note="data already in memory",
         )
@@ -520,11 +542,9 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
             ).df(),
             rows=config.days - 1,
         )
-        sql_sector = rec.best_of(
-            "SQL ai_sector_daily -> DataFrame", lambda: con.execute(SECTOR_SQL).df()
-        )
+        sql_sector = rec.best_of(SQL_SECTOR_STEP, lambda: con.execute(SECTOR_SQL).df())
         pd_sector = rec.best_of(
-            "pandas sector: merge + groupby",
+            PD_SECTOR_STEP,
             lambda: pandas_sector(market.daily, market.members),
             note="data already in memory",
         )
@@ -539,7 +559,7 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
         batch = market.next_day
         outcomes = {}
         for label, frame, expect in (
-            ("daily upsert(): new day, inserted", batch, "inserted"),
+            (DAILY_STEP, batch, "inserted"),
             ("daily upsert(): same batch, unchanged", batch, "unchanged"),
             (
                 "daily upsert(): revised prices, updated",
@@ -557,7 +577,7 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
         sample = naive_sample(config, config.naive_rows)
         with (
             rec.measure(
-                "naive executemany INSERT OR REPLACE (sample)",
+                NAIVE_STEP,
                 len(sample),
                 note="into the full table, one transaction",
             ),
@@ -569,7 +589,6 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 sample,
             )
-        per_row = rec.result.steps[-1].seconds / len(sample)
     finally:
         con.close()
 
@@ -583,41 +602,37 @@ def run_benchmark(config: Config, workdir: Path, *, echo: bool = False) -> Resul
         result.sizes["parquet_coin_daily_bytes"] = report.bytes
 
     result.environment["load_after"] = _loadavg()
-    bulk = result.step("bulk load: upsert(), one transaction").seconds
-    daily = result.step("daily upsert(): new day, inserted").seconds
+    naive = result.step(NAIVE_STEP)
+    scale = {"bulk load": config.rows / naive.rows, "daily batch": config.coins / naive.rows}
     result.ratios = [
         Ratio(
-            "bulk load", "naive executemany (extrapolated)", per_row * config.rows, "upsert()", bulk
-        ),
-        Ratio(
-            "daily batch",
+            name,
             "naive executemany (extrapolated)",
-            per_row * config.coins,
+            naive.seconds * scale[name],
             "upsert()",
-            daily,
-        ),
-        Ratio(
-            "daily_returns, full panel",
-            "pandas (in memory)",
-            result.step("pandas returns: sort + groupby pct_change").seconds,
-            "SQL view -> DataFrame",
-            result.step("SQL daily_returns -> DataFrame (full panel)").seconds,
-        ),
-        Ratio(
-            "mean return per day",
-            "pandas (in memory)",
-            result.step("pandas mean return per day (from prices)").seconds,
-            "SQL view",
-            result.step("SQL daily_returns: mean return per day").seconds,
-        ),
-        Ratio(
-            "ai_sector_daily",
-            "pandas (in memory)",
-            result.step("pandas sector: merge + groupby").seconds,
-            "SQL view",
-            result.step("SQL ai_sector_daily -> DataFrame").seconds,
-        ),
+            result.step(project).seconds,
+            (naive.cpu_seconds or 0.0) * scale[name],
+            result.step(project).cpu_seconds,
+        )
+        for name, project in (("bulk load", BULK_STEP), ("daily batch", DAILY_STEP))
     ]
+    for name, peer, project, project_label in (
+        ("daily_returns, full panel", PD_RETURNS_STEP, SQL_RETURNS_STEP, "SQL view -> DataFrame"),
+        ("mean return per day", PD_MEAN_STEP, SQL_MEAN_STEP, "SQL view"),
+        ("ai_sector_daily", PD_SECTOR_STEP, SQL_SECTOR_STEP, "SQL view"),
+    ):
+        a, b = result.step(peer), result.step(project)
+        result.ratios.append(
+            Ratio(
+                name,
+                "pandas (in memory)",
+                a.seconds,
+                project_label,
+                b.seconds,
+                a.cpu_seconds,
+                b.cpu_seconds,
+            )
+        )
     return result
 
 
@@ -673,11 +688,15 @@ def format_report(result: Result) -> str:
             f"{added:>7}  {s.note}"
         )
     lines += ["", "sizes: " + ", ".join(f"{k} {v:,}" for k, v in result.sizes.items()), ""]
-    lines.append("ratios (peer time / project time; above 1 means the project's way is faster):")
+    lines.append(
+        "ratios (peer time / project time; above 1 means the project's way is faster; "
+        "cpu: the same with CPU seconds):"
+    )
     for r in result.ratios:
+        cpu = f" (cpu {r.cpu_ratio:,.1f}x)" if r.cpu_ratio is not None else ""
         lines.append(
             f"  {r.name:<26} {r.peer} {_duration(r.peer_s)} / {r.project} "
-            f"{_duration(r.project_s)} = {r.ratio:,.1f}x"
+            f"{_duration(r.project_s)} = {r.ratio:,.1f}x{cpu}"
         )
     measured = [s for s in result.steps if s.peak_rss_mb is not None]
     top = max(measured, key=lambda s: s.peak_rss_mb)
