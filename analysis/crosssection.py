@@ -8,8 +8,9 @@ Tests are computed for groups of pairs (all pairs, each event, each asset class)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,17 +53,20 @@ class CrossSectionInput:
     tests: tuple[str, ...] = tuple(TESTS)  # which tests to compute
 
 
-def _ranks(full: np.ndarray) -> np.ndarray:
-    """Ranks within each row (average ranks for ties, NaN kept as NaN)."""
-    order = np.argsort(full, axis=1)  # NaN sort last, so valid values get ranks 1..M_i
-    srt = np.take_along_axis(full, order, axis=1)
-    ranks = np.empty_like(full)
-    pos = np.broadcast_to(np.arange(1, full.shape[1] + 1, dtype=float), full.shape)
-    np.put_along_axis(ranks, order, pos, axis=1)
-    tied = (np.diff(srt, axis=1) == 0).any(axis=1)
-    if tied.any():
-        ranks[tied] = pd.DataFrame(full[tied]).rank(axis=1, method="average").to_numpy()
-    return np.where(np.isnan(full), np.nan, ranks)
+_COLUMNS = [
+    "group",
+    "kind",
+    "window",
+    "start",
+    "end",
+    "test",
+    "stat",
+    "pvalue",
+    "n",
+    "dist",
+    "null",
+    "reason",
+]
 
 
 def _invalid_reason(n: np.ndarray, stat: np.ndarray, min_n: int = 2) -> list[str | None]:
@@ -81,268 +85,453 @@ def _invalid_reason(n: np.ndarray, stat: np.ndarray, min_n: int = 2) -> list[str
     return out
 
 
+class Partition:
+    """Groups of pairs that do not overlap (all pairs; each event; each asset class).
+
+    Every statistic of every group of a partition is computed in one batched pass: the pairs are
+    laid out as ``(G, N_max, ...)`` arrays padded with NaN (a free reshape when the groups are
+    contiguous and of equal size, as events are), and the array functions of
+    :mod:`analysis.statistics` take the cross-section on the last axis and ignore NaN.
+
+    Parameters
+    ----------
+    names
+        Group names in output order.
+    codes
+        Group of each pair, shape ``(P,)``, values ``0 .. len(names) - 1``.
+    """
+
+    def __init__(self, names: Sequence[str], codes: np.ndarray) -> None:
+        self.names = list(names)
+        self.codes = np.asarray(codes, dtype=np.intp)
+        g = len(self.names)
+        self.sizes = np.bincount(self.codes, minlength=g)
+        self.n_max = int(self.sizes.max()) if g else 0
+        p = self.codes.size
+        self._reshape = (
+            g == 1
+            or (bool((self.sizes == self.n_max).all()) and bool(np.all(np.diff(self.codes) >= 0)))
+        ) and g * self.n_max == p
+        if not self._reshape:
+            order = np.argsort(self.codes, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+            slot = np.empty(p, dtype=np.intp)
+            slot[order] = np.arange(p) - np.repeat(starts, self.sizes)
+            self._slot = slot
+
+    @classmethod
+    def single(cls, name: str, n_pairs: int) -> Partition:
+        return cls([name], np.zeros(n_pairs, dtype=np.intp))
+
+    def pad(self, a: np.ndarray) -> np.ndarray:
+        """``a`` of shape ``(P, ...)`` as ``(G, N_max, ...)``, NaN where a group has fewer pairs."""
+        g = len(self.names)
+        if self._reshape:
+            return a.reshape((g, self.n_max) + a.shape[1:])
+        out = np.full((g, self.n_max) + a.shape[1:], np.nan)
+        out[self.codes, self._slot] = a
+        return out
+
+    def last(self, a: np.ndarray) -> np.ndarray:
+        """``a`` of shape ``(P, K)`` as ``(G, K, N_max)``: the cross-section on the last axis."""
+        return np.swapaxes(self.pad(a), 1, 2)
+
+    def total(self, v: np.ndarray) -> np.ndarray:
+        """Sum of a per-pair vector within each group."""
+        return np.bincount(self.codes, weights=v, minlength=len(self.names))
+
+
+@dataclass
+class _Block:
+    """One test for every group of one partition: arrays of shape ``(G, C)``."""
+
+    part: Partition
+    test: str
+    stat: np.ndarray
+    pvalue: np.ndarray
+    n: np.ndarray
+    dist: Callable[[], np.ndarray] | str
+    reason: Callable[[], np.ndarray]
+
+
+def _reasons(
+    n: np.ndarray,
+    stat: np.ndarray,
+    min_n: int,
+    override: np.ndarray | None = None,
+    override_text: str = "",
+) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
+    """Invalid cells of a ``(G, C)`` block and a function giving their reasons as text."""
+    few = n < min_n
+    nonfinite = ~few & ~np.isfinite(stat)
+    over = np.zeros(n.shape, dtype=bool) if override is None else np.broadcast_to(override, n.shape)
+    bad = few | nonfinite | over
+
+    def text() -> np.ndarray:
+        out = np.full(n.shape, "", dtype=object)
+        if bad.any():
+            out[nonfinite] = "not finite (zero or undefined variance)"
+            for k in np.unique(n[few]):
+                out[few & (n == k)] = f"needs at least {min_n} pairs, has {int(k)}"
+            out[over] = override_text
+        return out
+
+    return bad, text
+
+
+def _const(value: str, shape: tuple[int, ...]) -> Callable[[], np.ndarray]:
+    return lambda: np.full(shape, value, dtype=object)
+
+
+def _fmt_cells(fmt: Callable[..., str], *arrays: np.ndarray) -> Callable[[], np.ndarray]:
+    """Lazy per-cell text, formatted once per distinct value."""
+
+    def build() -> np.ndarray:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        cols = [np.broadcast_to(a, shape).ravel() for a in arrays]
+        cache: dict[tuple, str] = {}
+        out = np.empty(len(cols[0]), dtype=object)
+        for k, key in enumerate(zip(*(c.tolist() for c in cols), strict=True)):
+            s = cache.get(key)
+            if s is None:
+                s = cache[key] = fmt(*key)
+            out[k] = s
+        return out.reshape(shape)
+
+    return build
+
+
+def _group_major(values: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """Per-test ``(G, C)`` arrays as one column of rows ordered group, test, column."""
+    return np.stack(values).astype(dtype, copy=False).transpose(1, 0, 2).ravel()
+
+
+class TestTable:
+    """The cross-sectional tests as arrays; :meth:`frame` lays them out as a tidy frame."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        blocks: Sequence[_Block],
+        labels: Sequence[str],
+        kinds: Sequence[str],
+        bounds: Sequence[tuple[int, int]],
+    ) -> None:
+        self.blocks = list(blocks)
+        self.labels, self.kinds, self.bounds = list(labels), list(kinds), list(bounds)
+
+    def frame(self) -> pd.DataFrame:
+        """``group, kind, window, start, end, test, stat, pvalue, n, dist, null, reason``."""
+        if not self.blocks:
+            return pd.DataFrame(columns=_COLUMNS)
+        n_cols = len(self.labels)
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+        # blocks are stored per partition, test-major; rows are group-major within a partition
+        parts: list[list[_Block]] = []
+        for b in self.blocks:
+            if parts and parts[-1][0].part is b.part:
+                parts[-1].append(b)
+            else:
+                parts.append([b])
+        kinds = np.asarray(self.kinds, dtype=object)
+        labels = np.asarray(self.labels, dtype=object)
+        starts = np.asarray([b[0] for b in self.bounds], dtype=np.int64)
+        ends = np.asarray([b[1] for b in self.bounds], dtype=np.int64)
+        for blocks in parts:
+            part = blocks[0].part
+            g, t = len(part.names), len(blocks)
+            shape = (g, n_cols)
+            names = np.asarray([b.test for b in blocks], dtype=object)
+            nulls = np.asarray([TESTS[b.test][1] for b in blocks], dtype=object)
+            dists = [
+                np.full(shape, b.dist, dtype=object)
+                if isinstance(b.dist, str)
+                else np.broadcast_to(b.dist(), shape)
+                for b in blocks
+            ]
+            cols["group"].append(np.repeat(np.asarray(part.names, dtype=object), t * n_cols))
+            cols["kind"].append(np.tile(kinds, g * t))
+            cols["window"].append(np.tile(labels, g * t))
+            cols["start"].append(np.tile(starts, g * t))
+            cols["end"].append(np.tile(ends, g * t))
+            cols["test"].append(np.tile(np.repeat(names, n_cols), g))
+            cols["stat"].append(_group_major([b.stat for b in blocks], float))
+            cols["pvalue"].append(_group_major([b.pvalue for b in blocks], float))
+            cols["n"].append(_group_major([b.n for b in blocks], np.int64))
+            cols["dist"].append(_group_major(dists, object))
+            cols["null"].append(np.tile(np.repeat(nulls, n_cols), g))
+            cols["reason"].append(_group_major([b.reason() for b in blocks], object))
+        return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+
+
 def run_tests(
     inp: CrossSectionInput,
-    groups: Mapping[str, np.ndarray],
+    partitions: Sequence[Partition],
     column_labels: Sequence[str],
     column_kinds: Sequence[str],
     column_bounds: Sequence[tuple[int, int]],
-) -> pd.DataFrame:
-    """All tests for every group and column, as a tidy frame.
+) -> TestTable:
+    """All tests for every group and column.
 
-    Columns of the result: ``group, kind, window, start, end, test, stat, pvalue, n, dist, null,
-    reason`` (``reason`` is empty for valid statistics; invalid ones have NaN stat and p-value).
+    The table lays out as a tidy frame (:meth:`TestTable.frame`) with columns ``group, kind,
+    window, start, end, test, stat, pvalue, n, dist, null, reason`` (``reason`` is empty for
+    valid statistics; invalid ones have NaN stat and p-value). Groups come partition by
+    partition; within a group, test by test and column by column.
     """
     p_pairs, n_cols = inp.car.shape
     lengths = inp.windows.sum(axis=0)
-    sar = inp.car / np.sqrt(inp.car_var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sar = inp.car / np.sqrt(inp.car_var)
     want = set(inp.tests)
     n_est = inp.resid_est.shape[1]
+    devs: dict[str, tuple[np.ndarray, bool]] = {}
     if want & {"corrado_rank", "modified_rank", "cz_sign"}:
         full = np.hstack([inp.resid_est, inp.ar_event])
-        ranks = _ranks(full)
-        m_i = (~np.isnan(full)).sum(axis=1).astype(float)
-        devs = {
-            "corrado_rank": (ranks - (m_i[:, None] + 1.0) / 2.0, False),  # K_it - (M_i+1)/2
-            "modified_rank": (ranks / (m_i[:, None] + 1.0) - 0.5, True),  # U_it - 1/2
-        }
-        med = np.median(full, axis=1) if not np.isnan(full).any() else np.nanmedian(full, axis=1)
-        devs["cz_sign"] = (np.sign(full - med[:, None]), True)  # G_it = sign(A_it - median_i)
+        ranks, srt, m_i = _ranks_sorted(full)
+        if "corrado_rank" in want:  # K_it - (M_i+1)/2
+            devs["corrado_rank"] = (ranks - ((m_i + 1.0) / 2.0)[:, None], False)
+        if "modified_rank" in want:  # U_it - 1/2
+            devs["modified_rank"] = (ranks / (m_i[:, None] + 1.0) - 0.5, True)
+        if "cz_sign" in want:  # G_it = sign(A_it - median_i)
+            devs["cz_sign"] = (np.sign(full - _sorted_median(srt, m_i)[:, None]), True)
     est_ok = ~np.isnan(inp.resid_est)
-    pos_share = (inp.resid_est > 0).sum(axis=1) / est_ok.sum(axis=1)
+    n_ok = est_ok.sum(axis=1)
+    n_pos = (inp.resid_est > 0).sum(axis=1)
+    pos_share = n_pos / n_ok
     est_var = np.nanvar(inp.resid_est, axis=1, ddof=1) if "bw1980" in want else None
     estudy2 = inp.convention == "estudy2"
+    ar_present = ~np.isnan(inp.ar_event)
+    kp_cache: dict[int, np.ndarray] = {}
 
-    parts: list[dict[str, object]] = []
+    blocks: list[_Block] = []
+    for part in partitions:
+        g = len(part.names)
+        shape = (g, n_cols)
+        n_g = part.sizes
 
-    def emit(group: str, test: str, stat, pval, n, dist, reasons=None) -> None:
-        stat = np.broadcast_to(np.asarray(stat, dtype=float), (n_cols,))
-        pval = np.broadcast_to(np.asarray(pval, dtype=float), (n_cols,))
-        n = np.broadcast_to(np.asarray(n), (n_cols,)).astype(int)
-        reasons = _invalid_reason(n, stat) if reasons is None else reasons
-        bad = np.array([r is not None for r in reasons])
-        parts.append(
-            {
-                "group": [group] * n_cols,
-                "kind": column_kinds,
-                "window": column_labels,
-                "start": starts,
-                "end": ends,
-                "test": [test] * n_cols,
-                "stat": np.where(bad, np.nan, stat),
-                "pvalue": np.where(bad, np.nan, pval),
-                "n": n,
-                "dist": list(np.broadcast_to(np.asarray(dist, dtype=object), (n_cols,))),
-                "null": [TESTS[test][1]] * n_cols,
-                "reason": [r or "" for r in reasons],
-            }
-        )
+        def emit(test: str, stat, pval, n, dist, checked=None, part=part, shape=shape) -> None:
+            stat = np.broadcast_to(np.asarray(stat, dtype=float), shape)
+            pval = np.broadcast_to(np.asarray(pval, dtype=float), shape)
+            n = np.broadcast_to(np.asarray(n), shape).astype(np.int64)
+            bad, reason = _reasons(n, stat, 2) if checked is None else checked(n, stat)
+            blocks.append(
+                _Block(
+                    part,
+                    test,
+                    np.where(bad, np.nan, stat),
+                    np.where(bad, np.nan, pval),
+                    n,
+                    dist,
+                    reason,
+                )
+            )
 
-    starts = [b[0] for b in column_bounds]
-    ends = [b[1] for b in column_bounds]
-    block_of = np.full(p_pairs, -1)
-    pos_in_block = np.zeros(p_pairs, dtype=int)
-    for b_id, block in enumerate(inp.corr_blocks):
-        block_of[block.idx] = b_id
-        pos_in_block[block.idx] = np.arange(block.idx.size)
+        def min1(n, stat):
+            return _reasons(n, stat, 1)
 
-    for gname, gmask in groups.items():
-        idx = np.flatnonzero(gmask)
-        if idx.size == 0:
-            continue
-        car_g = inp.car[idx].T  # (C, N)
-        sar_g = sar[idx].T
-        n_g = idx.size
+        def t_dist(n: np.ndarray) -> Callable[[], np.ndarray]:
+            return _fmt_cells(lambda k: f"t({k - 1})", n)
+
+        car_g = part.last(inp.car)  # (G, C, N)
+        sar_g = part.last(sar)
 
         if "t_cs" in want:
             t, n = st.cross_sectional_t(car_g)
-            emit(gname, "t_cs", t, st.pvalue_t(t, n - 1), n, [f"t({k - 1})" for k in n])
+            emit("t_cs", t, st.pvalue_t(t, n - 1), n, t_dist(n))
 
         if "patell" in want:
-            z, n = st.patell_z(sar_g, inp.dof[idx])
-            bad_dof = np.any(inp.dof[idx] <= 2)
-            reasons = (
-                ["estimation window too short (d.o.f. <= 2)"] * n_cols
-                if bad_dof
-                else _invalid_reason(n, z, 1)
+            z, n = st.patell_z(sar_g, part.pad(inp.dof)[:, None, :])
+            bad_dof = part.total((inp.dof <= 2).astype(float)) > 0
+            emit(
+                "patell",
+                z,
+                st.pvalue_normal(z),
+                n,
+                "N(0,1)",
+                lambda n, s, b=bad_dof: _reasons(
+                    n, s, 1, b[:, None], "estimation window too short (d.o.f. <= 2)"
+                )
+                if b.any()
+                else _reasons(n, s, 1),
             )
-            emit(gname, "patell", z, st.pvalue_normal(z), n, "N(0,1)", reasons)
 
         if want & {"bmp", "kp_bmp"}:
             tb, n = st.bmp_t(sar_g)
             if "bmp" in want:
-                emit(gname, "bmp", tb, st.pvalue_t(tb, n - 1), n, [f"t({k - 1})" for k in n])
+                emit("bmp", tb, st.pvalue_t(tb, n - 1), n, t_dist(n))
         if "kp_bmp" in want:
-            rbar = _mean_offdiag(inp, sar, idx, block_of, pos_in_block, n)
+            rbar = _kp_rbar(inp, sar, part, n, kp_cache)
             tk = st.kp_adjust(tb, n, rbar)
             emit(
-                gname,
                 "kp_bmp",
                 tk,
                 st.pvalue_t(tk, n - 1),
                 n,
-                [f"t({k - 1}), r={r:.3f}" for k, r in zip(n, rbar, strict=True)],
+                _fmt_cells(lambda k, r: f"t({k - 1}), r={r:.3f}", n, rbar),
             )
 
-        scale = n_g if estudy2 else None
+        if devs:
+            present_g = np.nansum(part.pad(ar_present.astype(float)), axis=1)  # (G, E)
+            nn = np.round((present_g @ inp.windows) / np.maximum(lengths, 1))
         for test in ("corrado_rank", "modified_rank", "cz_sign"):
             if test not in want:
                 continue
             dev, root = devs[test]
-            dbar, s = st.rank_day_aggregates(dev[idx].T, root=root, scale_to=scale)
-            z = st.window_rank_z(dbar[n_est:], s, inp.windows)
-            n_present = (~np.isnan(inp.ar_event[idx])).sum(axis=0).astype(float)  # per day
-            nn = np.round((n_present @ inp.windows) / np.maximum(lengths, 1))
-            emit(
-                gname,
-                test,
-                z,
-                st.pvalue_normal(z),
-                nn.astype(int),
-                "N(0,1)",
-                _invalid_reason(nn, z, 1),
+            dbar, s = st.rank_day_aggregates(
+                part.last(dev), root=root, scale_to=n_g if estudy2 else None
             )
+            z = st.window_rank_z(dbar[..., n_est:], np.asarray(s)[..., None], inp.windows)
+            emit(test, z, st.pvalue_normal(z), nn.astype(int), "N(0,1)", min1)
 
         if "generalized_sign" in want:
-            p_hat = (
-                np.nansum(inp.resid_est[idx] > 0) / est_ok[idx].sum()
-                if estudy2
-                else np.nanmean(pos_share[idx])
-            )
-            z, n = st.generalized_sign_z(car_g, p_hat)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if estudy2:
+                    p_hat = part.total(n_pos.astype(float)) / part.total(n_ok.astype(float))
+                else:  # nanmean of the per-pair shares
+                    ok = ~np.isnan(pos_share)
+                    p_hat = part.total(np.where(ok, pos_share, 0.0)) / part.total(ok * 1.0)
+            z, n = st.generalized_sign_z(car_g, p_hat[:, None])
             emit(
-                gname,
                 "generalized_sign",
                 z,
                 st.pvalue_normal(z),
                 n,
-                f"N(0,1), p={p_hat:.3f}",
-                _invalid_reason(n, z, 1),
+                _fmt_cells(lambda p: f"N(0,1), p={p:.3f}", p_hat[:, None]),
+                min1,
             )
         if "sign" in want:
             z, n = st.sign_z(car_g)
-            emit(gname, "sign", z, st.pvalue_normal(z), n, "N(0,1)", _invalid_reason(n, z, 1))
+            emit("sign", z, st.pvalue_normal(z), n, "N(0,1)", min1)
         if "wilcoxon" in want:
-            v, pv, n = st.wilcoxon_signed_rank(car_g)
-            emit(gname, "wilcoxon", v, pv, n, "signed-rank", _invalid_reason(n, v, 1))
+            v, pv, n = st.wilcoxon_signed_rank(car_g.reshape(g * n_cols, -1))
+            emit("wilcoxon", v.reshape(shape), pv.reshape(shape), n.reshape(shape),
+                 "signed-rank", min1)
 
         if not want & {"bw1980", "bw1985", "lamb"}:
             continue
         # Brown & Warner (1980, 1985) and Lamb (1995): time-series standard deviations from the
         # estimation window ("crude dependence adjustment"), t(mean L1 - 1) as in estudy2.
         mean_car, _, n = st._mean_sd(car_g)
-        df_bw = float(np.mean(inp.nobs[idx])) - 1.0
+        df_bw = part.total(inp.nobs.astype(float)) / n_g - 1.0
+        bw_dist = _fmt_cells(lambda d: f"t({d:g})", df_bw[:, None])
         if "bw1980" in want:
-            sd80 = np.sqrt(np.nansum(est_var[idx])) / n_g
+            sd80 = np.sqrt(part.total(np.nan_to_num(est_var))) / n_g
             with np.errstate(invalid="ignore", divide="ignore"):
-                z80 = mean_car / (sd80 * np.sqrt(lengths))
-            emit(
-                gname,
-                "bw1980",
-                z80,
-                st.pvalue_t(z80, df_bw),
-                n,
-                f"t({df_bw:g})",
-                _invalid_reason(n, z80, 1),
-            )
+                z80 = mean_car / (sd80[:, None] * np.sqrt(lengths))
+            emit("bw1980", z80, st.pvalue_t(z80, df_bw[:, None]), n, bw_dist, min1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # days on which no pair has data
-            cm = np.nanmean(inp.resid_est[idx], axis=0)
-        sd85 = np.nanstd(cm, ddof=1)
+            cm = np.nanmean(part.pad(inp.resid_est), axis=1)  # (G, L1)
+            sd85 = np.nanstd(cm, ddof=1, axis=1)
         if "bw1985" in want:
             with np.errstate(invalid="ignore", divide="ignore"):
-                z85 = mean_car / (sd85 * np.sqrt(lengths))
-            emit(
-                gname,
-                "bw1985",
-                z85,
-                st.pvalue_t(z85, df_bw),
-                n,
-                f"t({df_bw:g})",
-                _invalid_reason(n, z85, 1),
-            )
+                z85 = mean_car / (sd85[:, None] * np.sqrt(lengths))
+            emit("bw1985", z85, st.pvalue_t(z85, df_bw[:, None]), n, bw_dist, min1)
         if "lamb" not in want:
             continue
         if inp.lamb_q is None:
             emit(
-                gname,
                 "lamb",
                 np.nan,
                 np.nan,
                 n,
                 "N(0,1)",
-                ["Lamb's test needs the market model"] * n_cols,
+                lambda n, s: _reasons(n, s, 1, np.ones(n.shape, bool),
+                                      "Lamb's test needs the market model"),
             )
             continue
         # Lamb (1995) as in estudy2: BW85 s.d. times the forecast-error factor
         # sqrt(1 + 1/mean(L1) + mean_i (R_mt - mu_m)^2 / S_mm); windows sum daily Z / sqrt(L).
-        ar_ev = inp.ar_event[idx]
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            daily_mean = np.nanmean(ar_ev, axis=0)
+            daily_mean = np.nanmean(part.pad(inp.ar_event), axis=1)  # (G, E)
             factor = np.sqrt(
-                1.0 + 1.0 / np.mean(inp.nobs[idx]) + np.nanmean(inp.lamb_q[idx], axis=0)
+                1.0
+                + 1.0 / (part.total(inp.nobs.astype(float)) / n_g)[:, None]
+                + np.nanmean(part.pad(inp.lamb_q), axis=1)
             )
-            daily = daily_mean / (sd85 * factor)
+            daily = daily_mean / (sd85[:, None] * factor)
         ok = np.isfinite(daily)
         with np.errstate(invalid="ignore", divide="ignore"):
             zl = (np.where(ok, daily, 0.0) @ inp.windows) / np.sqrt(ok.astype(float) @ inp.windows)
-        emit(gname, "lamb", zl, st.pvalue_normal(zl), n, "N(0,1)", _invalid_reason(n, zl, 1))
+        emit("lamb", zl, st.pvalue_normal(zl), n, "N(0,1)", min1)
 
-    if not parts:
-        return pd.DataFrame(
-            columns=[
-                "group",
-                "kind",
-                "window",
-                "start",
-                "end",
-                "test",
-                "stat",
-                "pvalue",
-                "n",
-                "dist",
-                "null",
-                "reason",
-            ]
-        )
-    return pd.DataFrame(
-        {
-            k: np.concatenate(
-                [
-                    np.asarray(
-                        p[k],
-                        dtype=object
-                        if k in ("group", "kind", "window", "test", "dist", "null", "reason")
-                        else None,
-                    )
-                    for p in parts
-                ]
-            )
-            for k in parts[0]
-        }
-    )
+    return TestTable(blocks, column_labels, column_kinds, column_bounds)
 
 
-def _mean_offdiag(inp, sar, idx, block_of, pos_in_block, n) -> np.ndarray:
-    """Mean off-diagonal residual correlation among the pairs present in each column."""
-    present = (~np.isnan(sar[idx])).astype(float)  # (N, C)
-    off = np.zeros(present.shape[1])
-    g_blocks = block_of[idx]
-    for b_id in np.unique(g_blocks):
-        sel = g_blocks == b_id
-        if sel.sum() < 2:
-            continue
-        block = inp.corr_blocks[b_id]
-        pos = pos_in_block[idx[sel]]
-        mb = present[sel]
-        if block.z is not None:
-            # sum of r_ij over a set S = ||sum_{i in S} z_i||^2 for unit-norm standardized rows
-            sz = mb.T @ block.z[pos]  # (C, L)
-            off += (sz * sz).sum(axis=1) - mb.sum(axis=0)
-        else:
-            sub = block.corr[np.ix_(pos, pos)]
-            off += ((sub @ mb) * mb).sum(axis=0) - mb.sum(axis=0)
+def _ranks_sorted(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ranks within each row (average ranks for ties, NaN kept), the sorted rows and the number
+    of non-missing values per row."""
+    order = np.argsort(full, axis=1)  # NaN sort last, so valid values get ranks 1..M_i
+    srt = np.take_along_axis(full, order, axis=1)
+    ranks = np.empty_like(full)
+    pos = np.broadcast_to(np.arange(1, full.shape[1] + 1, dtype=float), full.shape)
+    np.put_along_axis(ranks, order, pos, axis=1)
+    tied = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    if tied.any():
+        ranks[tied] = pd.DataFrame(full[tied]).rank(axis=1, method="average").to_numpy()
+    nan = np.isnan(full)
+    if nan.any():
+        ranks[nan] = np.nan
+        m_i = (~nan).sum(axis=1).astype(float)
+    else:
+        m_i = np.full(full.shape[0], float(full.shape[1]))
+    return ranks, srt, m_i
+
+
+def _ranks(full: np.ndarray) -> np.ndarray:
+    """Ranks within each row (average ranks for ties, NaN kept as NaN)."""
+    return _ranks_sorted(full)[0]
+
+
+def _sorted_median(srt: np.ndarray, m_i: np.ndarray) -> np.ndarray:
+    """Median of each row from its ascending values (NaN last) and its count of values; the same
+    number ``np.nanmedian`` gives (mean of the two middle values for an even count)."""
+    m = m_i.astype(np.intp)
+    rows = np.arange(srt.shape[0])
+    lo = srt[rows, np.maximum((m - 1) // 2, 0)]
+    hi = srt[rows, np.maximum(m // 2, 0)]
+    med = np.where(m % 2 == 1, lo, (lo + hi) / 2.0)
+    return np.where(m > 0, med, np.nan)
+
+
+def _kp_rbar(
+    inp: CrossSectionInput,
+    sar: np.ndarray,
+    part: Partition,
+    n: np.ndarray,
+    cache: dict[int, np.ndarray],
+) -> np.ndarray:
+    """Mean off-diagonal residual correlation among the pairs present in each group and column.
+
+    Correlation blocks are events; a block that lies inside one group contributes the same sum
+    to every partition, so it is computed once (``cache``).
+    """
+    present = (~np.isnan(sar)).astype(float)  # (P, C)
+    off = np.zeros(n.shape)
+    for b_id, block in enumerate(inp.corr_blocks):
+        codes = part.codes[block.idx]
+        whole = bool((codes == codes[0]).all()) if codes.size else True
+        for gk in (codes[:1] if whole else np.unique(codes)):
+            sel = slice(None) if whole else np.flatnonzero(codes == gk)
+            pos = np.arange(block.idx.size)[sel]
+            if pos.size < 2:
+                continue
+            if whole and b_id in cache:
+                off[gk] += cache[b_id]
+                continue
+            mb = present[block.idx[pos]]
+            if block.z is not None:
+                # sum of r_ij over a set S = ||sum_{i in S} z_i||^2 for unit-norm standardized rows
+                sz = mb.T @ block.z[pos]  # (C, L)
+                contrib = (sz * sz).sum(axis=1) - mb.sum(axis=0)
+            else:
+                sub = block.corr[np.ix_(pos, pos)]
+                contrib = ((sub @ mb) * mb).sum(axis=0) - mb.sum(axis=0)
+            if whole:
+                cache[b_id] = contrib
+            off[gk] += contrib
     with np.errstate(invalid="ignore", divide="ignore"):
         return off / (n * (n - 1.0))
 
@@ -362,28 +551,40 @@ class CorrBlock:
 
 
 def residual_correlation_blocks(
-    resid: np.ndarray, dates: np.ndarray, event_of_pair: np.ndarray, min_overlap: int = 20
+    resid: np.ndarray,
+    dates: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    event_of_pair: np.ndarray,
+    min_overlap: int = 20,
+    *,
+    aligned: Callable[[np.ndarray], bool] | None = None,
 ) -> list[CorrBlock]:
     """Correlations of estimation residuals within each event, aligned by date.
 
     Pairs of different events get correlation 0 (their event days differ); pairs of one event are
     aligned on calendar dates, so a token (every day) and an equity (sessions) are compared on the
     dates both have. Correlations from fewer than ``min_overlap`` common days are set to 0.
+
+    ``dates`` is the ``(P, L1)`` array of estimation dates or a function of the pair positions
+    giving their rows; ``aligned(idx)``, when given, says without dates whether pairs ``idx``
+    share every estimation date (the dates are then only built for blocks that do not).
     """
     blocks: list[CorrBlock] = []
     for ev in np.unique(event_of_pair):
         idx = np.flatnonzero(event_of_pair == ev)
         r = resid[idx]
-        d = dates[idx]
-        aligned = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
-        if aligned and not np.isnan(r).any():
+        if aligned is not None and aligned(idx):
+            same, d = True, None
+        else:
+            d = dates(idx) if callable(dates) else dates[idx]
+            same = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
+        if same and not np.isnan(r).any():
             z = r - r.mean(axis=1, keepdims=True)
             norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = np.where(norm > 0, z / norm, 0.0)
             blocks.append(CorrBlock(idx, z, None))
             continue
-        if aligned:
+        if same:
             frame = pd.DataFrame(r.T)
         else:
             frame = pd.concat(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -362,7 +362,10 @@ class _Estimator:
     """One run of :meth:`EventStudy.fit`: builds the pair arrays and every output table.
 
     Pair arrays have one row per asset-event pair (ordered by event, then asset) and one column
-    per day from the first estimation day to the last event day.
+    per day from the first estimation day to the last event day. Dates are not stored per pair:
+    a pair is its calendar and the panel row ``r0`` of its first estimation day, so any date is
+    ``sessions[r0 + column]``, computed when an output asks for it. Numbers are computed in
+    :meth:`run`; the labelled frames of the result are built when first read.
     """
 
     def __init__(
@@ -403,100 +406,138 @@ class _Estimator:
             members = [a for a in self.assets if self.cal[a] == c]
             syms = list(dict.fromkeys(members + [self.bench[a] for a in members if self.bench[a]]))
             self.panels[c] = build_panel(c, syms, self.data, native, kind=s.return_kind)
+        self.cal_names = list(self.panels)
+        self.sess_nat = [
+            np.append(p.sessions.to_numpy(), np.datetime64("NaT")) for p in self.panels.values()
+        ]
         self.mappings = {(e.name, c): e.map(c) for e in s.events for c in self.panels}
 
     def _gather(self) -> None:
         s = self.s
         est0, est1 = s.estimation_window
         ev0, ev1 = s.event_window
-        offs = np.arange(est0, ev1 + 1)
+        width = ev1 - est0 + 1
+        self.width = width
         self.l1 = est1 - est0 + 1
         self.ev_cols = np.arange(ev0 - est0, ev1 - est0 + 1)
         asset_pos = {a: k for k, a in enumerate(self.assets)}
-        ys, xs, ds, keys = [], [], [], []
-        ev_of, asset_of, day0_of, outside = [], [], [], []
-        per_cal = {}
-        for c, panel in self.panels.items():
+        ys, xs, keys = [], [], []
+        ev_of, asset_of, cal_of, r0_of, day0_of, out_of = [], [], [], [], [], []
+        self.outside_text: dict[tuple[int, int], str] = {}
+        for ci, (c, panel) in enumerate(self.panels.items()):
             members = [a for a in self.assets if self.cal[a] == c]
-            bcols = (
+            acol = panel.columns(members)
+            bcol = (
                 None
                 if s.model == "constant_mean"
                 else panel.columns([self.bench[a] for a in members])
             )
-            per_cal[c] = (
-                members,
-                panel.columns(members),
-                bcols,
-                np.append(panel.sessions.to_numpy(), np.datetime64("NaT")),
+            n_s = len(panel.sessions)
+            sess = panel.sessions.to_numpy()
+            day0 = np.array(
+                [self.mappings[(ev.name, c)].session.to_datetime64() for ev in s.events]
             )
-        for ei, ev in enumerate(s.events):
-            for c, panel in self.panels.items():
-                members, acol, bcols, sess_nat = per_cal[c]
-                day0 = self.mappings[(ev.name, c)].session
-                n_s = len(panel.sessions)
-                pos = int(panel.sessions.searchsorted(day0))
-                inside = pos < n_s and panel.sessions[pos] == day0
-                rows = pos + offs
-                rows = np.where((rows >= 0) & (rows < n_s), rows, n_s)
-                block = panel.values[rows]  # (W, k)
-                ys.append(block[:, acol].T)
-                if bcols is None:
-                    xs.append(np.full((len(members), len(offs)), np.nan))
-                else:
-                    xs.append(block[:, bcols].T)
-                dates = sess_nat[rows]
-                ds.append(np.broadcast_to(dates, (len(members), len(offs))))
-                keys.extend((ei, asset_pos[a]) for a in members)
-                ev_of.extend([ei] * len(members))
-                asset_of.extend(members)
-                day0_of.extend([day0] * len(members))
-                why = None
-                if not inside:
-                    why = (
-                        f"day 0 ({day0.date()}) is outside the data of {c} "
-                        f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
-                    )
-                outside.extend([why] * len(members))
-        order = np.lexsort(np.array(keys).T[::-1])
-        ordered = bool(np.all(order == np.arange(order.size)))
-        self.Y = np.vstack(ys) if ordered else np.vstack(ys)[order]
-        self.X = np.vstack(xs) if ordered else np.vstack(xs)[order]
-        self.D = np.vstack(ds) if ordered else np.vstack(ds)[order]
-        self.ev_of = np.asarray(ev_of)[order]
-        self.asset_of = [asset_of[k] for k in order]
-        self.day0_of = [day0_of[k] for k in order]
-        self.outside = [outside[k] for k in order]
-        self.cal_of = [self.cal[a] for a in self.asset_of]
-        self.bench_of = [self.bench[a] for a in self.asset_of]
-        self.event_names = [s.events[k].name for k in self.ev_of]
+            pos = np.searchsorted(sess, day0.astype(sess.dtype))
+            inside = (pos < n_s) & (sess[np.minimum(pos, n_s - 1)] == day0)
+            r0 = pos + est0  # panel row of each event's first estimation day
+            rows = r0[:, None] + np.arange(width)[None, :]  # (events, W)
+            rows = np.where((rows >= 0) & (rows < n_s), rows, n_s)
+            vt = panel.values.T  # (k, S + 1)
+            # one gather per calendar: (events, members, W) -> pairs ordered by event, then asset
+            ys.append(vt[acol[None, :, None], rows[:, None, :]].reshape(-1, width))
+            if bcol is None:
+                xs.append(None)
+            else:
+                xs.append(vt[bcol[None, :, None], rows[:, None, :]].reshape(-1, width))
+            n_e, n_m = len(s.events), len(members)
+            mpos = np.array([asset_pos[a] for a in members], dtype=np.intp)
+            ev_of.append(np.repeat(np.arange(n_e), n_m))
+            asset_of.append(np.tile(mpos, n_e))
+            cal_of.append(np.full(n_e * n_m, ci))
+            r0_of.append(np.repeat(r0, n_m))
+            day0_of.append(np.repeat(day0, n_m))
+            out_of.append(np.repeat(~inside, n_m))
+            for ei in np.flatnonzero(~inside):
+                self.outside_text[(int(ei), ci)] = (
+                    f"day 0 ({pd.Timestamp(day0[ei]).date()}) is outside the data of {c} "
+                    f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
+                )
+            keys.append(np.repeat(np.arange(n_e), n_m) * len(self.assets) + np.tile(mpos, n_e))
+        self.ev_of = np.concatenate(ev_of)
+        self.asset_idx = np.concatenate(asset_of)
+        self.cal_idx = np.concatenate(cal_of)
+        self.r0 = np.concatenate(r0_of)
+        self.day0 = np.concatenate(day0_of)
+        self.outside = np.concatenate(out_of)
+        if len(ys) == 1:
+            self.Y, order = ys[0], None
+        else:
+            order = np.argsort(np.concatenate(keys), kind="stable")
+            self.Y = np.vstack(ys)[order]
+        if s.model == "constant_mean":
+            self.X = np.full(self.Y.shape, np.nan)
+        else:
+            self.X = xs[0] if order is None else np.vstack(xs)[order]
+        if order is not None:
+            for name in ("ev_of", "asset_idx", "cal_idx", "r0", "day0", "outside"):
+                setattr(self, name, getattr(self, name)[order])
+        self.n_sessions = np.array([len(p.sessions) for p in self.panels.values()])
+
+    # -------------------------------------------------------------- per-pair labels and dates
+    def _asset_names(self, pairs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.assets, dtype=object)[self.asset_idx[pairs]]
+
+    def _event_names(self, pairs: np.ndarray) -> np.ndarray:
+        return np.asarray([e.name for e in self.s.events], dtype=object)[self.ev_of[pairs]]
+
+    def _dates(self, pairs: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Session dates of ``pairs`` at gathered columns ``cols`` (NaT outside the data)."""
+        out = np.empty((len(pairs), len(cols)), dtype=self.sess_nat[0].dtype)
+        cal = self.cal_idx[pairs]
+        for ci in np.unique(cal):
+            sel = cal == ci
+            n_s = self.n_sessions[ci]
+            rows = self.r0[pairs[sel]][:, None] + np.asarray(cols)[None, :]
+            rows = np.where((rows >= 0) & (rows < n_s), rows, n_s)
+            out[sel] = self.sess_nat[ci][rows]
+        return out
+
+    def _row_bounds(self, pairs: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """First and last panel row of columns ``c0..c1`` inside the data (empty: lo > hi)."""
+        r0 = self.r0[pairs]
+        n_s = self.n_sessions[self.cal_idx[pairs]]
+        lo = np.maximum(r0 + c0, 0)
+        hi = np.minimum(r0 + c1, n_s - 1)
+        empty = lo > hi
+        return np.where(empty, n_s + 1, lo), np.where(empty, -1, hi)
 
     def _exclusions(self) -> None:
         s = self.s
         need_x = s.model != "constant_mean"
-        y_est, x_est = self.Y[:, : self.l1], self.X[:, : self.l1]
+        y_est = self.Y[:, : self.l1]
         ok_est = ~np.isnan(y_est)
         if need_x:
-            ok_est &= ~np.isnan(x_est)
+            ok_est &= ~np.isnan(self.X[:, : self.l1])
         n_est = ok_est.sum(axis=1)
         est0 = s.estimation_window[0]
         # column of day 0 in the gathered window (None when the event window excludes day 0)
         d0 = -est0 if s.event_window[0] <= 0 <= s.event_window[1] else None
-        no_y = np.isnan(self.Y[:, d0]) if d0 is not None else np.zeros(len(self.Y), bool)
-        no_x = np.isnan(self.X[:, d0]) if d0 is not None and need_x else np.zeros(len(self.Y), bool)
+        n_pairs = len(self.Y)
+        no_y = np.isnan(self.Y[:, d0]) if d0 is not None else np.zeros(n_pairs, bool)
+        no_x = np.isnan(self.X[:, d0]) if d0 is not None and need_x else np.zeros(n_pairs, bool)
         short = n_est < s.min_estimation_obs
-        reasons: list[str | None] = [None] * len(self.Y)
-        for p in np.flatnonzero(
-            no_y | no_x | short | np.array([o is not None for o in self.outside])
-        ):
-            a, day0 = self.asset_of[p], self.day0_of[p]
+        reasons: dict[int, str] = {}
+        for p in np.flatnonzero(no_y | no_x | short | self.outside):
+            a = self.assets[self.asset_idx[p]]
+            day0 = pd.Timestamp(self.day0[p]).date()
             if self.outside[p]:
-                reasons[p] = self.outside[p]
+                reasons[p] = self.outside_text[(int(self.ev_of[p]), int(self.cal_idx[p]))]
             elif no_y[p]:
-                reasons[p] = f"no return of {a} on day 0 ({day0.date()})"
+                reasons[p] = f"no return of {a} on day 0 ({day0})"
             elif no_x[p]:
-                reasons[p] = f"no return of benchmark {self.bench_of[p]} on day 0 ({day0.date()})"
+                reasons[p] = f"no return of benchmark {self.bench[a]} on day 0 ({day0})"
             else:
-                est_dates = self.D[p, : self.l1]
+                est_dates = self._dates(np.array([p]), np.arange(self.l1))[0]
                 known = est_dates[~np.isnat(est_dates)]
                 span = (
                     f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
@@ -508,17 +549,16 @@ class _Estimator:
                     f"{s.min_estimation_obs} required"
                 )
         self.reasons = reasons
-        self.keep = np.array([r is None for r in reasons])
+        self.keep = np.ones(n_pairs, dtype=bool)
+        self.keep[list(reasons)] = False
+        self.kept = np.flatnonzero(self.keep)
         if not self.keep.any():
+            names = self._event_names(np.arange(n_pairs))
             detail = "; ".join(
-                f"{a}/{e}: {r}"
-                for a, e, r in zip(self.asset_of, self.event_names, reasons, strict=True)
+                f"{self.assets[self.asset_idx[p]]}/{names[p]}: {reasons[p]}"
+                for p in range(n_pairs)
             )
-            err = (
-                WindowOutsideDataError
-                if all(o is not None for o in self.outside)
-                else InsufficientHistoryError
-            )
+            err = WindowOutsideDataError if self.outside.all() else InsufficientHistoryError
             raise err(
                 "No asset-event pair has the data the study needs, so nothing can be estimated. "
                 f"Reasons: {detail}."
@@ -546,32 +586,52 @@ class _Estimator:
         ]
         self.wm = wm
 
+    def _kept_rows(self, a: np.ndarray) -> np.ndarray:
+        return a if self.keep.all() else a[self.keep]
+
     def _estimate(self) -> None:
-        k = self.keep
-        y, x = self.Y[k], self.X[k]
+        y, x = self._kept_rows(self.Y), self._kept_rows(self.X)
         fit: ModelFit = fit_model(
             self.s.model, y[:, : self.l1], x[:, : self.l1], convention=self.s.convention
         )
-        y_ev, x_ev = y[:, self.ev_cols], x[:, self.ev_cols]
+        e0, e1 = int(self.ev_cols[0]), int(self.ev_cols[-1]) + 1
+        y_ev, x_ev = y[:, e0:e1], x[:, e0:e1]
         self.fit = fit
         self.ar = y_ev - fit.predict(x_ev)
-        self.ar_var = np.where(np.isnan(self.ar), np.nan, fit.ar_variance(x_ev))
-        missing = np.isnan(self.ar).astype(float) @ self.wm > 0
-        self.car = np.where(missing, np.nan, np.nan_to_num(self.ar) @ self.wm)
-        self.car_var = np.where(missing, np.nan, fit.car_variance(x_ev, self.wm))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.car_t = self.car / np.sqrt(self.car_var)
+        ar_nan = np.isnan(self.ar)
+        any_nan = bool(ar_nan.any())
+        ar_var = fit.ar_variance(x_ev)
+        self.ar_var = np.where(ar_nan, np.nan, ar_var) if any_nan else ar_var
+        car = (np.nan_to_num(self.ar) if any_nan else self.ar) @ self.wm
+        car_var = fit.car_variance(x_ev, self.wm)
+        if any_nan:
+            missing = ar_nan.astype(float) @ self.wm > 0
+            car = np.where(missing, np.nan, car)
+            car_var = np.where(missing, np.nan, car_var)
+        self.car, self.car_var = car, car_var
         if self.s.model == "market":
             self.lamb_q = (x_ev - fit.fe_mean[:, None]) ** 2 / fit.fe_sxx[:, None]
         else:
             self.lamb_q = None
 
-    def _tests(self) -> pd.DataFrame:
-        k = self.keep
-        ev_idx = self.ev_of[k]
-        classes = np.array([self.classes[a] for a, kk in zip(self.asset_of, k, strict=True) if kk])
+    def _aligned(self, idx: np.ndarray) -> bool:
+        """Whether pairs ``idx`` (kept-pair positions) share every estimation date."""
+        pairs = self.kept[idx]
+        cal, r0 = self.cal_idx[pairs], self.r0[pairs]
+        if not ((cal == cal[0]).all() and (r0 == r0[0]).all()):
+            return False
+        return bool(r0[0] >= 0 and r0[0] + self.l1 <= self.n_sessions[cal[0]])
+
+    def _tests(self) -> crosssection.TestTable:
+        kept = self.kept
+        ev_idx = self.ev_of[kept]
         blocks = (
-            crosssection.residual_correlation_blocks(self.fit.resid, self.D[k, : self.l1], ev_idx)
+            crosssection.residual_correlation_blocks(
+                self.fit.resid,
+                lambda idx: self._dates(kept[idx], np.arange(self.l1)),
+                ev_idx,
+                aligned=self._aligned,
+            )
             if "kp_bmp" in self.s.tests
             else []
         )
@@ -588,71 +648,117 @@ class _Estimator:
             convention=self.s.convention,
             tests=self.s.tests,
         )
-        groups: dict[str, np.ndarray] = {"all": np.ones(int(k.sum()), dtype=bool)}
+        parts = [crosssection.Partition.single("all", kept.size)]
         if len(self.s.events) > 1:
-            for ei, ev in enumerate(self.s.events):
-                if (ev_idx == ei).any():
-                    groups[f"event={ev.name}"] = ev_idx == ei
-        if len(set(classes)) > 1:
-            for cl in sorted(set(classes)):
-                groups[f"class={cl}"] = classes == cl
-        return crosssection.run_tests(inp, groups, self.labels, self.kinds, self.bounds)
+            present, codes = np.unique(ev_idx, return_inverse=True)
+            parts.append(
+                crosssection.Partition([f"event={self.s.events[e].name}" for e in present], codes)
+            )
+        class_of_asset = np.asarray([self.classes[a] for a in self.assets], dtype=object)
+        names, codes = np.unique(class_of_asset[self.asset_idx[kept]], return_inverse=True)
+        if len(names) > 1:
+            parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
+        return crosssection.run_tests(inp, parts, self.labels, self.kinds, self.bounds)
 
     # -------------------------------------------------------------- flags and portfolios
-    def _flags(self) -> pd.DataFrame:
-        rows = []
-        kept = np.flatnonzero(self.keep)
-        ev_dates = self.D[:, self.ev_cols]
+    def _flags(self) -> Callable[[], pd.DataFrame]:
+        """Confounders inside event windows and overlapping windows of one asset, found on
+        integer session positions (all pairs of an asset share its calendar); the text is
+        written when the flags are read."""
+        kept = self.kept
+        e0, n_ev = int(self.ev_cols[0]), len(self.ev_cols)
         ev0 = self.s.event_window[0]
+        conf_hits = []
         for conf in self.s.confounders:
-            sessions_by_cal = {c: conf.map(c).session.to_datetime64() for c in self.panels}
-            for p in kept:
-                if conf.name == self.event_names[p]:
+            first = self.r0[kept] + e0
+            hit_day = np.full(kept.size, -1)
+            for ci, (c, panel) in enumerate(self.panels.items()):
+                sess = conf.map(c).session
+                q = int(panel.sessions.searchsorted(sess))
+                if q >= len(panel.sessions) or panel.sessions[q] != sess:
                     continue
-                sess = sessions_by_cal[self.cal_of[p]]
-                hit = np.flatnonzero(ev_dates[p] == sess)
-                if hit.size:
+                sel = self.cal_idx[kept] == ci
+                off = q - first
+                hit_day = np.where(sel & (off >= 0) & (off < n_ev), off, hit_day)
+            names = self._event_names(kept)
+            hit_day[names == conf.name] = -1
+            conf_hits.append((conf, np.flatnonzero(hit_day >= 0), hit_day))
+
+        # overlapping windows of one asset across events: (assets, M, M) interval tests
+        a_of = self.asset_idx[kept]
+        counts = np.bincount(a_of, minlength=len(self.assets))
+        overlap = None
+        if (counts > 1).any():
+            multi = np.flatnonzero(counts[a_of] > 1)  # kept positions of assets with >1 pair
+            assets_m, first_pos, codes = np.unique(
+                a_of[multi], return_index=True, return_inverse=True
+            )
+            part = crosssection.Partition([str(a) for a in assets_m], codes)
+            pairs = kept[multi]
+            lo, hi = self._row_bounds(pairs, e0, e0 + n_ev - 1)
+            elo, ehi = self._row_bounds(pairs, 0, self.l1 - 1)
+            day0 = self.r0[pairs] - self.s.estimation_window[0]
+            lo, hi, elo, ehi, day0 = (part.pad(v.astype(float)) for v in (lo, hi, elo, ehi, day0))
+            with np.errstate(invalid="ignore"):  # NaN slots (assets with fewer pairs) never hit
+                ev_ov = (lo[:, :, None] <= hi[:, None, :]) & (lo[:, None, :] <= hi[:, :, None])
+                est_hit = (elo[:, :, None] <= day0[:, None, :]) & (
+                    day0[:, None, :] <= ehi[:, :, None]
+                )
+            m = ev_ov.shape[1]
+            eye = np.eye(m, dtype=bool)[None]
+            ev_ov &= ~eye
+            est_hit &= ~eye
+            est_only = est_hit & ~ev_ov
+            flagged = (ev_ov | est_hit).any(axis=2)  # (A, M)
+            slot_pair = part.pad(multi.astype(float))  # kept position of each slot (NaN: none)
+            order = assets_m[np.argsort(first_pos, kind="stable")]
+            overlap = (order, assets_m, ev_ov, est_only, flagged, slot_pair)
+
+        def build() -> pd.DataFrame:
+            rows = []
+            ev_names = self._event_names(kept)
+            as_names = self._asset_names(kept)
+            for conf, hits, hit_day in conf_hits:
+                sessions_by_cal = {c: conf.map(c).session for c in self.panels}
+                for k in hits:
+                    sess = sessions_by_cal[self.cal_names[self.cal_idx[kept[k]]]]
                     rows.append(
                         {
-                            "event": self.event_names[p],
-                            "asset": self.asset_of[p],
+                            "event": ev_names[k],
+                            "asset": as_names[k],
                             "flag": "confounder",
-                            "detail": f"{conf.name} falls on day {ev0 + int(hit[0]):+d} "
-                            f"({pd.Timestamp(sess).date()})",
+                            "detail": f"{conf.name} falls on day {ev0 + int(hit_day[k]):+d} "
+                            f"({sess.date()})",
                         }
                     )
-        # overlapping windows of one asset across events, as interval tests on date bounds
-        by_asset: dict[str, list[int]] = {}
-        for p in kept:
-            by_asset.setdefault(self.asset_of[p], []).append(int(p))
-        if any(len(ps) > 1 for ps in by_asset.values()):
-            lo_all, hi_all = _nat_bounds(ev_dates)
-            elo_all, ehi_all = _nat_bounds(self.D[:, : self.l1])
-            day0_all = pd.DatetimeIndex(self.day0_of).to_numpy()
-        for a, ps in by_asset.items():
-            if len(ps) < 2:
-                continue
-            lo, hi, elo, ehi, day0 = (v[ps] for v in (lo_all, hi_all, elo_all, ehi_all, day0_all))
-            ev_overlap = (lo[:, None] <= hi[None, :]) & (lo[None, :] <= hi[:, None])
-            est_hit = (elo[:, None] <= day0[None, :]) & (day0[None, :] <= ehi[:, None])
-            np.fill_diagonal(ev_overlap, False)
-            np.fill_diagonal(est_hit, False)
-            names = [self.event_names[p] for p in ps]
-            est_only = est_hit & ~ev_overlap
-            for i in np.flatnonzero((ev_overlap | est_hit).any(axis=1)):
-                parts = []
-                if ev_overlap[i].any():
-                    both = ", ".join(names[j] for j in ev_overlap[i].nonzero()[0])
-                    parts.append(f"event window overlaps the event window of {both}")
-                if est_only[i].any():
-                    est = ", ".join(names[j] for j in est_only[i].nonzero()[0])
-                    parts.append(f"estimation window contains day 0 of {est}")
-                rows.append(
-                    {"event": names[i], "asset": a, "flag": "overlap", "detail": "; ".join(parts)}
-                )
-        return pd.DataFrame(rows, columns=["event", "asset", "flag", "detail"])
+            if overlap is not None:
+                order, assets_m, ev_ov, est_only, flagged, slot_pair = overlap
+                g_of = {int(a): g for g, a in enumerate(assets_m)}
+                for a in order:
+                    g = g_of[int(a)]
+                    slots = slot_pair[g]
+                    names = [ev_names[int(k)] if k == k else "" for k in slots]
+                    for i in np.flatnonzero(flagged[g]):
+                        parts = []
+                        if ev_ov[g, i].any():
+                            both = ", ".join(names[j] for j in np.flatnonzero(ev_ov[g, i]))
+                            parts.append(f"event window overlaps the event window of {both}")
+                        if est_only[g, i].any():
+                            est = ", ".join(names[j] for j in np.flatnonzero(est_only[g, i]))
+                            parts.append(f"estimation window contains day 0 of {est}")
+                        rows.append(
+                            {
+                                "event": names[i],
+                                "asset": self.assets[int(a)],
+                                "flag": "overlap",
+                                "detail": "; ".join(parts),
+                            }
+                        )
+            return pd.DataFrame(rows, columns=["event", "asset", "flag", "detail"])
 
-    def _portfolios(self) -> pd.DataFrame:
+        return build
+
+    def _portfolios(self) -> Callable[[], pd.DataFrame]:
         cols = [
             "event",
             "group",
@@ -666,41 +772,57 @@ class _Estimator:
             "reason",
         ]
         if not self.s.portfolios or not self.s.car_windows:
-            return pd.DataFrame(columns=cols)
-        keys: dict[tuple, list[int]] = {}
-        for p in np.flatnonzero(self.keep):
-            key = (
-                int(self.ev_of[p]),
-                self.classes[self.asset_of[p]],
-                self.cal_of[p],
-                self.bench_of[p],
-            )
-            keys.setdefault(key, []).append(int(p))
-        car_labels = [_label(*w) for w in self.s.car_windows]
-        wm_car = self.wm[:, -len(self.s.car_windows) :]
+            return lambda: pd.DataFrame(columns=cols)
+        kept = self.kept
+        # one key per (event, asset class, calendar, benchmark), in order of first appearance
+        akey_tuple = [(self.classes[a], self.cal[a], self.bench[a]) for a in self.assets]
+        uniq = {t: k for k, t in enumerate(dict.fromkeys(akey_tuple))}
+        akey = np.array([uniq[t] for t in akey_tuple], dtype=np.int64)
+        pair_key = self.ev_of[kept].astype(np.int64) * len(uniq) + akey[self.asset_idx[kept]]
+        _, first, codes = np.unique(pair_key, return_index=True, return_inverse=True)
+        rank = np.empty(first.size, dtype=np.intp)
+        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+        codes = rank[codes]  # groups numbered in order of first appearance
+        sizes = np.bincount(codes)
+        order = np.argsort(codes, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        groups = [g for g in range(sizes.size) if sizes[g] >= 2]
+        if not groups:
+            return lambda: pd.DataFrame(columns=cols)
+        key_tuples = {v: t for t, v in uniq.items()}
+        y_all = self.Y[kept[order]]
+        present = ~np.isnan(y_all)
+        # equal weights: the mean of the members present on each day
+        wy = np.add.reduceat(np.where(present, y_all, 0.0), starts, axis=0)
+        ws = np.add.reduceat(present.astype(float), starts, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y_eq = np.where(ws > 0, wy / ws, np.nan)
         meta, yps, xps, reasons = [], [], [], []
-        for (ei, cl, _, b), ps in keys.items():
-            if len(ps) < 2:
-                continue
+        for g in groups:
+            ps = kept[order[starts[g] : starts[g] + sizes[g]]]
+            p0 = int(ps[0])
+            cl, _, b = key_tuples[int(akey[self.asset_idx[p0]])]
             group = f"{cl} vs {b}" if b else cl
+            ev_name = self.s.events[int(self.ev_of[p0])].name
+            meta.append((ev_name, group, "equal", len(ps)))
+            reasons.append("")
+            yps.append(y_eq[g])
+            xps.append(self.X[p0])
             cap_w, why = self._cap_weights(ps)
-            for scheme, w, reason in (("equal", np.ones(len(ps)), ""), ("cap", cap_w, why)):
-                meta.append((self.s.events[ei].name, group, scheme, len(ps)))
-                reasons.append(reason)
-                if w is None:
-                    yps.append(np.full(self.Y.shape[1], np.nan))
-                    xps.append(self.X[ps[0]])
-                    continue
-                y = self.Y[ps]
-                present = ~np.isnan(y)
-                wy = np.where(present, y * w[:, None], 0.0).sum(axis=0)
-                ws = np.where(present, w[:, None], 0.0).sum(axis=0)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    yps.append(np.where(ws > 0, wy / ws, np.nan))
-                xps.append(self.X[ps[0]])
-        if not meta:
-            return pd.DataFrame(columns=cols)
+            meta.append((ev_name, group, "cap", len(ps)))
+            reasons.append(why)
+            xps.append(self.X[p0])
+            if cap_w is None:
+                yps.append(np.full(self.Y.shape[1], np.nan))
+                continue
+            y = self.Y[ps]
+            pr = ~np.isnan(y)
+            wy_c = np.where(pr, y * cap_w[:, None], 0.0).sum(axis=0)
+            ws_c = np.where(pr, cap_w[:, None], 0.0).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                yps.append(np.where(ws_c > 0, wy_c / ws_c, np.nan))
         yp, xp = np.vstack(yps), np.vstack(xps)
+        wm_car = self.wm[:, -len(self.s.car_windows) :]
         # one batched fit: every portfolio is a pseudo-asset with its own market model
         with np.errstate(invalid="ignore", divide="ignore"):
             fit = fit_model(
@@ -713,23 +835,35 @@ class _Estimator:
             sd = np.sqrt(fit.car_variance(x_ev, wm_car))
             t = car / sd
         pv = pvalue_t(t, fit.df[:, None])
-        rows = [
-            [*m, lab, car[g, c], sd[g, c], t[g, c], pv[g, c], reasons[g]]
-            for g, m in enumerate(meta)
-            for c, lab in enumerate(car_labels)
-        ]
-        out = pd.DataFrame(rows, columns=cols)
-        out.loc[out["reason"] != "", ["car", "std", "tstat", "pvalue"]] = np.nan
-        return out
+        car_labels = [_label(*w) for w in self.s.car_windows]
 
-    def _cap_weights(self, ps: list[int]) -> tuple[np.ndarray | None, str]:
+        def build() -> pd.DataFrame:
+            rows = [
+                [*m, lab, car[g, c], sd[g, c], t[g, c], pv[g, c], reasons[g]]
+                for g, m in enumerate(meta)
+                for c, lab in enumerate(car_labels)
+            ]
+            out = pd.DataFrame(rows, columns=cols)
+            out.loc[out["reason"] != "", ["car", "std", "tstat", "pvalue"]] = np.nan
+            return out
+
+        return build
+
+    def _cap_weights(self, ps: np.ndarray) -> tuple[np.ndarray | None, str]:
         """Market caps on the day before the event window (last value on or before it)."""
         caps = self.data.caps
+        if caps is None:
+            return None, f"no market_cap for {self.assets[self.asset_idx[ps[0]]]}"
+        before = int(self.ev_cols[0]) - 1
+        days = (
+            self._dates(ps, np.array([before]))[:, 0]
+            if before >= 0
+            else np.full(len(ps), np.datetime64("NaT"))
+        )
         w = []
-        for p in ps:
-            a = self.asset_of[p]
-            d = self.D[p, self.ev_cols[0] - 1] if self.ev_cols[0] > 0 else np.datetime64("NaT")
-            if caps is None or a not in caps.columns or np.isnat(d):
+        for p, d in zip(ps, days, strict=True):
+            a = self.assets[self.asset_idx[p]]
+            if a not in caps.columns or np.isnat(d):
                 return None, f"no market_cap for {a}"
             val = caps[a].loc[: pd.Timestamp(d)].dropna()
             if val.empty:
@@ -747,71 +881,98 @@ class _Estimator:
         tests = self._tests()
         flags = self._flags()
         ports = self._portfolios()
-        k = self.keep
-        kept = np.flatnonzero(k)
-        pair_index = pd.MultiIndex.from_arrays(
-            [[self.event_names[p] for p in kept], [self.asset_of[p] for p in kept]],
-            names=["event", "asset"],
-        )
+        return self._result(tests, flags, ports)
+
+    def _result(
+        self,
+        tests: crosssection.TestTable,
+        flags: Callable[[], pd.DataFrame],
+        ports: Callable[[], pd.DataFrame],
+    ) -> EventStudyResult:
+        """The result, with every labelled frame built on first use from the arrays."""
+        kept = self.kept
         fit = self.fit
-        est_first, est_last = _nat_bounds(self.D[k, : self.l1])
-        params = pd.DataFrame(
-            {
-                "asset_class": [self.classes[self.asset_of[p]] for p in kept],
-                "calendar": [self.cal_of[p] for p in kept],
-                "benchmark": [self.bench_of[p] for p in kept],
-                "day0": pd.DatetimeIndex([self.day0_of[p] for p in kept]),
-                "est_start": pd.DatetimeIndex(est_first),
-                "est_end": pd.DatetimeIndex(est_last),
-                "nobs": fit.nobs.astype(int),
-                "df": fit.df.astype(int),
-                "alpha": fit.alpha,
-                "beta": fit.beta,
-                "se_alpha": fit.se_alpha,
-                "se_beta": fit.se_beta,
-                "sigma": np.sqrt(fit.sigma2),
-            },
-            index=pair_index,
-        )
-        days = pd.Index(range(self.s.event_window[0], self.s.event_window[1] + 1), name="day")
-        ar = pd.DataFrame(self.ar.T, index=days, columns=pair_index)
-        ar_std = pd.DataFrame(np.sqrt(self.ar_var).T, index=days, columns=pair_index)
-        dates = pd.DataFrame(self.D[k][:, self.ev_cols].T, index=days, columns=pair_index)
-        cw = len(self.s.car_windows)
-        car_cols = pd.Index(self.labels[len(self.labels) - cw :], name="window")
+        s = self.s
+        cache: dict[str, Any] = {}
+
+        def pair_index() -> pd.MultiIndex:
+            if "pairs" not in cache:
+                cache["pairs"] = pd.MultiIndex.from_arrays(
+                    [self._event_names(kept), self._asset_names(kept)], names=["event", "asset"]
+                )
+            return cache["pairs"]
+
+        days = pd.Index(range(s.event_window[0], s.event_window[1] + 1), name="day")
+        cw = len(s.car_windows)
         sl = slice(len(self.labels) - cw, None)
-        car = pd.DataFrame(self.car[:, sl], index=pair_index, columns=car_cols)
-        car_std = pd.DataFrame(np.sqrt(self.car_var[:, sl]), index=pair_index, columns=car_cols)
-        excluded = pd.DataFrame(
-            [
-                {"event": self.event_names[p], "asset": self.asset_of[p], "reason": r}
-                for p, r in enumerate(self.reasons)
-                if r is not None
-            ],
-            columns=["event", "asset", "reason"],
-        )
-        mappings = pd.DataFrame(
-            [{"event": name, **m.to_dict()} for (name, _), m in self.mappings.items()]
-        )
-        spec = self.s.spec
-        spec["resolved"] = {
-            "assets": list(self.assets),
-            "asset_classes": {a: self.classes[a] for a in self.assets},
-            "calendars": dict(self.cal),
-            "benchmarks": dict(self.bench),
-            "input": "returns" if self.data.is_returns else "prices",
-            "data_sha256": fingerprint(self.data),
-        }
+
+        def car_cols() -> pd.Index:
+            return pd.Index(self.labels[sl], name="window")
+
+        def params() -> pd.DataFrame:
+            est = self._dates(kept, np.arange(self.l1))
+            est_first, est_last = _nat_bounds(est)
+            asset_names = self._asset_names(kept)
+            return pd.DataFrame(
+                {
+                    "asset_class": [self.classes[a] for a in asset_names],
+                    "calendar": [self.cal[a] for a in asset_names],
+                    "benchmark": [self.bench[a] for a in asset_names],
+                    "day0": pd.DatetimeIndex(self.day0[kept]),
+                    "est_start": pd.DatetimeIndex(est_first),
+                    "est_end": pd.DatetimeIndex(est_last),
+                    "nobs": fit.nobs.astype(int),
+                    "df": fit.df.astype(int),
+                    "alpha": fit.alpha,
+                    "beta": fit.beta,
+                    "se_alpha": fit.se_alpha,
+                    "se_beta": fit.se_beta,
+                    "sigma": np.sqrt(fit.sigma2),
+                },
+                index=pair_index(),
+            )
+
+        def excluded() -> pd.DataFrame:
+            names = self._event_names(np.arange(len(self.Y)))
+            return pd.DataFrame(
+                [
+                    {"event": names[p], "asset": self.assets[self.asset_idx[p]], "reason": r}
+                    for p, r in sorted(self.reasons.items())
+                ],
+                columns=["event", "asset", "reason"],
+            )
+
+        def mappings() -> pd.DataFrame:
+            return pd.DataFrame(
+                [{"event": name, **m.to_dict()} for (name, _), m in self.mappings.items()]
+            )
+
+        def spec() -> dict[str, Any]:
+            out = s.spec
+            out["resolved"] = {
+                "assets": list(self.assets),
+                "asset_classes": {a: self.classes[a] for a in self.assets},
+                "calendars": dict(self.cal),
+                "benchmarks": dict(self.bench),
+                "input": "returns" if self.data.is_returns else "prices",
+                "data_sha256": fingerprint(self.data),
+            }
+            return out
+
         return EventStudyResult(
             spec=spec,
             params=params,
-            abnormal_returns=ar,
-            ar_std=ar_std,
-            ar_dates=dates,
-            car=car,
-            car_std=car_std,
-            car_df=pd.Series(fit.df, index=pair_index, name="df"),
-            tests=tests,
+            abnormal_returns=lambda: pd.DataFrame(self.ar.T, index=days, columns=pair_index()),
+            ar_std=lambda: pd.DataFrame(np.sqrt(self.ar_var).T, index=days, columns=pair_index()),
+            ar_dates=lambda: pd.DataFrame(
+                self._dates(kept, self.ev_cols).T, index=days, columns=pair_index()
+            ),
+            car=lambda: pd.DataFrame(self.car[:, sl], index=pair_index(), columns=car_cols()),
+            car_std=lambda: pd.DataFrame(
+                np.sqrt(self.car_var[:, sl]), index=pair_index(), columns=car_cols()
+            ),
+            car_df=lambda: pd.Series(fit.df, index=pair_index(), name="df"),
+            tests=tests.frame,
             excluded=excluded,
             flags=flags,
             portfolios=ports,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,7 @@ from analysis.crosssection import TESTS
 from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
 
+_Frame = pd.DataFrame | Callable[[], pd.DataFrame]
 HEADLINE_TEST = "kp_bmp"
 SUMMARY_TESTS = ("t_cs", "patell", "bmp", "kp_bmp", "corrado_rank", "generalized_sign", "wilcoxon")
 
@@ -49,33 +51,57 @@ class EventStudyResult:
     def __init__(
         self,
         *,
-        spec: dict[str, Any],
-        params: pd.DataFrame,
-        abnormal_returns: pd.DataFrame,
-        ar_std: pd.DataFrame,
-        ar_dates: pd.DataFrame,
-        car: pd.DataFrame,
-        car_std: pd.DataFrame,
-        car_df: pd.Series,
-        tests: pd.DataFrame,
-        excluded: pd.DataFrame,
-        flags: pd.DataFrame,
-        portfolios: pd.DataFrame,
-        mappings: pd.DataFrame,
+        spec: dict[str, Any] | Callable[[], dict[str, Any]],
+        params: _Frame,
+        abnormal_returns: _Frame,
+        ar_std: _Frame,
+        ar_dates: _Frame,
+        car: _Frame,
+        car_std: _Frame,
+        car_df: pd.Series | Callable[[], pd.Series],
+        tests: _Frame,
+        excluded: _Frame,
+        flags: _Frame,
+        portfolios: _Frame,
+        mappings: _Frame,
     ) -> None:
-        self._spec = spec
-        self._params = params
-        self._ar = abnormal_returns
-        self._ar_std = ar_std
-        self._ar_dates = ar_dates
-        self._car = car
-        self._car_std = car_std
-        self._car_df = car_df
-        self._tests = tests
-        self._excluded = excluded
-        self._flags = flags
-        self._portfolios = portfolios
-        self._mappings = mappings
+        # Each output is given as the object or as a function that builds it; a function is
+        # called once, when the output is first read (fit computes the numbers, not the frames).
+        self._sources: dict[str, Any] = {
+            "spec": spec,
+            "params": params,
+            "ar": abnormal_returns,
+            "ar_std": ar_std,
+            "ar_dates": ar_dates,
+            "car": car,
+            "car_std": car_std,
+            "car_df": car_df,
+            "tests": tests,
+            "excluded": excluded,
+            "flags": flags,
+            "portfolios": portfolios,
+            "mappings": mappings,
+        }
+
+    def _get(self, name: str) -> Any:
+        value = self._sources[name]
+        if callable(value):
+            value = self._sources[name] = value()
+        return value
+
+    _spec = property(lambda self: self._get("spec"))
+    _params = property(lambda self: self._get("params"))
+    _ar = property(lambda self: self._get("ar"))
+    _ar_std = property(lambda self: self._get("ar_std"))
+    _ar_dates = property(lambda self: self._get("ar_dates"))
+    _car = property(lambda self: self._get("car"))
+    _car_std = property(lambda self: self._get("car_std"))
+    _car_df = property(lambda self: self._get("car_df"))
+    _tests = property(lambda self: self._get("tests"))
+    _excluded = property(lambda self: self._get("excluded"))
+    _flags = property(lambda self: self._get("flags"))
+    _portfolios = property(lambda self: self._get("portfolios"))
+    _mappings = property(lambda self: self._get("mappings"))
 
     # ------------------------------------------------------------------ labelled outputs
     @property
