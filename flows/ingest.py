@@ -10,16 +10,17 @@ from the environment (or a Prefect Secret block) inside the run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.errors import RateLimitedError, SourceError, UpstreamError
+from flows.fetching import FetchResult, SourceSettings, fetch_series
 from flows.ingestion import (
     FATAL_SOURCE_ERRORS,
     Ingestion,
@@ -28,7 +29,7 @@ from flows.ingestion import (
     SeriesPlan,
 )
 from flows.runlock import run_lock
-from warehouse import ingest_load as wl
+from flows.runners import build_task_runner, fetch_processes
 from warehouse.errors import WarehouseLockedError
 
 # Set by the CLI to drive its progress bar; called from the flow's own thread.
@@ -93,18 +94,14 @@ def plan_histories(ing: Ingestion, coin_ids: list[str]) -> list[SeriesPlan]:
 
 
 @task(name="fetch_history", task_run_name="fetch-{plan.series_id}", **IO_TASK)
-def fetch_history(ing: Ingestion, plan: SeriesPlan) -> list[Any]:
-    if plan.source == wl.COINGECKO:
-        return ing.fetch_coin(plan)
-    return ing.fetch_equity(plan)
+def fetch_history(plan: SeriesPlan, settings: SourceSettings, now: datetime) -> FetchResult:
+    """Picklable in and out, so it runs in a thread or on a Dask worker alike."""
+    return fetch_series(plan, settings, now)
 
 
-@task(name="load_history", task_run_name="load-{plan.series_id}", **LOAD_TASK)
-def load_history(ing: Ingestion, plan: SeriesPlan, histories: list[Any]) -> None:
-    if plan.source == wl.COINGECKO:
-        ing.load_coin(plan, histories)
-    else:
-        ing.load_equity(plan, histories)
+@task(name="load_history", task_run_name="load-{result.plan.series_id}", **LOAD_TASK)
+def load_history(ing: Ingestion, result: FetchResult) -> None:
+    ing.load(result)
 
 
 @task(name="snapshot_global", **IO_TASK)
@@ -126,12 +123,20 @@ def _run(options: IngestOptions, db: str | None) -> dict[str, Any]:
             logger.info("%d series to fetch, %d history calls planned", len(plans), total)
             if progress_hooks:
                 progress_hooks[0](total)
+            processes = fetch_processes(FlowRunContext.get().task_runner)
+            settings = ing.settings.per_worker(processes)
+            if processes > 1:
+                logger.info(
+                    "fetching on %d worker processes, %.1f calls/min each",
+                    processes,
+                    settings.coingecko["calls_per_minute"],
+                )
             futures: list[tuple[SeriesPlan, PrefectFuture]] = [
-                (p, fetch_history.submit(ing, p)) for p in plans
+                (p, fetch_history.submit(p, settings, ing.now)) for p in plans
             ]
             for plan, future in futures:
                 try:
-                    histories = future.result()
+                    result = future.result()
                 except FATAL_SOURCE_ERRORS:
                     for _, other in futures:
                         other.cancel()
@@ -140,7 +145,7 @@ def _run(options: IngestOptions, db: str | None) -> dict[str, Any]:
                     ing.record_failure(plan, exc)
                     logger.warning("%s failed after retries: %s", plan.series_id, exc)
                     continue
-                load_history(ing, plan, histories)
+                load_history(ing, result)
                 if progress_hooks:
                     progress_hooks[1](plan.series_id, ing.planned_calls([plan]))
             if options.global_market:
@@ -188,7 +193,7 @@ def summary_dict(summary: IngestSummary) -> dict[str, Any]:
 @flow(
     name="daily_ingest",
     flow_run_name="daily-ingest-{db}",
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    task_runner=build_task_runner(),
     log_prints=True,
 )
 def daily_ingest(
@@ -210,7 +215,7 @@ def daily_ingest(
 @flow(
     name="backfill",
     flow_run_name="backfill-since-{since}",
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    task_runner=build_task_runner(),
     log_prints=True,
 )
 def backfill(

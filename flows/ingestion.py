@@ -15,6 +15,7 @@ same steps without Prefect. State is read from the warehouse, never kept elsewhe
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +26,20 @@ from typing import Any
 
 import pandas as pd
 
-from flows.errors import BadApiKeyError, HtmlResponseError, SourceError, TickerNotFoundError
+from flows.errors import (
+    BadApiKeyError,
+    ConfigError,
+    HtmlResponseError,
+    SourceError,
+)
+from flows.fetching import (
+    FetchResult,
+    SeriesPlan,
+    SourceSettings,
+    endpoint_kind,
+    fetch_series,
+    register_key,
+)
 from flows.runlock import run_lock
 from flows.sources import coingecko as cg
 from flows.sources import constants as C
@@ -39,6 +53,9 @@ log = logging.getLogger("aitokens.ingest")
 
 DAY = timedelta(days=1)
 DEFAULT_LOOKBACK_DAYS = 365  # a coin first seen by a daily run gets this much history
+FIRST_CRYPTO_DAY = date(2009, 1, 3)  # the bitcoin genesis block: no price series before it
+_COIN_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_TICKER = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.^=-]{0,19}")
 
 
 @dataclass(frozen=True)
@@ -57,27 +74,42 @@ class IngestOptions:
     global_market: bool = True
     max_workers: int = 4  # threads fetching in parallel; the rate limiter still spaces calls
 
+    def __post_init__(self) -> None:
+        """Refuse hostile or absurd options before anything is fetched or written."""
+        for what, values, pattern, hint in (
+            ("coin id", self.coins, _COIN_ID, "CoinGecko ids are like fetch-ai, bitcoin"),
+            ("ticker", self.tickers, _TICKER, "tickers are like NVDA, BRK-B, ^GSPC"),
+            ("category", self.categories, _COIN_ID, "e.g. artificial-intelligence"),
+        ):
+            for value in values or ():
+                if not isinstance(value, str) or not pattern.fullmatch(value):
+                    raise ConfigError(f"{what} {value!r} is not valid ({hint})")
+        today = datetime.now(UTC).date()
+        if self.since is not None:
+            if self.since < FIRST_CRYPTO_DAY:
+                raise ConfigError(
+                    f"since {self.since} is before the first bitcoin block ({FIRST_CRYPTO_DAY})"
+                )
+            if self.since >= today:
+                raise ConfigError(
+                    f"since {self.since} is not a complete day yet (the last one is "
+                    f"{today - DAY}, UTC)"
+                )
+        if self.until is not None and self.since is not None and self.until < self.since:
+            raise ConfigError(f"until {self.until} is before since {self.since}")
+        if self.until is not None and self.until < FIRST_CRYPTO_DAY:
+            raise ConfigError(f"until {self.until} is before the first bitcoin block")
+        if not 1 <= self.lookback_days <= 36_500:
+            raise ConfigError(f"lookback_days {self.lookback_days} must be 1..36500")
+        if not 1 <= self.max_workers <= 64:
+            raise ConfigError(f"max_workers {self.max_workers} must be 1..64")
+
     def to_params(self) -> dict[str, Any]:
         """JSON-friendly form for logs, Prefect parameters and ``ingest_runs.details``."""
         return {
             k: (v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v)
             for k, v in self.__dict__.items()
         }
-
-
-@dataclass(frozen=True)
-class SeriesPlan:
-    """The close-date ranges to fetch for one coin or ticker (empty: up to date)."""
-
-    source: str
-    series_id: str
-    ranges: tuple[tuple[date, date], ...]
-    covered_from: date | None
-    covered_to: date | None
-
-    @property
-    def up_to_date(self) -> bool:
-        return not self.ranges
 
 
 @dataclass
@@ -286,19 +318,39 @@ class Ingestion:
         self.yahoo_config = yahoo or eq.YahooConfig.from_env()
         self.cg = cg.CoinGeckoClient(self.cg_config, on_exchange=self.raw)
         self.yahoo = eq.YahooClient(self.yahoo_config, on_exchange=self.raw)
+        # What fetch tasks receive (no key: a worker process resolves its own, this process
+        # lends the run's key to its own threads).
+        self.settings = SourceSettings.of(self.cg_config, self.yahoo_config)
+        register_key(self.cg_config.plan, self.cg_config.api_key)
+        self.history_calls: Counter = Counter()
         self.run = RunRecord(flow=options.flow, details={"options": options.to_params()})
         self.summary = IngestSummary(self.run.run_id, options.flow, self.run.started_at)
         self._summary_lock = threading.Lock()
 
     # -- bookkeeping --------------------------------------------------------------------
     def start(self) -> None:
+        """Record this run as ``running``. Called with the run lock held, so any other run
+        still ``running`` died without finishing (killed, power cut): it is marked
+        ``abandoned``; its whole batches stay and this run resumes after them."""
         with open_warehouse(self.db_file) as con, transaction(con):
+            stale = con.execute(
+                "UPDATE ingest_runs SET status = 'abandoned', finished_at = ?, "
+                "errors = json_array(json_object('item', 'run', 'reason', ?)) "
+                "WHERE status = 'running' AND run_id <> ? RETURNING run_id",
+                [utcnow(), ABANDONED_REASON, self.run.run_id],
+            ).fetchall()
             record_run(con, self.run)
+        if stale:
+            self._note(
+                f"{len(stale)} earlier run(s) ended without finishing (killed or crashed) and "
+                f"were marked abandoned: {', '.join(r[0] for r in stale)}; resuming after "
+                "their last whole batch"
+            )
 
     def finish(self, status: str, error: str | None = None) -> IngestSummary:
         s = self.summary
         s.status, s.error, s.finished_at = status, error, utcnow()
-        s.calls = self.raw.calls.copy()
+        s.calls = self.raw.calls + self.history_calls
         self.run.status, self.run.finished_at = status, s.finished_at
         self.run.rows_inserted, self.run.rows_updated, self.run.rows_unchanged = (
             s.inserted,
@@ -456,90 +508,62 @@ class Ingestion:
                     total += 1
         return total
 
-    def fetch_coin(self, plan: SeriesPlan) -> list[cg.CoinHistory]:
-        """HTTP only: every range of one coin. A 404 comes back as ``skipped``."""
-        histories = []
-        for lo, hi in plan.ranges:
-            history = cg.fetch_coin_history(self.cg, plan.series_id, lo, hi, now=self.now)
-            histories.append(history)
-            for note in history.notes:
-                if "plan serves only" in note:
-                    self._note(note)
-            if history.skipped:
-                break
-        return histories
+    def fetch(self, plan: SeriesPlan) -> FetchResult:
+        """HTTP only, in this process (thread runner); Dask workers call ``fetch_series``."""
+        return fetch_series(plan, self.settings, self.now)
 
-    def load_coin(self, plan: SeriesPlan, histories: list[cg.CoinHistory]) -> UpsertResult | None:
-        """Rows, raw answers and coverage of one coin: one transaction."""
-        raw = self.raw.take(f"coin:{plan.series_id}")
-        skipped = next((h.skipped for h in histories if h.skipped), None)
-        frames = [h.frame for h in histories if len(h.frame)]
-        frame = pd.concat(frames, ignore_index=True) if frames else cg.empty_chart_frame()
+    def load(self, result: FetchResult) -> UpsertResult | None:
+        """Rows, raw answers and coverage of one series: one transaction."""
+        plan = result.plan
+        for note in result.notes:
+            self._note(note)
+        frames = [h.frame for h in result.histories if len(h.frame)]
         with open_warehouse(self.db_file) as con, transaction(con):
-            result = None
-            if len(frame):
-                result = _upsert_coin_rows(con, frame)
-            wl.save_raw_responses(con, self.run.run_id, raw)
-            if not skipped:
-                save_coverage(con, plan, frame["date"])
+            rows = None
+            if plan.source == wl.COINGECKO:
+                frame = pd.concat(frames, ignore_index=True) if frames else None
+                if frame is not None:
+                    rows = _upsert_coin_rows(con, frame)
+            else:
+                frame = pd.concat(frames, ignore_index=True) if frames else None
+                if frame is not None:
+                    batch = frame[
+                        ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
+                    ].copy()
+                    batch["source"] = wl.YAHOO
+                    rows = upsert(
+                        con, "equity_daily", batch, ["ticker", "date", "source"],
+                        on_conflict="last",
+                    )
+            wl.save_raw_responses(con, self.run.run_id, result.raw)
+            if not result.skipped:
+                received = frame["date"] if frame is not None else pd.Series([], dtype=object)
+                save_coverage(con, plan, received)
         with self._summary_lock:
+            self.history_calls.update(result.calls)
             self.summary.series_fetched += 1
-            if skipped:
-                self.summary.skipped[plan.series_id] = skipped
-            if result is not None:
-                self.summary.add_rows(result)
-        return result
+            if result.skipped:
+                self.summary.skipped[plan.series_id] = result.skipped
+            if rows is not None:
+                self.summary.add_rows(rows)
+        return rows
 
-    def fetch_equity(self, plan: SeriesPlan) -> list[eq.EquityHistory]:
-        """HTTP only: one chart call per range; an unknown ticker comes back as ``skipped``."""
-        histories = []
-        for lo, hi in plan.ranges:
-            try:
-                parsed = eq.fetch_equity_daily(self.yahoo, plan.series_id, lo, hi, now=self.now)
-            except TickerNotFoundError as exc:
-                histories.append(
-                    eq.EquityHistory(plan.series_id, eq.empty_equity_frame(), skipped=str(exc))
-                )
-                break
-            histories.append(eq.EquityHistory(plan.series_id, parsed.frame))
-        return histories
-
-    def load_equity(self, plan: SeriesPlan, histories: list[eq.EquityHistory]) -> None:
-        raw = self.raw.take(f"ticker:{plan.series_id}")
-        skipped = next((h.skipped for h in histories if h.skipped), None)
-        frames = [h.frame for h in histories if len(h.frame)]
-        frame = pd.concat(frames, ignore_index=True) if frames else None
-        with open_warehouse(self.db_file) as con, transaction(con):
-            result = None
-            if frame is not None:
-                batch = frame[
-                    ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
-                ].copy()
-                batch["source"] = wl.YAHOO
-                result = upsert(
-                    con, "equity_daily", batch, ["ticker", "date", "source"], on_conflict="last"
-                )
-            wl.save_raw_responses(con, self.run.run_id, raw)
-            if not skipped:
-                save_coverage(con, plan, frame["date"] if frame is not None else pd.Series([]))
-        with self._summary_lock:
-            self.summary.series_fetched += 1
-            if skipped:
-                self.summary.skipped[plan.series_id] = skipped
-            if result is not None:
-                self.summary.add_rows(result)
-
-    def record_failure(self, plan: SeriesPlan, exc: SourceError) -> None:
+    def record_failure(self, plan: SeriesPlan, exc: BaseException) -> None:
         """A series whose fetch failed after retries: keep its raw answers and the reason;
         coverage is not advanced, so the next run asks again."""
-        key = ("coin:" if plan.source == wl.COINGECKO else "ticker:") + plan.series_id
-        raw = self.raw.take(key)
+        raw = list(getattr(exc, "raw_exchanges", []))
         with open_warehouse(self.db_file) as con, transaction(con):
             wl.save_raw_responses(con, self.run.run_id, raw)
         with self._summary_lock:
+            self.history_calls.update(endpoint_kind(x.endpoint) for x in raw)
             self.summary.series_fetched += 1
             self.summary.skipped[plan.series_id] = f"failed, retried next run: {exc}"
 
+
+ABANDONED_REASON = (
+    "the process ended without finishing (killed or crashed); its committed batches are kept "
+    "and the next run resumed after them"
+)
 
 # Errors that mean every further call would fail too: stop the run instead of skipping.
 FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
@@ -603,11 +627,10 @@ def run_ingestion(
             if on_plan:
                 on_plan(ing.planned_calls(coin_plans) + ing.planned_calls(equity_plans))
             with ThreadPoolExecutor(max_workers=max(1, options.max_workers)) as pool:
-                futures = [(p, pool.submit(ing.fetch_coin, p)) for p in coin_plans]
-                futures += [(p, pool.submit(ing.fetch_equity, p)) for p in equity_plans]
+                futures = [(p, pool.submit(ing.fetch, p)) for p in coin_plans + equity_plans]
                 for plan, future in futures:  # load in order, one writer
                     try:
-                        histories = future.result()
+                        result = future.result()
                     except FATAL_SOURCE_ERRORS:
                         for _, other in futures:
                             other.cancel()
@@ -615,10 +638,7 @@ def run_ingestion(
                     except SourceError as exc:
                         ing.record_failure(plan, exc)
                         continue
-                    if plan.source == wl.COINGECKO:
-                        ing.load_coin(plan, histories)
-                    else:
-                        ing.load_equity(plan, histories)
+                    ing.load(result)
                     if on_progress:
                         on_progress(plan.series_id, ing.planned_calls([plan]))
             if options.global_market:

@@ -125,21 +125,21 @@ def test_crash_mid_backfill_then_rerun_equals_uninterrupted_run(env, tmp_path, m
 
     run_ingestion(options, db=reference_db, coingecko=env.cg_config(), yahoo=env.yahoo_config())
 
-    real_load = ingestion.Ingestion.load_coin
+    real_load = ingestion.Ingestion.load
     loaded = []
 
-    def crashing_load(self, plan, histories):
+    def crashing_load(self, result):
         if len(loaded) == 3:
             raise KeyboardInterrupt("simulated crash")
-        loaded.append(plan.series_id)
-        return real_load(self, plan, histories)
+        loaded.append(result.plan.series_id)
+        return real_load(self, result)
 
-    monkeypatch.setattr(ingestion.Ingestion, "load_coin", crashing_load)
+    monkeypatch.setattr(ingestion.Ingestion, "load", crashing_load)
     with pytest.raises(KeyboardInterrupt):
         env.run(options)
     partial = coin_rows(env.db)
     assert partial["coin_id"].nunique() == 3  # whole coins only
-    monkeypatch.setattr(ingestion.Ingestion, "load_coin", real_load)
+    monkeypatch.setattr(ingestion.Ingestion, "load", real_load)
     env.run(options)
     got = coin_rows(env.db).drop(columns="source_ts")
     want = coin_rows(reference_db).drop(columns="source_ts")
