@@ -569,6 +569,8 @@ def residual_correlation_blocks(
     share every estimation date (the dates are then only built for blocks that do not).
     """
     blocks: list[CorrBlock] = []
+    nan_rows = np.isnan(resid).any(axis=1)
+    z_all: np.ndarray | None = None
     for ev in np.unique(event_of_pair):
         idx = np.flatnonzero(event_of_pair == ev)
         r = resid[idx]
@@ -577,12 +579,13 @@ def residual_correlation_blocks(
         else:
             d = dates(idx) if callable(dates) else dates[idx]
             same = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
-        if same and not np.isnan(r).any():
-            z = r - r.mean(axis=1, keepdims=True)
-            norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = np.where(norm > 0, z / norm, 0.0)
-            blocks.append(CorrBlock(idx, z, None))
+        if same and not nan_rows[idx].any():
+            if z_all is None:  # row-wise, so standardize every pair at once
+                z_all = resid - resid.mean(axis=1, keepdims=True)
+                norm = np.sqrt((z_all * z_all).sum(axis=1, keepdims=True))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    z_all = np.where(norm > 0, z_all / norm, 0.0)
+            blocks.append(CorrBlock(idx, z_all[idx], None))
             continue
         if same:
             frame = pd.DataFrame(r.T)
