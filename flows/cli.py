@@ -34,6 +34,9 @@ def cli(verbose: int) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    from flows.config import apply_warehouse_settings
+
+    apply_warehouse_settings()  # aitokens.toml, if any: a bad file stops here with exit 2
 
 
 @cli.command("import")

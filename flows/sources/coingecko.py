@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -71,9 +72,12 @@ def _env_float(env: Mapping[str, str], name: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw!r} must be a finite number, zero or more.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ class CoinGeckoConfig:
         if self.plan != "keyless" and key is None:
             raise BadApiKeyError(
                 f"{C.ENV_COINGECKO_PLAN}={self.plan} needs an API key: set {C.ENV_COINGECKO_KEY} "
-                f"(or {C.ENV_COINGECKO_PLAN}=keyless)."
+                f"or a Prefect Secret block (see flows/secrets.py), or {C.ENV_COINGECKO_PLAN}="
+                "keyless."
             )
         if self.plan == "keyless":
             key = None  # a keyless plan sends no key even if one is set
@@ -126,6 +131,12 @@ class CoinGeckoConfig:
         if not self.calls_per_minute > 0:
             raise ConfigError(
                 f"{C.ENV_COINGECKO_CPM} must be positive, got {self.calls_per_minute}.")
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            raise ConfigError(f"{C.ENV_COINGECKO_TIMEOUT} must be a positive number of seconds, "
+                              f"got {self.timeout_seconds}.")
+        if not self.max_retry_seconds >= 0:
+            raise ConfigError(f"{C.ENV_COINGECKO_MAX_RETRY} must be zero or more, "
+                              f"got {self.max_retry_seconds}.")
         object.__setattr__(self, "categories", tuple(self.categories))
 
     def __repr__(self) -> str:
@@ -137,11 +148,28 @@ class CoinGeckoConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
                  **overrides: Any) -> CoinGeckoConfig:
-        """Build from ``COINGECKO_*`` / ``AITOKENS_COINGECKO_*`` variables; ``overrides`` win."""
+        """Build from ``COINGECKO_*`` / ``AITOKENS_COINGECKO_*`` variables over the settings
+        file's ``[coingecko]`` section (:mod:`flows.config`); ``overrides`` win.
+
+        The key comes from ``COINGECKO_API_KEY`` or a Prefect Secret block
+        (:mod:`flows.secrets`), never from the file.
+        """
+        from flows.config import load_config, merged_settings
+        from flows.secrets import resolve_coingecko_key, secret_block_name
+
         env = os.environ if environ is None else environ
-        key = env.get(C.ENV_COINGECKO_KEY, "").strip() or None
-        plan = env.get(C.ENV_COINGECKO_PLAN, "").strip().lower() or ("demo" if key else "keyless")
-        kwargs: dict[str, Any] = {"plan": plan, "api_key": key}
+        kwargs: dict[str, Any] = merged_settings("coingecko", environ)
+        key = resolve_coingecko_key(environ)
+        env_plan = env.get(C.ENV_COINGECKO_PLAN, "").strip().lower()
+        file_plan = kwargs.pop("plan", None)
+        plan = env_plan or file_plan or ("demo" if key else "keyless")
+        if not env_plan and file_plan and file_plan != "keyless" and not key:
+            label = load_config(environ).label
+            raise BadApiKeyError(
+                f"{label} [coingecko] plan = {file_plan!r} needs an API key: set "
+                f"{C.ENV_COINGECKO_KEY} or store it in the Prefect Secret block "
+                f"{secret_block_name(environ)!r} (or set plan = \"keyless\").")
+        kwargs.update({"plan": plan, "api_key": key})
         if env.get(C.ENV_COINGECKO_URL, "").strip():
             kwargs["base_url"] = env[C.ENV_COINGECKO_URL].strip()
         for name, attr in ((C.ENV_COINGECKO_CPM, "calls_per_minute"),
@@ -485,24 +513,58 @@ class ChartParse:
     n_outside: int = 0
     n_malformed: int = 0
     unordered: bool = False
+    n_coerced: int = 0  # numbers sent as strings ("123.4"), read as numbers
+    notes: list[str] = field(default_factory=list)  # schema drift seen in this answer
 
 
-def _series(points: Any, name: str) -> tuple[pd.DataFrame, int, int, bool]:
-    rows, bad = [], 0
+# Stamps a daily series can hold: 2000-01-01 .. 2100-01-01 in ms (pandas overflows far beyond).
+_MIN_TS_MS, _MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
+
+
+def _number(value: Any) -> tuple[float | None, bool]:
+    """(value, coerced) for a JSON number or a numeric string; (None, False) otherwise."""
+    if isinstance(value, bool):
+        return None, False
+    if isinstance(value, int | float):
+        return float(value), False
+    if isinstance(value, str):
+        try:
+            return float(value.strip()), True
+        except ValueError:
+            return None, False
+    return None, False
+
+
+def _series(points: Any, name: str) -> tuple[pd.DataFrame, int, int, bool, int]:
+    """(frame of ts_ms and value, malformed, duplicates, unordered, coerced) of one list.
+
+    A point is ``[ts_ms, value]``; numbers may come as strings (coerced and counted). Stamps
+    outside 2000..2100, non-finite stamps, other shapes are malformed. A null, non-finite or
+    negative value becomes NaN: the row is kept, and a price that is NaN drops it later.
+    """
+    rows, bad, coerced = [], 0, 0
     for item in points if isinstance(points, list) else []:
-        if (isinstance(item, list | tuple) and len(item) == 2
-                and isinstance(item[0], int | float) and not isinstance(item[0], bool)
-                and (item[1] is None or isinstance(item[1], int | float))):
-            rows.append((int(item[0]), float("nan") if item[1] is None else float(item[1])))
-        else:
+        if not (isinstance(item, list | tuple) and len(item) == 2):
             bad += 1
-    frame = pd.DataFrame(rows, columns=["ts_ms", name])
+            continue
+        stamp, c1 = _number(item[0])
+        value, c2 = (None, False) if item[1] is None else _number(item[1])
+        if (stamp is None or not math.isfinite(stamp) or not _MIN_TS_MS <= stamp <= _MAX_TS_MS
+                or (item[1] is not None and value is None)):
+            bad += 1
+            continue
+        coerced += c1 or c2
+        if value is not None and (not math.isfinite(value) or value < 0):
+            value = None  # NaN/inf/negative: not a price, not a cap or volume
+        rows.append((int(stamp), float("nan") if value is None else value))
+    frame = pd.DataFrame(rows, columns=["ts_ms", name]).astype({"ts_ms": "int64",
+                                                                 name: "float64"})
     unordered = not frame["ts_ms"].is_monotonic_increasing
     # Quirk: duplicated stamps occur; sort stably and keep the last value given for a stamp.
     frame = frame.sort_values("ts_ms", kind="stable")
     dup = int(frame["ts_ms"].duplicated(keep="last").sum())
     frame = frame.drop_duplicates("ts_ms", keep="last")
-    return frame, bad, dup, unordered
+    return frame, bad, dup, unordered, coerced
 
 
 def empty_chart_frame() -> pd.DataFrame:
@@ -515,13 +577,36 @@ def empty_chart_frame() -> pd.DataFrame:
 
 def parse_market_chart(coin_id: str, payload: Mapping[str, Any], *, start: date | None = None,
                        end: date | None = None) -> ChartParse:
-    """Turn a ``market_chart/range`` body into one row per close date ``start..end``."""
-    prices, bad_p, dup, unordered = _series(payload.get("prices"), "price")
-    caps, bad_c, _, _ = _series(payload.get("market_caps"), "market_cap")
-    vols, bad_v, _, _ = _series(payload.get("total_volumes"), "volume")
+    """Turn a ``market_chart/range`` body into one row per close date ``start..end``.
+
+    Schema drift: a body that is not an object or has no ``prices`` list raises
+    :class:`UpstreamError` ("unexpected payload shape"), so an answer we cannot read is never
+    taken for an empty history. Missing ``market_caps``/``total_volumes`` leave NaN and a note;
+    numbers sent as strings are read and counted (``n_coerced``); extra fields are ignored.
+    """
+    endpoint = f"/coins/{coin_id}/market_chart/range"
+    if not isinstance(payload, Mapping):
+        raise UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: expected an "
+                            f"object, got {type(payload).__name__}", endpoint=endpoint)
+    if not isinstance(payload.get("prices"), list):
+        keys = ", ".join(sorted(map(str, payload))[:6]) or "none"
+        what = "missing 'prices'" if "prices" not in payload else "'prices' is not a list"
+        raise UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: {what} (keys: "
+                            f"{keys})", endpoint=endpoint)
+    notes = [f"{coin_id}: answer lacks '{k}', left empty" for k in ("market_caps",
+             "total_volumes") if not isinstance(payload.get(k), list)]
+    prices, bad_p, dup, unordered, co_p = _series(payload.get("prices"), "price")
+    caps, bad_c, _, _, co_c = _series(payload.get("market_caps"), "market_cap")
+    vols, bad_v, _, _, co_v = _series(payload.get("total_volumes"), "volume")
     merged = prices.merge(caps, on="ts_ms", how="left").merge(vols, on="ts_ms", how="left")
     result = ChartParse(coin_id, empty_chart_frame(), n_points=len(merged), n_duplicates=dup,
-                        n_malformed=bad_p + bad_c + bad_v, unordered=unordered)
+                        n_malformed=bad_p + bad_c + bad_v, unordered=unordered,
+                        n_coerced=co_p + co_c + co_v, notes=notes)
+    if result.n_coerced:
+        result.notes.append(f"{coin_id}: {result.n_coerced} numbers came as strings, read as "
+                            "numbers")
+    if result.n_malformed:
+        result.notes.append(f"{coin_id}: {result.n_malformed} malformed points dropped")
     daily = merged["ts_ms"] % MS_PER_DAY == 0
     result.n_partial = int((~daily).sum())
     merged = merged[daily]
@@ -708,6 +793,7 @@ def fetch_coin_history(client: CoinGeckoClient, coin_id: str, start: date, end: 
             history.skipped = str(exc)
             log.warning("skipping %s: %s", coin_id, exc)
             return history
+        history.notes.extend(n for n in parsed.notes if n not in history.notes)
         history.n_partial += parsed.n_partial
         history.n_duplicates += parsed.n_duplicates
         history.n_null_price += parsed.n_null_price

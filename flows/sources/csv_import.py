@@ -3,12 +3,29 @@
 Format (exactly that of ../shared/data/sora2024/prices.csv): ``date,symbol,close`` plus the
 optional ``volume_usd,market_cap,asset_class,venue``. Every line is checked first; a file with
 any bad line is rejected whole, with up to ``MAX_REPORTED`` offending lines named by number.
+
+What a file from a spreadsheet or another vendor gets wrong, and the answer it gets:
+
+- encoding: UTF-8 (with or without BOM) and UTF-16 with a BOM are read; anything else (Windows
+  -1252/Latin-1, UTF-16 without BOM) is refused with the encoding named and how to convert;
+- layout: ``;`` or tab separators, a missing header line, a repeated column, a line with more
+  fields than the header (an unquoted decimal comma, ``0,66``) are refused with the line;
+- values: decimal commas, ``NaN``/``inf``, zero or negative prices, negative volumes, dates not
+  ``YYYY-MM-DD`` or outside 1900..today, symbols with characters a ticker never has, and one
+  key with two different values: each line is named with its reason.
+
+Line numbers are those of the file as an editor shows them (blank lines count).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import math
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +37,16 @@ OPTIONAL_COLUMNS = ("volume_usd", "market_cap", "asset_class", "venue")
 MAX_REPORTED = 10
 DEFAULT_ASSET_CLASS = "crypto"
 DEFAULT_SOURCE = "csv"
+EARLIEST_DATE = date(1900, 1, 1)
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NON_FINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
+                         "-infinity"})
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+_SYMBOL = re.compile(r"[A-Z0-9^][A-Z0-9._^=/-]{0,31}")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class CsvValidationError(InputError):
@@ -54,10 +81,15 @@ def _parse_number(
     text = raw.strip()
     if not text:
         return (math.nan, f"{name} is empty") if required else (math.nan, None)
-    try:
-        value = float(text)
-    except ValueError:
+    if text.lower() in _NON_FINITE:
+        return math.nan, f"{name} {raw!r} is not a finite number"
+    if not _NUMBER.fullmatch(text):
+        if _DECIMAL_COMMA.fullmatch(text):
+            return math.nan, (
+                f"{name} {raw!r} is not a number (decimal comma? write {text.replace(',', '.')})"
+            )
         return math.nan, f"{name} {raw!r} is not a number"
+    value = float(text)
     if not math.isfinite(value):
         return math.nan, f"{name} {raw!r} is not a finite number"
     if positive and value <= 0:
@@ -67,6 +99,114 @@ def _parse_number(
     return value, None
 
 
+def _parse_date(raw: str, latest: date) -> tuple[date | None, str | None]:
+    text = raw.strip()
+    if not _DATE.fullmatch(text):
+        return None, f"date {raw!r} is not a YYYY-MM-DD date"
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        return None, f"date {raw!r} is not a YYYY-MM-DD date"
+    if value < EARLIEST_DATE:
+        return None, f"date {raw!r} is before {EARLIEST_DATE}: not a plausible price date"
+    if value > latest:
+        return None, f"date {raw!r} is in the future"
+    return value, None
+
+
+def decode_csv_bytes(data: bytes, name: str) -> str:
+    """The file's text: UTF-8 (BOM or not) or UTF-16/32 with a BOM; anything else is refused
+    with the encoding it looks like and how to convert it."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{name} starts with a {encoding.upper()} byte-order mark but is not valid "
+                    f"{encoding.upper()} (byte {exc.start}): save it as UTF-8"
+                ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        if data[:4096].count(b"\x00") > len(data[:4096]) // 4:
+            guess = "UTF-16 without a byte-order mark"
+            how = "save it as UTF-8"
+        else:
+            guess = "Windows-1252 / Latin-1 (a spreadsheet export)"
+            how = f"save it as UTF-8, e.g. iconv -f cp1252 -t utf-8 {name} > utf8.csv"
+        raise InputError(
+            f"{name} is not UTF-8 text (line {line}, byte {exc.start}: "
+            f"{data[exc.start:exc.start + 1]!r}); it looks like {guess}: {how}"
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputError(
+            f"{name} holds NUL characters (line {line}): not a text CSV, or UTF-16 without a "
+            "byte-order mark; save it as UTF-8"
+        )
+    return text
+
+
+def _records(text: str, name: str) -> list[tuple[int, list[str]]]:
+    """(first line number, fields) of every non-blank record."""
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
+    out: list[tuple[int, list[str]]] = []
+    last = 0
+    try:
+        for fields in reader:
+            start, last = last + 1, reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            out.append((start, fields))
+    except csv.Error as exc:
+        raise InputError(
+            f"{name} is not a well-formed CSV (line {reader.line_num}: {exc}); check its quotes"
+        ) from None
+    return out
+
+
+def _check_header(fields: list[str], name: str) -> list[str]:
+    columns = [f.strip().lower() for f in fields]
+    joined = ",".join(fields)
+    for sep, label in ((";", "semicolons (;)"), ("\t", "tabs")):
+        if len(fields) == 1 and sep in fields[0]:
+            raise InputError(
+                f"{name} separates its columns with {label}: save it comma-separated, with '.' "
+                f"as the decimal mark (header found: {joined[:80]!r})"
+            )
+    if fields and _LOOKS_LIKE_DATE.fullmatch(fields[0].strip()):
+        raise InputError(
+            f"{name} has no header line: line 1 is data ({joined[:60]!r}); add the line "
+            f"`{','.join(REQUIRED_COLUMNS)}` (optional: {','.join(OPTIONAL_COLUMNS)}) first"
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(
+            f"{name} lacks the column(s) {', '.join(missing)}; the header must hold "
+            f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}), found "
+            f"{','.join(columns) or 'nothing'}"
+        )
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise InputError(f"{name}: column(s) {', '.join(repeated)} appear twice in the header")
+    return columns
+
+
+def _field_count_problem(fields: list[str], width: int) -> str:
+    why = f"has {len(fields)} fields, the header has {width}"
+    pairs = zip(fields, fields[1:], strict=False)
+    if any(a.strip().lstrip("+-").isdigit() and b.strip().isdigit() for a, b in pairs):
+        why += "; a decimal comma (0,66)? write 0.66, or quote the field"
+    return why
+
+
 def read_price_csv(
     path: str | Path, *, default_asset_class: str = DEFAULT_ASSET_CLASS
 ) -> ParsedCsv:
@@ -74,67 +214,78 @@ def read_price_csv(
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
+    if not _LABEL.fullmatch(default_asset_class or ""):
+        raise InputError(
+            f"asset class {default_asset_class!r} is not valid: letters, digits, '_', '.', '-'"
+        )
     try:
-        raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True
-        )
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise InputError(
-            f"{path.name} is empty: expected a header line `date,symbol,close`"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path.name} is not a well-formed CSV: {str(exc).strip()}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    text = decode_csv_bytes(data, path.name)
+    records = _records(text, path.name)
+    if not records:
+        raise InputError(f"{path.name} is empty: expected a header line `date,symbol,close`")
+    header_line, header = records[0]
+    columns = _check_header(header, path.name)
+    index = {c: i for i, c in enumerate(columns)}
+    ignored = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    latest = datetime.now(UTC).date() + timedelta(days=1)  # a zone ahead of UTC
 
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
-    if missing:
-        raise InputError(
-            f"{path.name} lacks the column(s) {', '.join(missing)}; the header must hold "
-            f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}), found "
-            f"{','.join(raw.columns) or 'nothing'}"
-        )
-    ignored = [c for c in raw.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    for col in OPTIONAL_COLUMNS:
-        if col not in raw.columns:
-            raw[col] = ""
+    def cell(fields: list[str], column: str) -> str:
+        i = index.get(column)
+        return fields[i].strip() if i is not None and i < len(fields) else ""
 
     problems: list[tuple[int, str]] = []
-    line_no = pd.RangeIndex(2, 2 + len(raw))  # header is line 1
-    dates = pd.to_datetime(raw["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
-    records = []
-    for i, row in enumerate(raw.itertuples(index=False)):
-        line = int(line_no[i])
+    records_out = []
+    for line, fields in records[1:]:
+        if len(fields) > len(columns):
+            problems.append((line, _field_count_problem(fields, len(columns))))
+            continue
         reasons = []
-        if pd.isna(dates.iloc[i]):
-            reasons.append(f"date {row.date!r} is not a YYYY-MM-DD date")
-        symbol = row.symbol.strip().upper()
+        day, why = _parse_date(cell(fields, "date"), latest)
+        if why:
+            reasons.append(why)
+        symbol = cell(fields, "symbol").upper()
         if not symbol:
             reasons.append("symbol is empty")
-        close, why = _parse_number(row.close, name="close", required=True, positive=True)
+        elif not _SYMBOL.fullmatch(symbol):
+            reasons.append(
+                f"symbol {cell(fields, 'symbol')[:40]!r} is not a ticker (letters, digits and "
+                ". _ ^ = / - only, at most 32)"
+            )
+        close, why = _parse_number(cell(fields, "close"), name="close", required=True,
+                                   positive=True)
         if why:
             reasons.append(why)
         volume, why = _parse_number(
-            row.volume_usd, name="volume_usd", required=False, positive=False
+            cell(fields, "volume_usd"), name="volume_usd", required=False, positive=False
         )
         if why:
             reasons.append(why)
-        mcap, why = _parse_number(row.market_cap, name="market_cap", required=False, positive=False)
+        mcap, why = _parse_number(
+            cell(fields, "market_cap"), name="market_cap", required=False, positive=False
+        )
         if why:
             reasons.append(why)
+        labels = {}
+        for column, default in (("venue", DEFAULT_SOURCE), ("asset_class", default_asset_class)):
+            value = cell(fields, column)
+            if value and not _LABEL.fullmatch(value):
+                reasons.append(
+                    f"{column} {value[:40]!r} is not valid (letters, digits, '_', '.', '-')"
+                )
+            labels[column] = value or default
         if reasons:
             problems.append((line, "; ".join(reasons)))
             continue
-        records.append(
+        records_out.append(
             {
                 "line": line,
                 "symbol": symbol,
-                "date": dates.iloc[i].date(),
-                "source": row.venue.strip() or DEFAULT_SOURCE,
-                "asset_class": row.asset_class.strip() or default_asset_class,
+                "date": day,
+                "source": labels["venue"],
+                "asset_class": labels["asset_class"],
                 "close": close,
                 "volume_usd": volume,
                 "market_cap": mcap,
@@ -142,7 +293,7 @@ def read_price_csv(
         )
 
     frame = pd.DataFrame.from_records(
-        records,
+        records_out,
         columns=[
             "line",
             "symbol",
@@ -159,12 +310,12 @@ def read_price_csv(
     deduped = frame.loc[~exact_dup]
     clash = deduped.duplicated(subset=["symbol", "date"], keep=False)
     if clash.any():
-        for (symbol, date), group in deduped.loc[clash].groupby(["symbol", "date"], sort=False):
+        for (symbol, day), group in deduped.loc[clash].groupby(["symbol", "date"], sort=False):
             lines = group["line"].tolist()
             problems.append(
                 (
                     lines[0],
-                    f"{symbol} on {date} appears again with different values on line(s) "
+                    f"{symbol} on {day} appears again with different values on line(s) "
                     f"{', '.join(map(str, lines[1:]))}",
                 )
             )
@@ -172,7 +323,7 @@ def read_price_csv(
         raise CsvValidationError(path, sorted(problems))
     return ParsedCsv(
         frame=deduped.drop(columns="line").reset_index(drop=True),
-        rows_read=len(raw),
+        rows_read=len(records) - 1,
         exact_duplicates=int(exact_dup.sum()),
         ignored_columns=ignored,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -74,11 +75,17 @@ class YahooConfig:
                                                   if t.strip()))
         if not self.calls_per_minute > 0:
             raise ConfigError(f"{C.ENV_YAHOO_CPM} must be positive, got {self.calls_per_minute}.")
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            raise ConfigError(f"{C.ENV_YAHOO_TIMEOUT} must be a positive number of seconds, "
+                              f"got {self.timeout_seconds}.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> YahooConfig:
+        """Build from ``AITOKENS_YAHOO_*`` over the settings file's ``[yahoo]`` section."""
+        from flows.config import merged_settings
+
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = merged_settings("yahoo", environ)
         if env.get(C.ENV_YAHOO_URL, "").strip():
             kwargs["base_url"] = env[C.ENV_YAHOO_URL].strip()
         if env.get(C.ENV_YAHOO_TICKERS, "").strip():
@@ -89,9 +96,12 @@ class YahooConfig:
             raw = env.get(name, "").strip()
             if raw:
                 try:
-                    kwargs[attr] = float(raw)
+                    value = float(raw)
                 except ValueError:
                     raise ConfigError(f"{name}={raw!r} is not a number.") from None
+                if not math.isfinite(value) or value < 0:
+                    raise ConfigError(f"{name}={raw!r} must be a finite number, zero or more.")
+                kwargs[attr] = value
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -217,6 +227,9 @@ class EquityParse:
     n_partial: int = 0
     n_outside: int = 0
     timezone: str = "America/New_York"
+    n_malformed: int = 0  # bars with an unreadable timestamp, or a non-positive close
+    n_coerced: int = 0  # numbers sent as strings ("123.4"), read as numbers
+    notes: list[str] = field(default_factory=list)  # schema drift seen in this answer
 
 
 def empty_equity_frame() -> pd.DataFrame:
@@ -227,12 +240,53 @@ def empty_equity_frame() -> pd.DataFrame:
     return frame
 
 
-def _column(values: Any, n: int) -> list[float]:
+# Session opens a daily bar can have: 1900-01-01 .. 2100-01-01 (pandas overflows far beyond).
+_MIN_TS_S, _MAX_TS_S = -2_208_988_800, 4_102_444_800
+
+
+def _number(value: Any) -> tuple[float, bool]:
+    """(value, coerced) of a JSON number or numeric string; NaN for anything else."""
+    if isinstance(value, bool) or value is None:
+        return float("nan"), False
+    if isinstance(value, int | float):
+        return float(value), False
+    if isinstance(value, str):
+        try:
+            return float(value.strip()), True
+        except ValueError:
+            return float("nan"), False
+    return float("nan"), False
+
+
+def _column(values: Any, n: int, counter: list[int] | None = None) -> list[float]:
     if not isinstance(values, list):
         return [float("nan")] * n
-    out = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
-           for v in values[:n]]
+    out = []
+    for v in values[:n]:
+        number, coerced = _number(v)
+        if counter is not None and coerced:
+            counter[0] += 1
+        out.append(number if math.isfinite(number) and number >= 0 else float("nan"))
     return out + [float("nan")] * (n - len(out))
+
+
+def _first(node: Any, key: str) -> dict[str, Any]:
+    """``node[key][0]`` when it is an object, else an empty dict (Yahoo nests lists of one)."""
+    items = node.get(key) if isinstance(node, dict) else None
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return {}
+
+
+def _chart_result(ticker: str, payload: Any) -> dict[str, Any]:
+    endpoint = "/" + C.YAHOO_CHART_PATH.format(ticker=ticker)
+    chart = payload.get("chart") if isinstance(payload, Mapping) else None
+    result = chart.get("result") if isinstance(chart, dict) else None
+    if not (isinstance(result, list) and result and isinstance(result[0], dict)):
+        missing = ("'chart'" if not isinstance(chart, dict) else "'chart.result[0]'")
+        raise UpstreamError(f"Yahoo {endpoint}: unexpected payload shape: missing {missing}",
+                            endpoint=endpoint)
+    return result[0]
 
 
 def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None = None,
@@ -242,41 +296,73 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     Repeated session dates keep the last bar given; bars out of order are sorted; bars without
     a close are dropped (counted in ``n_null_close``); today's bar before the regular close
     (``meta.currentTradingPeriod.regular.end``) is dropped as partial.
+
+    Schema drift: no ``chart.result[0]`` raises :class:`UpstreamError` ("unexpected payload
+    shape"); numbers sent as strings are read (``n_coerced``); unreadable timestamps and
+    non-positive closes are dropped (``n_malformed``); a missing ``adjclose`` leaves NaN and a
+    note; extra fields are ignored.
     """
-    result = payload["chart"]["result"][0]
-    meta = result.get("meta") or {}
+    result = _chart_result(ticker, payload)
+    meta = result.get("meta") if isinstance(result.get("meta"), dict) else {}
     tz_name = meta.get("exchangeTimezoneName") or "America/New_York"
     try:
-        tz: Any = ZoneInfo(tz_name)
+        tz: Any = ZoneInfo(str(tz_name))
     except (ZoneInfoNotFoundError, ValueError):
-        tz = UTC if meta.get("gmtoffset") is None else None
-    stamps = result.get("timestamp") or []
-    out = EquityParse(ticker, empty_equity_frame(), n_points=len(stamps), timezone=tz_name)
-    if not stamps:
+        tz = None
+    offset, _ = _number(meta.get("gmtoffset"))
+    if tz is None and not math.isfinite(offset):
+        tz, offset = UTC, 0.0
+    raw_stamps = result.get("timestamp") if isinstance(result.get("timestamp"), list) else []
+    out = EquityParse(ticker, empty_equity_frame(), n_points=len(raw_stamps),
+                      timezone=str(tz_name))
+    if not raw_stamps:
         return out
-    n = len(stamps)
-    quote = ((result.get("indicators") or {}).get("quote") or [{}])[0] or {}
-    adj = ((result.get("indicators") or {}).get("adjclose") or [{}])[0] or {}
-    ts = pd.to_datetime(pd.Series(stamps, dtype="int64"), unit="s", utc=True)
-    local = ts.dt.tz_convert(tz) if tz is not None else ts + pd.Timedelta(
-        seconds=int(meta["gmtoffset"]))
+    n = len(raw_stamps)
+    counter = [0]
+    stamps = _column(raw_stamps, n, counter)
+    indicators = result.get("indicators") if isinstance(result.get("indicators"), dict) else {}
+    quote = _first(indicators, "quote")
+    adj = _first(indicators, "adjclose")
+    if not adj.get("adjclose"):
+        out.notes.append(f"{ticker}: answer lacks adjclose, left empty")
     frame = pd.DataFrame({
-        "ticker": ticker, "date": local.dt.date.to_numpy(dtype=object), "ts": ts,
-        "open": _column(quote.get("open"), n), "high": _column(quote.get("high"), n),
-        "low": _column(quote.get("low"), n), "close": _column(quote.get("close"), n),
-        "adj_close": _column(adj.get("adjclose"), n), "volume": _column(quote.get("volume"), n),
+        "ticker": ticker, "stamp": stamps,
+        "open": _column(quote.get("open"), n, counter),
+        "high": _column(quote.get("high"), n, counter),
+        "low": _column(quote.get("low"), n, counter),
+        "close": _column(quote.get("close"), n, counter),
+        "adj_close": _column(adj.get("adjclose"), n, counter),
+        "volume": _column(quote.get("volume"), n, counter),
     })
+    out.n_coerced = counter[0]
+    bad = ~frame["stamp"].between(_MIN_TS_S, _MAX_TS_S) | (frame["close"] == 0)
+    out.n_malformed = int(bad.sum())
+    frame = frame[~bad]
     null_close = frame["close"].isna()
     out.n_null_close = int(null_close.sum())
-    frame = frame[~null_close]
+    frame = frame[~null_close].copy()
+    ts = pd.to_datetime(frame["stamp"].astype("int64"), unit="s", utc=True)
+    local = ts.dt.tz_convert(tz) if tz is not None else ts + pd.Timedelta(seconds=int(offset))
+    frame.insert(1, "date", local.dt.date.to_numpy(dtype=object) if len(frame) else [])
+    frame.insert(2, "ts", ts)
+    frame = frame.drop(columns="stamp")
+    if out.n_coerced:
+        out.notes.append(f"{ticker}: {out.n_coerced} numbers came as strings, read as numbers")
+    if out.n_malformed:
+        out.notes.append(f"{ticker}: {out.n_malformed} malformed bars dropped")
     frame = frame.sort_values("ts", kind="stable")
     dup = frame["date"].duplicated(keep="last")
     out.n_duplicates = int(dup.sum())
     frame = frame[~dup]
-    regular = (meta.get("currentTradingPeriod") or {}).get("regular") or {}
+    period = meta.get("currentTradingPeriod")
+    regular = period.get("regular") if isinstance(period, dict) else None
+    regular = regular if isinstance(regular, dict) else {}
     now = now or datetime.now(UTC)
-    if regular.get("end") and now.timestamp() < float(regular["end"]):
-        session_day = pd.Timestamp(int(regular["start"]), unit="s", tz="UTC").tz_convert(
+    reg_start, _ = _number(regular.get("start"))
+    reg_end, _ = _number(regular.get("end"))
+    if (math.isfinite(reg_end) and math.isfinite(reg_start) and _MIN_TS_S <= reg_start <= _MAX_TS_S
+            and now.timestamp() < reg_end):
+        session_day = pd.Timestamp(int(reg_start), unit="s", tz="UTC").tz_convert(
             tz or UTC).date()
         partial = frame["date"] == session_day
         out.n_partial = int(partial.sum())
@@ -287,7 +373,7 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     if end is not None:
         keep &= frame["date"] <= end
     out.n_outside = int((~keep).sum())
-    out.frame = frame[keep].reset_index(drop=True)
+    out.frame = frame[keep].reset_index(drop=True)[EQUITY_COLUMNS]
     return out
 
 

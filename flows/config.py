@@ -1,0 +1,223 @@
+"""The optional settings file ``aitokens.toml``; environment variables override it.
+
+Where: ``$AITOKENS_CONFIG`` (must exist), else ``./aitokens.toml`` if present, else no file.
+
+```toml
+[coingecko]
+plan = "demo"                 # keyless | demo | pro  (COINGECKO_PLAN wins)
+calls_per_minute = 30         # AITOKENS_COINGECKO_CALLS_PER_MINUTE wins
+categories = ["artificial-intelligence"]
+timeout_seconds = 30          # per request
+max_retry_seconds = 300       # total retrying of one request
+
+[yahoo]
+tickers = ["NVDA", "AMD", "SPY", "QQQ"]
+calls_per_minute = 60
+timeout_seconds = 30
+max_retry_seconds = 300
+
+[warehouse]
+path = "data/aitokens.duckdb" # AITOKENS_DB / --db win
+lock_timeout = 30             # AITOKENS_LOCK_TIMEOUT wins
+```
+
+API keys are never read from the file (it gets copied, committed and shared): a key there is
+an error that says to use ``COINGECKO_API_KEY`` or a Prefect Secret block instead
+(:mod:`flows.secrets`). Every problem is a :class:`~flows.errors.ConfigError` naming the file
+(and the line, for TOML syntax), which the CLI prints as one ``Error:`` line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flows.errors import ConfigError
+from flows.sources import constants as C
+
+ENV_CONFIG = "AITOKENS_CONFIG"
+DEFAULT_CONFIG_NAME = "aitokens.toml"
+
+# section -> key -> (kind, environment variable that overrides it)
+SCHEMA: dict[str, dict[str, tuple[str, str | None]]] = {
+    "coingecko": {
+        "plan": ("plan", C.ENV_COINGECKO_PLAN),
+        "calls_per_minute": ("positive", C.ENV_COINGECKO_CPM),
+        "categories": ("names", C.ENV_COINGECKO_CATEGORIES),
+        "timeout_seconds": ("positive", C.ENV_COINGECKO_TIMEOUT),
+        "max_retry_seconds": ("non_negative", C.ENV_COINGECKO_MAX_RETRY),
+        "base_url": ("url", C.ENV_COINGECKO_URL),
+    },
+    "yahoo": {
+        "tickers": ("names", C.ENV_YAHOO_TICKERS),
+        "calls_per_minute": ("positive", C.ENV_YAHOO_CPM),
+        "timeout_seconds": ("positive", C.ENV_YAHOO_TIMEOUT),
+        "max_retry_seconds": ("non_negative", C.ENV_YAHOO_MAX_RETRY),
+        "base_url": ("url", C.ENV_YAHOO_URL),
+    },
+    "warehouse": {
+        "path": ("path", "AITOKENS_DB"),
+        "lock_timeout": ("non_negative", "AITOKENS_LOCK_TIMEOUT"),
+    },
+}
+_SECRET_KEY = re.compile(r"(api[_-]?)?key|secret|token|password", re.IGNORECASE)
+_TOML_POSITION = re.compile(r"\(at line (?P<line>\d+), column (?P<col>\d+)\)")
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """The validated contents of the settings file (empty sections when there is none)."""
+
+    path: Path | None = None
+    coingecko: dict[str, Any] = field(default_factory=dict)
+    yahoo: dict[str, Any] = field(default_factory=dict)
+    warehouse: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(getattr(self, name))
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "settings"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``$AITOKENS_CONFIG`` (which must exist), else ``./aitokens.toml`` if present."""
+    env = os.environ if environ is None else environ
+    named = env.get(ENV_CONFIG, "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{ENV_CONFIG}={named}: no such file")
+        return path
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> FileConfig:
+    """Read and validate the settings file; an empty :class:`FileConfig` when there is none."""
+    path = config_path(environ)
+    if path is None:
+        return FileConfig()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> FileConfig:
+    """Validate TOML text against :data:`SCHEMA`; raise ``ConfigError`` on the first problem."""
+    label = path.name if path else DEFAULT_CONFIG_NAME
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error(label, str(exc))) from None
+    sections: dict[str, dict[str, Any]] = {}
+    for name, table in data.items():
+        where = f"{label} [{name}]"
+        if _SECRET_KEY.search(name):
+            raise ConfigError(_no_secrets(f"{label}: {name}"))
+        if name not in SCHEMA:
+            raise ConfigError(f"{label}: unknown section [{name}]; known: "
+                              f"{', '.join(f'[{s}]' for s in SCHEMA)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: {name} must be a section ([{name}]), not a value")
+        values = {}
+        for key, value in table.items():
+            if _SECRET_KEY.search(key):
+                raise ConfigError(_no_secrets(f"{where} {key}"))
+            if key not in SCHEMA[name]:
+                raise ConfigError(f"{where}: unknown key {key!r}; known: "
+                                  f"{', '.join(SCHEMA[name])}")
+            kind, _ = SCHEMA[name][key]
+            values[key] = _check(f"{where} {key}", kind, value)
+        sections[name] = values
+    return FileConfig(path, **sections)
+
+
+def _toml_error(label: str, message: str) -> str:
+    match = _TOML_POSITION.search(message)
+    reason = _TOML_POSITION.sub("", message).strip().rstrip(".")
+    if match:
+        return (f"{label} line {match['line']}: {reason} (column {match['col']}); "
+                "fix the TOML syntax (https://toml.io)")
+    return f"{label}: {reason}; fix the TOML syntax (https://toml.io)"
+
+
+def _no_secrets(where: str) -> str:
+    return (f"{where}: API keys are never read from the settings file; remove it and set "
+            f"{C.ENV_COINGECKO_KEY} in the environment or store it in a Prefect Secret block "
+            "(see flows/secrets.py)")
+
+
+def _check(where: str, kind: str, value: Any) -> Any:
+    if kind == "plan":
+        plan = value.strip().lower() if isinstance(value, str) else value
+        if plan not in C.PLANS:
+            raise ConfigError(f"{where} = {value!r} is not a plan; use one of "
+                              f"{', '.join(C.PLANS)}")
+        return plan
+    if kind in ("positive", "non_negative"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"{where} = {value!r} is not a number")
+        if value == float("inf") or (value <= 0 if kind == "positive" else value < 0):
+            rule = "positive" if kind == "positive" else "zero or more"
+            raise ConfigError(f"{where} = {value!r} must be a finite number, {rule}")
+        return float(value)
+    if kind == "names":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{where} must be a list of names, e.g. [\"a\", \"b\"]")
+        names = tuple(v.strip() for v in items if v.strip())
+        if not names:
+            raise ConfigError(f"{where} is empty")
+        return names
+    if kind in ("url", "path"):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where} must be a non-empty string")
+        return value.strip()
+    raise AssertionError(kind)
+
+
+def merged_settings(section: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file's values of ``section`` for keys whose environment variable is unset.
+
+    Sources call this from ``from_env``; the environment (read there) then wins.
+    """
+    env = os.environ if environ is None else environ
+    values = load_config(environ).section(section)
+    return {k: v for k, v in values.items()
+            if not (SCHEMA[section][k][1] and env.get(SCHEMA[section][k][1], "").strip())}
+
+
+def apply_warehouse_settings(environ: dict[str, str] | None = None) -> FileConfig:
+    """Export ``[warehouse] path`` / ``lock_timeout`` as ``AITOKENS_DB`` /
+    ``AITOKENS_LOCK_TIMEOUT`` unless those are set, so every command and the warehouse layer
+    (which reads only the environment) agree. A relative path is taken from the file's folder.
+    Also validates the whole file: the CLI calls this first, so a bad file stops any command.
+    """
+    env = os.environ if environ is None else environ
+    config = load_config(env)
+    values = config.warehouse
+    if "path" in values and not env.get("AITOKENS_DB", "").strip():
+        path = Path(values["path"]).expanduser()
+        if not path.is_absolute() and config.path is not None:
+            path = config.path.parent / path
+        env["AITOKENS_DB"] = str(path)
+    if "lock_timeout" in values and not env.get("AITOKENS_LOCK_TIMEOUT", "").strip():
+        env["AITOKENS_LOCK_TIMEOUT"] = repr(values["lock_timeout"])
+    return config
+
+
+__all__ = ["ENV_CONFIG", "FileConfig", "SCHEMA", "apply_warehouse_settings", "config_path",
+           "load_config", "merged_settings", "parse_config"]
