@@ -201,13 +201,18 @@ def daily_ingest(
     coins: list[str] | None = None,
     tickers: list[str] | None = None,
     refresh_snapshot: bool = False,
+    universe: str = "category",
 ) -> dict[str, Any]:
-    """Fetch the complete days missing since the last run: snapshot, histories, /global."""
+    """Fetch the complete days missing since the last run: snapshot, histories, /global.
+
+    ``universe="all"`` follows every coin CoinGecko lists instead of the configured categories.
+    """
     options = IngestOptions(
         flow="daily_ingest",
         coins=tuple(coins) if coins else None,
         tickers=tuple(tickers) if tickers else None,
         refresh_snapshot=refresh_snapshot,
+        universe=universe,
     )
     return _run(options, db)
 
@@ -224,6 +229,7 @@ def backfill(
     until: date | None = None,
     coins: list[str] | None = None,
     tickers: list[str] | None = None,
+    universe: str = "category",
 ) -> dict[str, Any]:
     """Fill history from ``since``; resumes where an interrupted backfill stopped."""
     options = IngestOptions(
@@ -232,5 +238,6 @@ def backfill(
         until=until,
         coins=tuple(coins) if coins else None,
         tickers=tuple(tickers) if tickers else None,
+        universe=universe,
     )
     return _run(options, db)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -73,6 +73,7 @@ class IngestOptions:
     equities: bool = True
     global_market: bool = True
     max_workers: int = 4  # threads fetching in parallel; the rate limiter still spaces calls
+    universe: str = "category"  # "all": every coin CoinGecko lists (/coins/list), not one sector
 
     def __post_init__(self) -> None:
         """Refuse hostile or absurd options before anything is fetched or written."""
@@ -180,42 +181,26 @@ class IngestSummary:
 
 
 class RawCollector:
-    """Collects each HTTP answer under the series it belongs to, so the answers are written in
-    the same transaction as the rows they produced. Thread-safe: fetches run in threads."""
+    """The answers to the run's own snapshot calls (categories, members, /coins/list,
+    /global), written in the same transaction as the rows they produced. History answers
+    travel with each series' ``FetchResult`` instead. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_key: dict[str, list[wl.RawExchange]] = defaultdict(list)
+        self._pending: list[wl.RawExchange] = []
         self.calls: Counter = Counter()
-
-    @staticmethod
-    def key_of(endpoint: str) -> str:
-        parts = endpoint.strip("/").split("/")
-        if len(parts) >= 2 and parts[0] == "coins" and parts[1] not in ("markets", "categories"):
-            return f"coin:{parts[1]}"
-        if "chart" in parts and parts[-1] != "chart":
-            return f"ticker:{parts[-1]}"
-        return "snapshot"
-
-    @staticmethod
-    def endpoint_kind(endpoint: str) -> str:
-        """Endpoint with ids replaced, for call counts: ``/coins/{id}/market_chart/range``."""
-        parts = endpoint.strip("/").split("/")
-        if len(parts) >= 3 and parts[0] == "coins":
-            return "/coins/{id}/" + "/".join(parts[2:])
-        if "chart" in parts:
-            return "/" + "/".join(parts[:-1]) + "/{ticker}"
-        return endpoint
 
     def __call__(self, endpoint: str, params: Mapping[str, Any], status: int, body: str) -> None:
         exchange = wl.RawExchange(endpoint, dict(params), status, body, utcnow())
         with self._lock:
-            self._by_key[self.key_of(endpoint)].append(exchange)
-            self.calls[self.endpoint_kind(endpoint)] += 1
+            self._pending.append(exchange)
+            self.calls[endpoint_kind(endpoint)] += 1
 
-    def take(self, key: str) -> list[wl.RawExchange]:
+    def take(self) -> list[wl.RawExchange]:
+        """The answers not yet written, emptying the list."""
         with self._lock:
-            return self._by_key.pop(key, [])
+            taken, self._pending = self._pending, []
+            return taken
 
 
 def last_complete_day(now: datetime | None = None) -> date:
@@ -405,7 +390,7 @@ class Ingestion:
             )
             with open_warehouse(self.db_file) as con:
                 results = wl.load_snapshot(
-                    con, figures, members, run_id=self.run.run_id, raw=self.raw.take("snapshot")
+                    con, figures, members, run_id=self.run.run_id, raw=self.raw.take()
                 )
             for result in results.values():
                 self.summary.add_rows(result)
@@ -424,7 +409,25 @@ class Ingestion:
                 "ORDER BY m.rank, m.coin_id",
                 [list(self.cg_config.categories)],
             ).fetchall()
-        return cg.coin_universe([r[0] for r in rows])
+        members = [r[0] for r in rows]
+        if self.options.universe == "all":
+            return cg.coin_universe(members + self._whole_universe(set(members)))
+        return cg.coin_universe(members)
+
+    def _whole_universe(self, members: set[str]) -> list[str]:
+        """Every coin CoinGecko lists (one /coins/list call), recorded in ``coins``; the
+        sector's members come first in the returned order, so they are fresh soonest."""
+        listed = cg.fetch_coin_list(self.cg)
+        listed["asset_class"] = [
+            wl.BENCHMARK_COINS.get(c, "ai_token" if c in members else "crypto")
+            for c in listed["coin_id"]
+        ]
+        listed["updated_at"] = utcnow()
+        with open_warehouse(self.db_file) as con, transaction(con):
+            self.summary.add_rows(wl.upsert_coins(con, listed))
+            wl.save_raw_responses(con, self.run.run_id, self.raw.take())
+        self._note(f"whole-universe mode: CoinGecko lists {len(listed):,} coins")
+        return sorted(set(listed["coin_id"]) - members)
 
     def snapshot_global(self) -> None:
         """``/global`` once per UTC day."""
@@ -436,9 +439,7 @@ class Ingestion:
             return
         frame = cg.fetch_global(self.cg)
         with open_warehouse(self.db_file) as con:
-            result = wl.load_global(
-                con, frame, run_id=self.run.run_id, raw=self.raw.take("snapshot")
-            )
+            result = wl.load_global(con, frame, run_id=self.run.run_id, raw=self.raw.take())
         self.summary.add_rows(result)
 
     # -- histories ----------------------------------------------------------------------
@@ -532,7 +533,10 @@ class Ingestion:
                     ].copy()
                     batch["source"] = wl.YAHOO
                     rows = upsert(
-                        con, "equity_daily", batch, ["ticker", "date", "source"],
+                        con,
+                        "equity_daily",
+                        batch,
+                        ["ticker", "date", "source"],
                         on_conflict="last",
                     )
             wl.save_raw_responses(con, self.run.run_id, result.raw)

@@ -95,9 +95,10 @@ class _Progress:
 
     def on_plan(self, total_calls: int) -> None:
         minutes = total_calls / self.calls_per_minute
+        span = f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
         self.progress.console.print(
-            f"{total_calls} history calls planned; at {self.calls_per_minute:g} calls/min "
-            f"that takes about {minutes:.1f} min"
+            f"{total_calls:,} history calls planned; at {self.calls_per_minute:g} calls/min "
+            f"that takes about {span}"
         )
         self.progress.update(self.task, total=total_calls)
 
@@ -105,10 +106,20 @@ class _Progress:
         self.progress.update(self.task, advance=calls, description=f"{self.label} {series_id}")
 
 
-def _run(options: Any, db: Path | None, use_prefect: bool, label: str) -> None:
+def _run(
+    options: Any,
+    db: Path | None,
+    use_prefect: bool,
+    label: str,
+    task_runner: str | None = None,
+    dask_address: str | None = None,
+) -> None:
     from flows.ingestion import run_ingestion
     from flows.sources.coingecko import CoinGeckoConfig
+    from warehouse.errors import InputError
 
+    if (task_runner == "dask" or dask_address) and not use_prefect:
+        raise InputError("the Dask task runner runs Prefect tasks: drop --no-prefect")
     _quiet_prefect(_verbose())
     config = CoinGeckoConfig.from_env()
     with _Progress(label, float(config.calls_per_minute)) as bar:
@@ -127,6 +138,11 @@ def _run(options: Any, db: Path | None, use_prefect: bool, label: str) -> None:
                     if options.flow == "backfill"
                     else prefect_flows.daily_ingest
                 )
+                if task_runner or dask_address:
+                    from flows.runners import build_task_runner
+
+                    runner = build_task_runner(task_runner or "dask", address=dask_address)
+                    flow = flow.with_options(task_runner=runner)
                 params = _flow_params(options, db)
                 flow(**params)
             finally:
@@ -144,6 +160,7 @@ def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
         "db": str(db) if db else None,
         "coins": list(options.coins) if options.coins else None,
         "tickers": list(options.tickers) if options.tickers else None,
+        "universe": options.universe,
     }
     if options.flow == "backfill":
         params.update(since=options.since, until=options.until)
@@ -181,6 +198,26 @@ def _last_summary(db: Path | None) -> Any:
 
 def _common(fn: Any) -> Any:
     fn = click.option(
+        "--dask-address",
+        default=None,
+        help="Run fetch tasks on this Dask cluster (tcp://host:8786); implies --task-runner dask.",
+    )(fn)
+    fn = click.option(
+        "--task-runner",
+        type=click.Choice(["threads", "dask"]),
+        default=None,
+        help="Where fetch tasks run (default threads, or $AITOKENS_TASK_RUNNER); dask starts a "
+        "local cluster of worker processes unless --dask-address is given.",
+    )(fn)
+    fn = click.option(
+        "--universe",
+        type=click.Choice(["category", "all"]),
+        default="category",
+        show_default=True,
+        help="all: every coin CoinGecko lists (~15,000), not only the configured categories; "
+        "the calls and time it needs are printed before history fetching starts.",
+    )(fn)
+    fn = click.option(
         "--no-prefect", is_flag=True, help="Run the same steps in-process, without Prefect."
     )(fn)
     fn = click.option(
@@ -201,6 +238,9 @@ def _common(fn: Any) -> Any:
 @_common
 def ingest_command(
     refresh_snapshot: bool,
+    universe: str,
+    task_runner: str | None,
+    dask_address: str | None,
     coins: str | None,
     tickers: str | None,
     no_prefect: bool,
@@ -221,8 +261,9 @@ def ingest_command(
         coins=_tuple(coins),
         tickers=_tuple(tickers),
         refresh_snapshot=refresh_snapshot,
+        universe=universe,
     )
-    _run(options, db, not no_prefect, "ingest")
+    _run(options, db, not no_prefect, "ingest", task_runner, dask_address)
 
 
 @click.command("backfill")
@@ -242,6 +283,9 @@ def ingest_command(
 def backfill_command(
     since: datetime,
     until: datetime | None,
+    universe: str,
+    task_runner: str | None,
+    dask_address: str | None,
     coins: str | None,
     tickers: str | None,
     no_prefect: bool,
@@ -264,9 +308,14 @@ def backfill_command(
     if start < date(2009, 1, 3):
         raise InputError(f"--since {start} is before the first bitcoin block (2009-01-03)")
     options = IngestOptions(
-        flow="backfill", since=start, until=end, coins=_tuple(coins), tickers=_tuple(tickers)
+        flow="backfill",
+        since=start,
+        until=end,
+        coins=_tuple(coins),
+        tickers=_tuple(tickers),
+        universe=universe,
     )
-    _run(options, db, not no_prefect, "backfill")
+    _run(options, db, not no_prefect, "backfill", task_runner, dask_address)
 
 
 @click.command("serve")

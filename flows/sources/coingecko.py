@@ -274,6 +274,13 @@ class CoinGeckoClient:
             raise self._shape_error("/coins/categories", "a list", body)
         return body
 
+    def coins_list(self) -> list[dict[str, Any]]:
+        """``/coins/list``: every coin CoinGecko lists (id, symbol, name), in one call."""
+        body = self._get("/coins/list", {}, self._cg.get_coins_list)
+        if not isinstance(body, list):
+            raise self._shape_error("/coins/list", "a list", body)
+        return body
+
     def markets_page(self, category: str, page: int, per_page: int | None = None
                      ) -> list[dict[str, Any]]:
         """One page of ``/coins/markets`` for a category, by market cap, largest first."""
@@ -348,7 +355,10 @@ class CoinGeckoClient:
     def _interpret(self, endpoint: str, params: Mapping[str, Any], response: requests.Response,
                    coin_id: str | None) -> Any:
         status = response.status_code
-        body = self._scrub(response.text)
+        text = response.text
+        # Scrub only what is logged, raised or stored; the data itself is parsed from the
+        # raw text, so a key that happens to occur inside it (say, an id) cannot corrupt it.
+        body = self._scrub(text)
         if self.on_exchange is not None:
             self.on_exchange(endpoint, self._scrub.params(params), status, body)
         what = f"CoinGecko {endpoint}"
@@ -370,7 +380,7 @@ class CoinGeckoClient:
                 f"{C.ENV_COINGECKO_CPM} (now {self.config.calls_per_minute:g})",
                 endpoint=endpoint, status=status, retry_after=retry_after)
         try:
-            payload = json.loads(body)
+            payload = json.loads(text)
         except ValueError:
             payload = None
             if status < 400 or status >= 500:
@@ -712,6 +722,18 @@ def fetch_category_members(client: CoinGeckoClient, category: str, *,
     return frame
 
 
+def fetch_coin_list(client: CoinGeckoClient) -> pd.DataFrame:
+    """Every coin CoinGecko lists (whole-universe mode): coin_id, symbol, name; one call.
+
+    Rows without an id are dropped; a coin listed twice keeps its first row.
+    """
+    rows = [{"coin_id": item.get("id"), "symbol": item.get("symbol") or "",
+             "name": item.get("name")}
+            for item in client.coins_list() if isinstance(item, dict) and item.get("id")]
+    frame = pd.DataFrame(rows, columns=["coin_id", "symbol", "name"])
+    return frame.drop_duplicates("coin_id").reset_index(drop=True)
+
+
 def coin_universe(members: pd.DataFrame | Iterable[str]) -> list[str]:
     """Member ids in order, then :data:`ALWAYS_COINS` (BTC, ETH) if not already there."""
     ids = list(members["coin_id"]) if isinstance(members, pd.DataFrame) else list(members)
@@ -866,6 +888,7 @@ def fetch_global(client: CoinGeckoClient) -> pd.DataFrame:
 __all__ = [
     "CHART_COLUMNS", "ChartParse", "Chunk", "CoinGeckoClient", "CoinGeckoConfig", "CoinHistory",
     "HistoryPlan", "chunk_request_range", "coin_universe", "earliest_close_date", "error_info",
+    "fetch_coin_list",
     "fetch_categories", "fetch_category_members", "fetch_coin_history", "fetch_global",
     "fetch_market_chart", "iter_coin_histories", "iter_markets_pages", "parse_market_chart",
     "plan_chunks", "plan_history",

@@ -71,9 +71,10 @@ class FakeCoinGecko(FakeServer):
                  plan: str = "keyless", api_key: str | None = None,
                  history_days: int | None | str = "plan",
                  rate_limit: tuple[int, float] | None = None,
-                 rate_limit_retry_after: bool = True, last: date | None = None) -> None:
+                 rate_limit_retry_after: bool = True, last: date | None = None,
+                 n_other: int = 0) -> None:
         super().__init__(rate_limit=rate_limit, rate_limit_retry_after=rate_limit_retry_after)
-        self.universe = Universe(n_coins, delisted=delisted, last=last)
+        self.universe = Universe(n_coins, delisted=delisted, last=last, n_other=n_other)
         self.plan = plan
         self.api_key = api_key
         self.history_days = (None if plan == "pro" else 365) if history_days == "plan" \
@@ -139,6 +140,9 @@ class FakeCoinGecko(FakeServer):
             return Reply(200, [{"category_id": c, "name": n} for c, n, _ in self._categories()])
         if path == "/coins/categories":
             return Reply(200, self._category_rows())
+        if path == "/coins/list":  # every coin CoinGecko knows: id, symbol, name
+            return Reply(200, [{"id": c, "symbol": s, "name": n}
+                               for c, s, n, _ in self.universe.specs.values()])
         if path == "/coins/markets":
             return self._markets(params, transform)
         if path == "/global":

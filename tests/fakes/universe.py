@@ -163,7 +163,7 @@ class Universe:
     """
 
     def __init__(self, n_ai: int = 20, *, delisted: tuple[str, ...] = (),
-                 last: date | None = None) -> None:
+                 last: date | None = None, n_other: int = 0) -> None:
         self.last = last or datetime.now(UTC).date()
         specs = list(REAL_AI_COINS[:n_ai])
         for i in range(len(specs), n_ai):
@@ -172,7 +172,10 @@ class Universe:
         for coin_id in self.delisted:
             specs.append((coin_id, coin_id[:4], coin_id.replace("-", " ").title(), None))
         self.ai_specs = specs
-        self.specs = {s[0]: s for s in [*specs, *BENCHMARK_COINS]}
+        # Coins outside every category the fake lists: only whole-universe mode sees them.
+        self.other_specs = [(f"coin-{i:05d}", f"c{i:05d}", f"Coin {i:05d}", None)
+                            for i in range(n_other)]
+        self.specs = {s[0]: s for s in [*specs, *BENCHMARK_COINS, *self.other_specs]}
         self._cache: dict[str, CoinSeries] = {}
         self._lock = threading.Lock()
 
