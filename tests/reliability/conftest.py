@@ -1,0 +1,5 @@
+"""Fixtures of the reliability tests: the ingestion fakes, the Prefect harness, dumps."""
+
+from __future__ import annotations
+
+from tests.ingest.conftest import env, prefect_harness  # noqa: F401 - fixtures reused
