@@ -19,14 +19,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 
-from flows.errors import RateLimitedError, SourceError, UpstreamError
+from flows.errors import RateLimitedError, UpstreamError
 from flows.fetching import FetchResult, SourceSettings, fetch_series
 from flows.ingestion import (
-    FATAL_SOURCE_ERRORS,
     Ingestion,
     IngestOptions,
     IngestSummary,
     SeriesPlan,
+    completed_fetches,
 )
 from flows.runlock import run_lock
 from flows.runners import build_task_runner, fetch_processes
@@ -134,17 +134,7 @@ def _run(options: IngestOptions, db: str | None) -> dict[str, Any]:
             futures: list[tuple[SeriesPlan, PrefectFuture]] = [
                 (p, fetch_history.submit(p, settings, ing.now)) for p in plans
             ]
-            for plan, future in futures:
-                try:
-                    result = future.result()
-                except FATAL_SOURCE_ERRORS:
-                    for _, other in futures:
-                        other.cancel()
-                    raise
-                except SourceError as exc:
-                    ing.record_failure(plan, exc)
-                    logger.warning("%s failed after retries: %s", plan.series_id, exc)
-                    continue
+            for plan, result in completed_fetches(ing, futures):
                 load_history(ing, result)
                 if progress_hooks:
                     progress_hooks[1](plan.series_id, ing.planned_calls([plan]))

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -46,7 +46,7 @@ from flows.sources import constants as C
 from flows.sources import equities as eq
 from warehouse import ingest_load as wl
 from warehouse.db import open_warehouse, resolve_db_path, transaction
-from warehouse.load import UpsertResult, upsert
+from warehouse.load import UpsertResult
 from warehouse.runs import RunRecord, record_run, utcnow
 
 log = logging.getLogger("aitokens.ingest")
@@ -242,39 +242,14 @@ def plan_series(
     return plans
 
 
-def read_coverage(con, source: str) -> dict[str, tuple[date, date | None]]:
-    """Coverage per series; series loaded before coverage existed fall back to their bounds."""
-    rows = con.execute(
-        "SELECT series_id, covered_from, covered_to FROM fetch_coverage WHERE source = ?", [source]
-    ).fetchall()
-    coverage = {sid: (lo, hi) for sid, lo, hi in rows}
-    bounds = (
-        wl.coin_bounds(con, source) if source == wl.COINGECKO else wl.equity_bounds(con, source)
-    )
-    for sid, (first, last) in bounds.items():
-        coverage.setdefault(sid, (first, last))
-    return coverage
-
-
-def save_coverage(con, plan: SeriesPlan, received: pd.Series) -> None:
-    """Extend the series' coverage by what was asked for (below) and received (above)."""
+def extended_coverage(plan: SeriesPlan, received: pd.Series) -> tuple[date, date | None]:
+    """The series' coverage after this fetch: down to what was asked for, up to the last day
+    actually received (a day not yet published is asked for again next run)."""
     asked_from = min(lo for lo, _ in plan.ranges)
     covered_from = min(asked_from, plan.covered_from) if plan.covered_from else asked_from
     last_received = max(received) if len(received) else None
     candidates = [d for d in (plan.covered_to, last_received) if d is not None]
-    covered_to = max(candidates) if candidates else None
-    frame = pd.DataFrame(
-        [
-            {
-                "source": plan.source,
-                "series_id": plan.series_id,
-                "covered_from": covered_from,
-                "covered_to": covered_to,
-                "updated_at": utcnow(),
-            }
-        ]
-    )
-    upsert(con, "fetch_coverage", frame, ["source", "series_id"], on_conflict="last")
+    return covered_from, (max(candidates) if candidates else None)
 
 
 class Ingestion:
@@ -445,7 +420,7 @@ class Ingestion:
     # -- histories ----------------------------------------------------------------------
     def plan_coins(self, coin_ids: list[str]) -> list[SeriesPlan]:
         with open_warehouse(self.db_file) as con:
-            coverage = read_coverage(con, wl.COINGECKO)
+            coverage = wl.read_coverage(con, wl.COINGECKO)
             gone = self._not_found_today(con)
             with transaction(con):
                 wl.ensure_coins(con, coin_ids)
@@ -475,7 +450,7 @@ class Ingestion:
     def plan_equities(self) -> list[SeriesPlan]:
         tickers = list(self.options.tickers or self.yahoo_config.tickers)
         with open_warehouse(self.db_file) as con:
-            coverage = read_coverage(con, wl.YAHOO)
+            coverage = wl.read_coverage(con, wl.YAHOO)
         plans = plan_series(
             wl.YAHOO,
             tickers,
@@ -519,30 +494,18 @@ class Ingestion:
         for note in result.notes:
             self._note(note)
         frames = [h.frame for h in result.histories if len(h.frame)]
+        frame = pd.concat(frames, ignore_index=True) if frames else None
+        upsert_rows = (
+            wl.upsert_coin_daily if plan.source == wl.COINGECKO else wl.upsert_equity_daily
+        )
         with open_warehouse(self.db_file) as con, transaction(con):
-            rows = None
-            if plan.source == wl.COINGECKO:
-                frame = pd.concat(frames, ignore_index=True) if frames else None
-                if frame is not None:
-                    rows = _upsert_coin_rows(con, frame)
-            else:
-                frame = pd.concat(frames, ignore_index=True) if frames else None
-                if frame is not None:
-                    batch = frame[
-                        ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
-                    ].copy()
-                    batch["source"] = wl.YAHOO
-                    rows = upsert(
-                        con,
-                        "equity_daily",
-                        batch,
-                        ["ticker", "date", "source"],
-                        on_conflict="last",
-                    )
+            rows = upsert_rows(con, frame) if frame is not None else None
             wl.save_raw_responses(con, self.run.run_id, result.raw)
             if not result.skipped:
                 received = frame["date"] if frame is not None else pd.Series([], dtype=object)
-                save_coverage(con, plan, received)
+                wl.save_coverage(
+                    con, plan.source, plan.series_id, *extended_coverage(plan, received)
+                )
         with self._summary_lock:
             self.history_calls.update(result.calls)
             self.summary.series_fetched += 1
@@ -573,6 +536,32 @@ ABANDONED_REASON = (
 FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
 
 
+def completed_fetches(
+    ing: Ingestion, futures: list[tuple[SeriesPlan, Any]]
+) -> Iterator[tuple[SeriesPlan, FetchResult]]:
+    """Each series' fetch result, in plan order, for loading by the one writer.
+
+    A series that failed after its retries is recorded (raw answers, reason) and skipped: the
+    next run asks again. An error that every further call would meet too (bad key, block page)
+    stops the run: fetches not yet started are cancelled where the engine allows it (a thread
+    pool does; Prefect futures run out and are discarded) and the error is raised.
+    """
+    for plan, future in futures:
+        try:
+            result = future.result()
+        except FATAL_SOURCE_ERRORS:
+            for _, other in futures:
+                cancel = getattr(other, "cancel", None)
+                if cancel is not None:
+                    cancel()
+            raise
+        except SourceError as exc:
+            ing.record_failure(plan, exc)
+            log.warning("%s failed after retries: %s", plan.series_id, exc)
+            continue
+        yield plan, result
+
+
 def _without_ranges(plan: SeriesPlan) -> SeriesPlan:
     return SeriesPlan(plan.source, plan.series_id, (), plan.covered_from, plan.covered_to)
 
@@ -584,15 +573,6 @@ def _only_session_ranges(plan: SeriesPlan) -> SeriesPlan:
 
     kept = tuple((lo, hi) for lo, hi in plan.ranges if len(sessions("XNYS", lo, hi)))
     return SeriesPlan(plan.source, plan.series_id, kept, plan.covered_from, plan.covered_to)
-
-
-def _upsert_coin_rows(con, frame: pd.DataFrame) -> UpsertResult:
-    batch = frame.rename(columns={"ts": "source_ts"})[
-        ["coin_id", "date", "price", "market_cap", "volume", "source_ts"]
-    ].copy()
-    batch["source_ts"] = pd.to_datetime(batch["source_ts"], utc=True).dt.tz_localize(None)
-    batch["source"] = wl.COINGECKO
-    return upsert(con, "coin_daily", batch, ["coin_id", "date", "source"], on_conflict="last")
 
 
 def _config_fields(config: cg.CoinGeckoConfig) -> dict[str, Any]:
@@ -632,16 +612,7 @@ def run_ingestion(
                 on_plan(ing.planned_calls(coin_plans) + ing.planned_calls(equity_plans))
             with ThreadPoolExecutor(max_workers=max(1, options.max_workers)) as pool:
                 futures = [(p, pool.submit(ing.fetch, p)) for p in coin_plans + equity_plans]
-                for plan, future in futures:  # load in order, one writer
-                    try:
-                        result = future.result()
-                    except FATAL_SOURCE_ERRORS:
-                        for _, other in futures:
-                            other.cancel()
-                        raise
-                    except SourceError as exc:
-                        ing.record_failure(plan, exc)
-                        continue
+                for plan, result in completed_fetches(ing, futures):  # in order, one writer
                     ing.load(result)
                     if on_progress:
                         on_progress(plan.series_id, ing.planned_calls([plan]))

@@ -185,45 +185,65 @@ def ensure_coins(con: duckdb.DuckDBPyConnection, coin_ids: Iterable[str]) -> Non
         upsert(con, "coins", frame, ["coin_id"])
 
 
-def load_coin_daily(
-    con: duckdb.DuckDBPyConnection,
-    frame: pd.DataFrame,
-    *,
-    run_id: str,
-    raw: Iterable[RawExchange] = (),
-    source: str = COINGECKO,
+def upsert_coin_daily(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str = COINGECKO
 ) -> UpsertResult:
-    """One coin's parsed history (coin_id, date, ts, price, market_cap, volume) and its raw
-    answers, in one transaction."""
+    """Parsed closes (coin_id, date, ts, price, market_cap, volume) into ``coin_daily``;
+    inside the caller's transaction, which also holds the raw answers and the coverage."""
     batch = frame.rename(columns={"ts": "source_ts"})[
         ["coin_id", "date", "price", "market_cap", "volume", "source_ts"]
     ].copy()
     batch["source_ts"] = _naive_utc(batch["source_ts"])
     batch["source"] = source
-    with transaction(con):
-        result = upsert(con, "coin_daily", batch, ["coin_id", "date", "source"], on_conflict="last")
-        save_raw_responses(con, run_id, raw)
-    return result
+    return upsert(con, "coin_daily", batch, ["coin_id", "date", "source"], on_conflict="last")
 
 
-def load_equity_daily(
-    con: duckdb.DuckDBPyConnection,
-    frame: pd.DataFrame,
-    *,
-    run_id: str,
-    raw: Iterable[RawExchange] = (),
-    source: str = YAHOO,
+def upsert_equity_daily(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str = YAHOO
 ) -> UpsertResult:
-    """One ticker's sessions (ticker, date, open, high, low, close, adj_close, volume)."""
+    """Sessions (ticker, date, open, high, low, close, adj_close, volume) into
+    ``equity_daily``, inside the caller's transaction."""
     cols = ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
     batch = frame[cols].copy()
     batch["source"] = source
-    with transaction(con):
-        result = upsert(
-            con, "equity_daily", batch, ["ticker", "date", "source"], on_conflict="last"
-        )
-        save_raw_responses(con, run_id, raw)
-    return result
+    return upsert(con, "equity_daily", batch, ["ticker", "date", "source"], on_conflict="last")
+
+
+def read_coverage(
+    con: duckdb.DuckDBPyConnection, source: str
+) -> dict[str, tuple[date, date | None]]:
+    """Requested-and-received range per series (``fetch_coverage``); series loaded before
+    coverage was recorded fall back to their first and last dates."""
+    rows = con.execute(
+        "SELECT series_id, covered_from, covered_to FROM fetch_coverage WHERE source = ?", [source]
+    ).fetchall()
+    coverage = {sid: (lo, hi) for sid, lo, hi in rows}
+    bounds = coin_bounds(con, source) if source == COINGECKO else equity_bounds(con, source)
+    for sid, (first, last) in bounds.items():
+        coverage.setdefault(sid, (first, last))
+    return coverage
+
+
+def save_coverage(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    series_id: str,
+    covered_from: date,
+    covered_to: date | None,
+) -> None:
+    """Record a series' coverage (inside the caller's transaction)."""
+    frame = pd.DataFrame(
+        [
+            {
+                "source": source,
+                "series_id": series_id,
+                "covered_from": covered_from,
+                "covered_to": covered_to,
+                "updated_at": utcnow(),
+            }
+        ]
+    )
+    upsert(con, "fetch_coverage", frame, ["source", "series_id"], on_conflict="last")
 
 
 def load_global(

@@ -76,3 +76,18 @@ def test_flow_failure_is_recorded_and_published(prefect_harness, flow_env):
     assert status == "failed" and "received HTML" in errors
     artifacts = asyncio.run(_artifacts("daily-ingest-summary"))
     assert any("failed" in a.data for a in artifacts)
+
+
+def test_block_page_mid_history_stops_the_flow_with_the_clear_error(prefect_harness, flow_env):
+    from flows.errors import HtmlResponseError
+    from flows.ingest import backfill
+
+    flow_env.cg.inject("/coins/render-token/market_chart/range", kind="html", times=None)
+    with pytest.raises(HtmlResponseError, match="received HTML"):
+        backfill(since=days_ago(20), db=str(flow_env.db))
+    con = duckdb.connect(str(flow_env.db), read_only=True)
+    status = con.execute("SELECT status FROM ingest_runs").fetchall()[-1][0]
+    coins = con.execute("SELECT coin_id, count(*) FROM coin_daily GROUP BY 1").fetchall()
+    con.close()
+    assert status == "failed"
+    assert all(n == 20 for _, n in coins)  # whole coins only
