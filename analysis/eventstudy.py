@@ -85,6 +85,28 @@ def _nat_bounds(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def _gather_rows(
+    values: np.ndarray, rows: np.ndarray, c0: np.ndarray, width: int, n_s: int
+) -> np.ndarray:
+    """Columns ``c0[e] .. c0[e] + width - 1`` of rows ``rows`` of a panel ``(k, S + 1)`` for every
+    event ``e``, as ``(events * len(rows), width)`` (column ``n_s``, all NaN, outside the data).
+    One event whose window lies inside the data and a run of rows give a view."""
+    m = rows.size
+    run = m > 0 and rows[-1] - rows[0] == m - 1 and bool((np.diff(rows) == 1).all())
+    vt = values[int(rows[0]) : int(rows[0]) + m] if run else np.take(values, rows, axis=0)
+    starts = c0.tolist()
+    if len(starts) == 1 and starts[0] >= 0 and starts[0] + width <= n_s:
+        return vt[:, starts[0] : starts[0] + width]
+    out = np.empty((len(starts), m, width))
+    for e, c in enumerate(starts):
+        if c >= 0 and c + width <= n_s:
+            out[e] = vt[:, c : c + width]
+        else:
+            cols = c + np.arange(width)
+            out[e] = vt[:, np.where((cols >= 0) & (cols < n_s), cols, n_s)]
+    return out.reshape(-1, width)
+
+
 class EventStudy:
     """Event study of abnormal returns around one or several events.
 
@@ -319,7 +341,7 @@ class EventStudy:
         else:
             data = read_returns(returns)  # type: ignore[arg-type]
         classes = _read_meta(meta)
-        symbols = list(data.values.columns)
+        symbols = list(data.symbols)
         assets = self._select_assets(symbols, classes)
         return _Estimator(self, data, classes, assets).run()
 
@@ -379,7 +401,7 @@ class _Estimator:
     # -------------------------------------------------------------- setup
     def _resolve_assets(self) -> None:
         s = self.s
-        known = set(self.data.values.columns)
+        known = self.data.position
         self.cal = {a: s._calendar_of(a, self.classes) for a in self.assets}
         self.bench: dict[str, str | None] = {}
         for a in self.assets:
@@ -440,15 +462,9 @@ class _Estimator:
             pos = np.searchsorted(sess, day0.astype(sess.dtype))
             inside = (pos < n_s) & (sess[np.minimum(pos, n_s - 1)] == day0)
             r0 = pos + est0  # panel row of each event's first estimation day
-            rows = r0[:, None] + np.arange(width)[None, :]  # (events, W)
-            rows = np.where((rows >= 0) & (rows < n_s), rows, n_s)
-            vt = panel.values.T  # (k, S + 1)
-            # one gather per calendar: (events, members, W) -> pairs ordered by event, then asset
-            ys.append(vt[acol[None, :, None], rows[:, None, :]].reshape(-1, width))
-            if bcol is None:
-                xs.append(None)
-            else:
-                xs.append(vt[bcol[None, :, None], rows[:, None, :]].reshape(-1, width))
+            # one (members x W) slice per event -> pairs ordered by event, then asset
+            ys.append(_gather_rows(panel.values, acol, r0, width, n_s))
+            xs.append(None if bcol is None else _gather_rows(panel.values, bcol, r0, width, n_s))
             n_e, n_m = len(s.events), len(members)
             mpos = np.array([asset_pos[a] for a in members], dtype=np.intp)
             ev_of.append(np.repeat(np.arange(n_e), n_m))
@@ -475,7 +491,8 @@ class _Estimator:
             order = np.argsort(np.concatenate(keys), kind="stable")
             self.Y = np.vstack(ys)[order]
         if s.model == "constant_mean":
-            self.X = np.full(self.Y.shape, np.nan)
+            # the model has no market return: a read-only all-NaN view, no memory
+            self.X = np.broadcast_to(np.float64(np.nan), self.Y.shape)
         else:
             self.X = xs[0] if order is None else np.vstack(xs)[order]
         if order is not None:

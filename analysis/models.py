@@ -183,6 +183,15 @@ def fit_model(
     y = np.asarray(y, dtype="float64")
     nan = np.full(y.shape[0], np.nan)
     if model == "constant_mean":
+        if y.shape[1] and not np.isnan(y).any():  # balanced: no masks (same sums, fewer passes)
+            n = np.full(y.shape[0], float(y.shape[1]))
+            mu = y.sum(axis=1) / n
+            resid = y - mu[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s2 = (resid * resid).sum(axis=1) / (n - 1)
+            return ModelFit(
+                model, mu, np.zeros_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
+            )
         mask = ~np.isnan(y)
         n = mask.sum(axis=1).astype("float64")
         mu = _masked_mean(y, mask, n)
@@ -204,18 +213,24 @@ def fit_model(
         return ModelFit(
             model, np.zeros_like(mu), np.ones_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
         )
-    mx = _masked_mean(x, mask, n)
-    my = _masked_mean(y, mask, n)
-    dx = np.where(mask, x - mx[:, None], 0.0)
-    dy = np.where(mask, y - my[:, None], 0.0)
+    complete = bool(mask.all())
+    if complete:  # balanced: the masked sums below without their masks (same values)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx, my = x.sum(axis=1) / n, y.sum(axis=1) / n
+        dx, dy = x - mx[:, None], y - my[:, None]
+    else:
+        mx = _masked_mean(x, mask, n)
+        my = _masked_mean(y, mask, n)
+        dx = np.where(mask, x - mx[:, None], 0.0)
+        dy = np.where(mask, y - my[:, None], 0.0)
     sxx = np.einsum("ij,ij->i", dx, dx)
     with np.errstate(invalid="ignore", divide="ignore"):
         beta = np.einsum("ij,ij->i", dx, dy) / sxx
     alpha = my - beta * mx
     # y - alpha - beta x = (y - my) - beta (x - mx): one pass, NaN on unused days
     dy -= beta[:, None] * dx
-    resid = np.where(mask, dy, np.nan)
     ssr = np.einsum("ij,ij->i", dy, dy)
+    resid = dy if complete else np.where(mask, dy, np.nan)
     df = n - 2
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = ssr / (df if convention == "textbook" else n - 1)
