@@ -5,6 +5,8 @@ Analysis never opens a connection; these functions take one and hand back pandas
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pandas as pd
 
@@ -12,6 +14,14 @@ from warehouse.errors import InputError, ReadOnlyViolationError
 
 # Statement types an analyst may send through `aitokens sql` (SHOW/DESCRIBE parse as SELECT).
 READ_STATEMENT_TYPES = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
+# PRAGMAs that only describe: others can import a database, write profiling files, ...
+READ_PRAGMAS = frozenset({
+    "table_info", "show", "show_tables", "show_tables_expanded", "database_list",
+    "database_size", "storage_info", "version", "platform", "functions", "collations",
+    "metadata_info", "user_agent", "show_databases",
+})
+_EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?(\([^)]*\)\s*)?", re.IGNORECASE)
+_PRAGMA_NAME = re.compile(r"^\s*PRAGMA\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 
 def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
@@ -26,12 +36,7 @@ def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     if not statements:
         raise InputError("no SQL statement given")
     for statement in statements:
-        kind = statement.type.name
-        if kind not in READ_STATEMENT_TYPES:
-            raise ReadOnlyViolationError(
-                f"`aitokens sql` is read-only: a {kind} statement is refused "
-                "(write through `aitokens import` / `aitokens ingest`)"
-            )
+        _check_read_only(con, statement)
     try:
         for statement in statements[:-1]:
             con.execute(statement).fetchall()
@@ -42,13 +47,39 @@ def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
                 f"`aitokens sql` is read-only: {_first_line(exc)}"
             ) from None
         raise InputError(f"query failed: {_first_line(exc)}") from None
-    except (
-        duckdb.CatalogException,
-        duckdb.BinderException,
-        duckdb.ParserException,
-        duckdb.ConversionException,
-    ) as exc:
+    except (duckdb.InternalException, duckdb.FatalException):
+        raise  # a DuckDB bug, not the query's fault: the CLI reports an unexpected failure
+    except duckdb.Error as exc:  # catalog, binder, conversion, out of range, a missing file...
         raise InputError(f"query failed: {_first_line(exc)}") from None
+
+
+def _refuse(kind: str) -> ReadOnlyViolationError:
+    return ReadOnlyViolationError(
+        f"`aitokens sql` is read-only: a {kind} statement is refused "
+        "(write through `aitokens import` / `aitokens ingest`)"
+    )
+
+
+def _check_read_only(con: duckdb.DuckDBPyConnection, statement) -> None:
+    """Refuse anything but reads. EXPLAIN [ANALYZE] runs its statement (``EXPLAIN ANALYZE COPY
+    ... TO 'file'`` writes the file), so the statement explained must be a read too; PRAGMAs
+    are limited to the descriptive ones in :data:`READ_PRAGMAS`."""
+    kind = statement.type.name
+    if kind not in READ_STATEMENT_TYPES:
+        raise _refuse(kind)
+    if kind == "PRAGMA":
+        match = _PRAGMA_NAME.match(statement.query)
+        name = match.group(1).lower() if match else "?"
+        if name not in READ_PRAGMAS:
+            raise _refuse(f"PRAGMA {name}")
+    if kind == "EXPLAIN":
+        inner_sql = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
+        try:
+            inner = con.extract_statements(inner_sql)
+        except duckdb.Error:
+            raise _refuse("EXPLAIN of an unreadable") from None
+        if len(inner) != 1 or inner[0].type.name != "SELECT":
+            raise _refuse(f"EXPLAIN {inner[0].type.name if inner else '?'}")
 
 
 def _first_line(exc: BaseException) -> str:
