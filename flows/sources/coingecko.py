@@ -426,8 +426,8 @@ class CoinGeckoClient:
     @staticmethod
     def _shape_error(endpoint: str, expected: str, body: Any) -> UpstreamError:
         got = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)[:6]}"
-        return UpstreamError(f"CoinGecko {endpoint}: expected {expected}, got {got}",
-                             endpoint=endpoint)
+        return UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: expected "
+                             f"{expected}, got {got}", endpoint=endpoint)
 
 
 # ------------------------------------------------------------------------------ chunks

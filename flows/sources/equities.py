@@ -323,6 +323,10 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     indicators = result.get("indicators") if isinstance(result.get("indicators"), dict) else {}
     quote = _first(indicators, "quote")
     adj = _first(indicators, "adjclose")
+    if not isinstance(quote.get("close"), list):
+        endpoint = "/" + C.YAHOO_CHART_PATH.format(ticker=ticker)
+        raise UpstreamError(f"Yahoo {endpoint}: unexpected payload shape: {n} timestamps but no "
+                            "'indicators.quote[0].close' list", endpoint=endpoint)
     if not adj.get("adjclose"):
         out.notes.append(f"{ticker}: answer lacks adjclose, left empty")
     frame = pd.DataFrame({
