@@ -118,6 +118,7 @@ class Partition:
             slot = np.empty(p, dtype=np.intp)
             slot[order] = np.arange(p) - np.repeat(starts, self.sizes)
             self._slot = slot
+            self._order, self._starts = order, starts
 
     @classmethod
     def single(cls, name: str, n_pairs: int) -> Partition:
@@ -135,6 +136,18 @@ class Partition:
     def last(self, a: np.ndarray) -> np.ndarray:
         """``a`` of shape ``(P, K)`` as ``(G, K, N_max)``: the cross-section on the last axis."""
         return np.swapaxes(self.pad(a), 1, 2)
+
+    def sums(self, a: np.ndarray) -> np.ndarray:
+        """Column sums of ``a`` (shape ``(P, K)``, no NaN) within each group: ``(G, K)``."""
+        g = len(self.names)
+        if g == 1:
+            return a.sum(axis=0)[None]
+        if self._reshape:
+            return a.reshape(g, self.n_max, -1).sum(axis=1)
+        out = np.zeros((g,) + a.shape[1:])
+        nonempty = self.sizes > 0
+        out[nonempty] = np.add.reduceat(a[self._order], self._starts[nonempty], axis=0)
+        return out
 
     def total(self, v: np.ndarray) -> np.ndarray:
         """Sum of a per-pair vector within each group."""
@@ -285,23 +298,18 @@ def run_tests(
         sar = inp.car / np.sqrt(inp.car_var)
     want = set(inp.tests)
     n_est = inp.resid_est.shape[1]
-    devs: dict[str, tuple[np.ndarray, bool]] = {}
-    if want & {"corrado_rank", "modified_rank", "cz_sign"}:
-        full = np.hstack([inp.resid_est, inp.ar_event])
-        ranks, srt, m_i = _ranks_sorted(full)
-        if "corrado_rank" in want:  # K_it - (M_i+1)/2
-            devs["corrado_rank"] = (ranks - ((m_i + 1.0) / 2.0)[:, None], False)
-        if "modified_rank" in want:  # U_it - 1/2
-            devs["modified_rank"] = (ranks / (m_i[:, None] + 1.0) - 0.5, True)
-        if "cz_sign" in want:  # G_it = sign(A_it - median_i)
-            devs["cz_sign"] = (np.sign(full - _sorted_median(srt, m_i)[:, None]), True)
-    est_ok = ~np.isnan(inp.resid_est)
-    n_ok = est_ok.sum(axis=1)
-    n_pos = (inp.resid_est > 0).sum(axis=1)
-    pos_share = n_pos / n_ok
-    est_var = np.nanvar(inp.resid_est, axis=1, ddof=1) if "bw1980" in want else None
+    rank_tests = [t for t in ("corrado_rank", "modified_rank", "cz_sign") if t in want]
+    rank_in: _RankInput | None = None
+    if rank_tests:
+        rank_in = _RankInput(np.hstack([inp.resid_est, inp.ar_event]), rank_tests)
+    if "generalized_sign" in want:  # share of positive estimation residuals per pair
+        n_ok = count(inp.resid_est)
+        n_pos = (inp.resid_est > 0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pos_share = n_pos / n_ok
+    est_var = _row_var(inp.resid_est) if "bw1980" in want else None
     estudy2 = inp.convention == "estudy2"
-    ar_present = ~np.isnan(inp.ar_event)
+    resid_complete = bool(want & {"bw1985", "lamb"}) and not np.isnan(inp.resid_est).any()
     kp_cache: dict[int, np.ndarray] = {}
 
     blocks: list[_Block] = []
@@ -371,18 +379,17 @@ def run_tests(
                 _fmt_cells(lambda k, r: f"t({k - 1}), r={r:.3f}", n, rbar),
             )
 
-        if devs:
-            present_g = np.nansum(part.pad(ar_present.astype(float)), axis=1)  # (G, E)
-            nn = np.round((present_g @ inp.windows) / np.maximum(lengths, 1))
-        for test in ("corrado_rank", "modified_rank", "cz_sign"):
-            if test not in want:
-                continue
-            dev, root = devs[test]
-            dbar, s = st.rank_day_aggregates(
-                part.last(dev), root=root, scale_to=n_g if estudy2 else None
-            )
-            z = st.window_rank_z(dbar[..., n_est:], np.asarray(s)[..., None], inp.windows)
-            emit(test, z, st.pvalue_normal(z), nn.astype(int), "N(0,1)", min1)
+        if rank_in is not None:
+            nt, totals, t_eff = rank_in.group_totals(part)
+            # pairs with an abnormal return, averaged over the days of each window
+            nn = np.round((nt[:, n_est:] @ inp.windows) / np.maximum(lengths, 1))
+            for test in rank_tests:
+                dbar, s = _rank_aggregates(
+                    totals[test], nt, t_eff, root=test != "corrado_rank",
+                    scale_to=n_g if estudy2 else None,
+                )
+                z = st.window_rank_z(dbar[..., n_est:], s[..., None], inp.windows)
+                emit(test, z, st.pvalue_normal(z), nn.astype(int), "N(0,1)", min1)
 
         if "generalized_sign" in want:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -422,7 +429,10 @@ def run_tests(
             emit("bw1980", z80, st.pvalue_t(z80, df_bw[:, None]), n, bw_dist, min1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # days on which no pair has data
-            cm = np.nanmean(part.pad(inp.resid_est), axis=1)  # (G, L1)
+            if resid_complete:  # the daily mean residual of each group from its sums
+                cm = part.sums(inp.resid_est) / n_g[:, None]  # (G, L1)
+            else:
+                cm = np.nanmean(part.pad(inp.resid_est), axis=1)
             sd85 = np.nanstd(cm, ddof=1, axis=1)
         if "bw1985" in want:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -460,23 +470,118 @@ def run_tests(
     return TestTable(blocks, column_labels, column_kinds, column_bounds)
 
 
-def _ranks_sorted(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ranks within each row (average ranks for ties, NaN kept), the sorted rows and the number
-    of non-missing values per row."""
+def count(x: np.ndarray) -> np.ndarray:
+    """Non-missing entries of each row (the row length when nothing is missing)."""
+    if not np.isnan(x).any():
+        return np.full(x.shape[0], x.shape[1])
+    return (~np.isnan(x)).sum(axis=1)
+
+
+def _row_var(x: np.ndarray) -> np.ndarray:
+    """``np.nanvar(x, axis=1, ddof=1)`` (rows without two values: NaN), one pass fewer when
+    nothing is missing."""
+    if np.isnan(x).any() or x.shape[1] < 2:
+        return np.nanvar(x, axis=1, ddof=1)
+    d = x - x.mean(axis=1, keepdims=True)
+    return (d * d).sum(axis=1) / (x.shape[1] - 1)
+
+
+class _RankInput:
+    """Ranks of each pair's estimation and event abnormal returns (Corrado 1989), and the rank
+    and sign deviations of the three rank tests, kept as per-pair pieces whose group-and-day sums
+    are all the tests need (no ``(P, T)`` deviation array per test and partition)."""
+
+    def __init__(self, full: np.ndarray, tests: list[str]) -> None:
+        self.tests = tests
+        ranks, srt, m_i = _ranks_sorted(full, nan_rank=0.0)
+        self.nan = np.isnan(full) if (m_i < full.shape[1]).any() else None
+        self.present = None if self.nan is None else (~self.nan).astype(float)
+        self.m_i = m_i
+        self.ranks = ranks  # 0 where the pair has no value
+        self.n_days = full.shape[1]
+        self.sign = None
+        if "cz_sign" in tests:  # G_it = sign(A_it - median_i), 0 where missing
+            sign = np.sign(full - _sorted_median(srt, m_i)[:, None])
+            self.sign = sign if self.nan is None else np.where(self.nan, 0.0, sign)
+
+    def group_totals(
+        self, part: Partition
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Per group and day: pairs present ``N_t``, the sum of each test's deviations, and per
+        group the mean number of days of the pairs that have any (``T`` when complete)."""
+        g = len(part.names)
+        m_i = self.m_i
+        if self.present is None:
+            nt = np.broadcast_to(part.sizes.astype(float)[:, None], (g, self.n_days))
+            t_eff = np.full(g, float(self.n_days))
+        else:
+            nt = part.sums(self.present)
+            has = m_i > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t_eff = part.total(np.where(has, m_i, 0.0)) / part.total(has * 1.0)
+        totals: dict[str, np.ndarray] = {}
+        if "corrado_rank" in self.tests or "modified_rank" in self.tests:
+            k_sum = part.sums(self.ranks)
+        if "corrado_rank" in self.tests:  # sum_i K_it - (M_i + 1)/2
+            half = (m_i + 1.0) / 2.0
+            if self.present is None:
+                totals["corrado_rank"] = k_sum - part.total(half)[:, None]
+            else:
+                totals["corrado_rank"] = k_sum - part.sums(self.present * half[:, None])
+        if "modified_rank" in self.tests:  # sum_i K_it / (M_i + 1) - 1/2
+            if self.present is None:
+                totals["modified_rank"] = k_sum / (self.n_days + 1.0) - 0.5 * nt
+            else:
+                scaled = self.ranks / (m_i[:, None] + 1.0)
+                totals["modified_rank"] = part.sums(scaled) - 0.5 * nt
+        if self.sign is not None:
+            totals["cz_sign"] = part.sums(self.sign)
+        return nt, totals, t_eff
+
+
+def _rank_aggregates(
+    total: np.ndarray,
+    nt: np.ndarray,
+    t_eff: np.ndarray,
+    *,
+    root: bool,
+    scale_to: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analysis.statistics.rank_day_aggregates` from group-day sums: ``total`` and ``nt``
+    of shape ``(G, T)`` (sum of the deviations and pairs present), ``t_eff`` of shape ``(G,)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if scale_to is not None:
+            total = total / nt * np.asarray(scale_to, dtype=float)[:, None]
+        dbar = total / (np.sqrt(nt) if root else nt)
+        dbar = np.where(nt > 0, dbar, np.nan)
+        s = np.sqrt(np.nansum(dbar**2, axis=-1) / t_eff)
+    return dbar, s
+
+
+def _ranks_sorted(
+    full: np.ndarray, nan_rank: float = np.nan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ranks within each row (average ranks for ties; ``nan_rank`` where a value is missing),
+    the sorted rows and the number of non-missing values per row."""
+    p, t = full.shape
     order = np.argsort(full, axis=1)  # NaN sort last, so valid values get ranks 1..M_i
-    srt = np.take_along_axis(full, order, axis=1)
-    ranks = np.empty_like(full)
-    pos = np.broadcast_to(np.arange(1, full.shape[1] + 1, dtype=float), full.shape)
-    np.put_along_axis(ranks, order, pos, axis=1)
+    # flat positions of the sorted entries: one index array serves the gather and the scatter
+    order += (np.arange(p) * t)[:, None]
+    flat = order.reshape(-1)
+    srt = full.reshape(-1)[flat].reshape(p, t)
+    ranks = np.empty(p * t)
+    ranks[flat] = np.tile(np.arange(1, t + 1, dtype=float), p)
+    ranks = ranks.reshape(p, t)
     tied = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
     if tied.any():
         ranks[tied] = pd.DataFrame(full[tied]).rank(axis=1, method="average").to_numpy()
-    nan = np.isnan(full)
-    if nan.any():
-        ranks[nan] = np.nan
+    m_valid = (~np.isnan(srt[:, -1])) if t else np.ones(p, dtype=bool)
+    if t and not m_valid.all():  # NaN sort last: a row is complete iff its last value is not
+        nan = np.isnan(full)
+        ranks[nan] = nan_rank
         m_i = (~nan).sum(axis=1).astype(float)
     else:
-        m_i = np.full(full.shape[0], float(full.shape[1]))
+        m_i = np.full(p, float(t))
     return ranks, srt, m_i
 
 
@@ -522,7 +627,11 @@ def _kp_rbar(
                 off[gk] += cache[b_id]
                 continue
             mb = present[block.idx[pos]]
-            if block.z is not None:
+            if block.z is not None and whole and mb.all():
+                # every pair present in every column: ||sum_i z_i||^2 - N for all columns
+                sz = block.z.sum(axis=0)
+                contrib = np.full(mb.shape[1], sz @ sz - pos.size)
+            elif block.z is not None:
                 # sum of r_ij over a set S = ||sum_{i in S} z_i||^2 for unit-norm standardized rows
                 sz = mb.T @ block.z[pos]  # (C, L)
                 contrib = (sz * sz).sum(axis=1) - mb.sum(axis=0)
@@ -571,22 +680,28 @@ def residual_correlation_blocks(
     blocks: list[CorrBlock] = []
     nan_rows = np.isnan(resid).any(axis=1)
     z_all: np.ndarray | None = None
-    for ev in np.unique(event_of_pair):
-        idx = np.flatnonzero(event_of_pair == ev)
-        r = resid[idx]
+    # pairs of each event (ascending positions), from one stable sort
+    order = np.argsort(event_of_pair, kind="stable")
+    _, starts, sizes = np.unique(event_of_pair[order], return_index=True, return_counts=True)
+    for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
+        idx = order[start : start + size]
+        run = size > 0 and int(idx[-1]) - int(idx[0]) == size - 1
+        rows = slice(int(idx[0]), int(idx[0]) + size) if run else idx
         if aligned is not None and aligned(idx):
             same, d = True, None
         else:
             d = dates(idx) if callable(dates) else dates[idx]
             same = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
-        if same and not nan_rows[idx].any():
+        if same and not nan_rows[rows].any():
             if z_all is None:  # row-wise, so standardize every pair at once
                 z_all = resid - resid.mean(axis=1, keepdims=True)
-                norm = np.sqrt((z_all * z_all).sum(axis=1, keepdims=True))
+                norm = np.sqrt(np.einsum("ij,ij->i", z_all, z_all))[:, None]
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    z_all = np.where(norm > 0, z_all / norm, 0.0)
-            blocks.append(CorrBlock(idx, z_all[idx], None))
+                    np.divide(z_all, norm, out=z_all, where=norm > 0)
+                z_all[(~(norm > 0))[:, 0]] = 0.0
+            blocks.append(CorrBlock(idx, z_all[rows], None))
             continue
+        r = resid[rows]
         if same:
             frame = pd.DataFrame(r.T)
         else:

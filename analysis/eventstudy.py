@@ -499,6 +499,8 @@ class _Estimator:
             for name in ("ev_of", "asset_idx", "cal_idx", "r0", "day0", "outside"):
                 setattr(self, name, getattr(self, name)[order])
         self.n_sessions = np.array([len(p.sessions) for p in self.panels.values()])
+        self.y_has_nan = bool(np.isnan(self.Y).any())
+        self.x_has_nan = s.model != "constant_mean" and bool(np.isnan(self.X).any())
 
     # -------------------------------------------------------------- per-pair labels and dates
     def _asset_names(self, pairs: np.ndarray) -> np.ndarray:
@@ -531,15 +533,17 @@ class _Estimator:
     def _exclusions(self) -> None:
         s = self.s
         need_x = s.model != "constant_mean"
-        y_est = self.Y[:, : self.l1]
-        ok_est = ~np.isnan(y_est)
-        if need_x:
-            ok_est &= ~np.isnan(self.X[:, : self.l1])
-        n_est = ok_est.sum(axis=1)
+        n_pairs = len(self.Y)
+        if self.y_has_nan or self.x_has_nan:
+            ok_est = ~np.isnan(self.Y[:, : self.l1])
+            if need_x:
+                ok_est &= ~np.isnan(self.X[:, : self.l1])
+            n_est = ok_est.sum(axis=1)
+        else:  # nothing missing: every estimation day counts
+            n_est = np.full(n_pairs, self.l1)
         est0 = s.estimation_window[0]
         # column of day 0 in the gathered window (None when the event window excludes day 0)
         d0 = -est0 if s.event_window[0] <= 0 <= s.event_window[1] else None
-        n_pairs = len(self.Y)
         no_y = np.isnan(self.Y[:, d0]) if d0 is not None else np.zeros(n_pairs, bool)
         no_x = np.isnan(self.X[:, d0]) if d0 is not None and need_x else np.zeros(n_pairs, bool)
         short = n_est < s.min_estimation_obs
@@ -807,11 +811,20 @@ class _Estimator:
         if not groups:
             return lambda: pd.DataFrame(columns=cols)
         key_tuples = {v: t for t, v in uniq.items()}
-        y_all = self.Y[kept[order]]
-        present = ~np.isnan(y_all)
+        rows = kept[order]
+        in_place = rows.size == len(self.Y) and bool((np.diff(rows) == 1).all())
+        y_all = self.Y if in_place else self.Y[rows]
         # equal weights: the mean of the members present on each day
-        wy = np.add.reduceat(np.where(present, y_all, 0.0), starts, axis=0)
-        ws = np.add.reduceat(present.astype(float), starts, axis=0)
+        if self.y_has_nan:
+            present = ~np.isnan(y_all)
+            wy = np.add.reduceat(np.where(present, y_all, 0.0), starts, axis=0)
+            ws = np.add.reduceat(present.astype(float), starts, axis=0)
+        elif in_place and bool((sizes == sizes[0]).all()):  # equal groups in order: a reshape
+            wy = y_all.reshape(sizes.size, int(sizes[0]), -1).sum(axis=1)
+            ws = sizes.astype(float)[:, None]
+        else:
+            wy = np.add.reduceat(y_all, starts, axis=0)
+            ws = sizes.astype(float)[:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             y_eq = np.where(ws > 0, wy / ws, np.nan)
         meta, yps, xps, reasons = [], [], [], []
