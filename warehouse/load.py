@@ -8,6 +8,7 @@ spans several tables is still all-or-nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +70,8 @@ def deduplicate(
     ``on_conflict="error"`` raises ``ConflictingDuplicatesError`` (both rows are suspect);
     ``"last"`` keeps the last row of each key (for sources whose later answer supersedes).
     """
+    if not frame.duplicated(subset=list(key)).any():
+        return frame  # the common case: unique keys, no full-row comparison needed
     exact = frame.drop_duplicates()
     dup_mask = exact.duplicated(subset=list(key), keep=False)
     if not dup_mask.any():
@@ -141,5 +144,8 @@ def upsert(
                 """
             ).fetchall()
     finally:
-        con.unregister(stage)
+        # After a failed statement the transaction is aborted and unregister() raises too;
+        # that second error must not hide the first.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(stage)
     return UpsertResult(table, inserted, updated, unchanged, dropped)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from flows.sources.csv_import import CsvValidationError, read_price_csv
@@ -156,3 +157,20 @@ def test_failure_inside_the_transaction_rolls_back_everything(db_path, tmp_path,
     with pytest.raises(RuntimeError, match="disk fell off"):
         load(db_path, write_csv(tmp_path / "more.csv", more))
     assert dump_tables(db_path) == before
+
+
+def test_a_failed_upsert_reports_its_own_error(db_path):
+    """The stage's cleanup must not replace the real error with 'transaction is aborted'."""
+    import duckdb
+
+    from warehouse.db import transaction
+    from warehouse.load import upsert
+
+    bad = pd.DataFrame({"symbol": ["FET"], "date": ["not a date"], "source": ["x"],
+                        "asset_class": ["ai_token"], "close": [1.0]})
+    with (
+        open_warehouse(db_path) as con,
+        pytest.raises(duckdb.ConversionException, match="not a date"),
+        transaction(con),
+    ):
+        upsert(con, "imported_daily", bad, ["symbol", "date", "source"])
