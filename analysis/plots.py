@@ -41,6 +41,23 @@ REPORT_RC: dict[str, object] = {
     "figure.constrained_layout.use": True,
 }
 EVENT_COLOR = "#d62728"
+SERIES_COLORS = {
+    "NVDA": "#ff7f0e",
+    "BTC": "#2ca02c",
+    "AMD": "#9467bd",
+    "SPY": "#7f7f7f",
+    "QQQ": "#8c564b",
+}
+
+
+def series_color(label: str, i: int) -> str:
+    """A fixed colour for well-known series (NVDA orange, BTC green...), else tab10 by order."""
+    for key, color in SERIES_COLORS.items():
+        if label == key or label.endswith(f" {key}"):
+            return color
+    return plt.get_cmap("tab10")(i % 10)
+
+
 CONFOUNDER_COLOR = "#1f77b4"
 BAND_ALPHA = 0.18
 # Tests of the report table, headline first (Kolari & Pynnonen 2010), then the robust ones.
@@ -70,7 +87,9 @@ class Marker:
 
 
 def _usd_bn(ax, axis: str = "y") -> None:
-    fmt = FuncFormatter(lambda v, _: f"${v / 1e9:,.0f}bn" if abs(v) >= 1e10 else f"${v / 1e9:,.1f}bn")
+    fmt = FuncFormatter(
+        lambda v, _: f"${v / 1e9:,.0f}bn" if abs(v) >= 1e10 else f"${v / 1e9:,.1f}bn"
+    )
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
@@ -103,13 +122,18 @@ def mark_dates(ax, markers: Iterable[Marker], *, label_top: bool = True) -> None
             )
 
 
-def mark_event_day(ax, label: str = "day 0 (event)", confounder_day: float | None = None,
-                   confounder_label: str = "confounder") -> None:
+def mark_event_day(
+    ax,
+    label: str = "day 0 (event)",
+    confounder_day: float | None = None,
+    confounder_label: str = "confounder",
+) -> None:
     """Mark day 0 of an event-time axis (and a confounder's day, when it falls in the window)."""
     ax.axvline(0, color=EVENT_COLOR, lw=1.6, label=label, zorder=1)
     if confounder_day is not None:
-        ax.axvline(confounder_day, color=CONFOUNDER_COLOR, lw=1.4, ls=":", label=confounder_label,
-                   zorder=1)
+        ax.axvline(
+            confounder_day, color=CONFOUNDER_COLOR, lw=1.4, ls=":", label=confounder_label, zorder=1
+        )
 
 
 def save_figure(fig: Figure, directory: str | Path | None, name: str) -> Path | None:
@@ -121,6 +145,38 @@ def save_figure(fig: Figure, directory: str | Path | None, name: str) -> Path | 
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=REPORT_RC["savefig.dpi"], bbox_inches="tight", facecolor="white")
     return path
+
+
+def figure_title(fig: Figure) -> str:
+    """The figure's suptitle, else its first axes title (used as alternative text)."""
+    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return sup or next((ax.get_title() for ax in fig.axes if ax.get_title()), "figure")
+
+
+def show(fig: Figure, directory: str | Path | None = None, name: str = "figure") -> None:
+    """Render ``fig`` once: write ``<directory>/<name>.png`` (when a directory is given),
+    display the same PNG in the notebook, and close the figure (no second render)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(
+        buf, format="png", dpi=REPORT_RC["savefig.dpi"], bbox_inches="tight", facecolor="white"
+    )
+    plt.close(fig)
+    data = buf.getvalue()
+    if directory is not None:
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.png").write_bytes(data)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # plain Python: writing the file is all there is to do
+        return None
+    if get_ipython() is not None:
+        width = int(min(fig.get_figwidth() * 100, 1200))
+        display(Image(data=data, format="png", width=width, metadata={"alt": figure_title(fig)}))
+    return None
 
 
 # --------------------------------------------------------------------------- event-study shaping
@@ -153,8 +209,9 @@ def indexed_event_prices(
     pos = int(idx.searchsorted(pd.Timestamp(day0)))
     rows = np.arange(pos + lo, pos + hi + 1)
     ok = (rows >= 0) & (rows < len(idx))
-    block = pd.DataFrame(np.nan, index=pd.RangeIndex(lo, hi + 1, name="day"),
-                         columns=closes.columns)
+    block = pd.DataFrame(
+        np.nan, index=pd.RangeIndex(lo, hi + 1, name="day"), columns=closes.columns
+    )
     dates = pd.Series(pd.NaT, index=block.index, dtype="datetime64[ns]")
     block.loc[block.index[ok]] = closes.to_numpy()[rows[ok]]
     dates[block.index[ok]] = idx[rows[ok]]
@@ -287,7 +344,11 @@ class Callout:
         self.text, self.kind = text, kind
 
     def _repr_html_(self) -> str:
-        return f'<div class="aitokens-{self.kind}">{self.text}</div>'
+        import html
+        import re
+
+        body = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text, quote=False))
+        return f'<div class="aitokens-{self.kind}">{body}</div>'
 
     def _repr_markdown_(self) -> str:
         return f"**{self.kind.upper()}:** {self.text}"
@@ -308,8 +369,9 @@ def plot_event_timeline(
 ) -> Figure:
     """Index levels over time with the estimation and event windows shaded and events marked."""
     fig, ax = plt.subplots(figsize=(12, 5.2))
-    for col in levels.columns:
-        ax.plot(levels.index, levels[col], lw=1.5, label=col)
+    for i, col in enumerate(levels.columns):
+        s = levels[col].dropna()
+        ax.plot(s.index, s, lw=1.5, label=col, color=series_color(col, i))
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if estimation is not None:
@@ -339,8 +401,9 @@ def plot_indexed_prices(
     fig, ax = plt.subplots(figsize=(12, 5.8))
     cmap = plt.get_cmap("tab10" if data.shape[1] <= 10 else "tab20")
     for i, col in enumerate(data.columns):
-        ax.plot(data.index, data[col], marker="o", ms=3.5, lw=1.8, color=cmap(i % cmap.N),
-                label=col)
+        ax.plot(
+            data.index, data[col], marker="o", ms=3.5, lw=1.8, color=cmap(i % cmap.N), label=col
+        )
     ax.axhline(100, color="0.3", lw=0.8)
     mark_event_day(ax, confounder_day=confounder_day, confounder_label=confounder_label)
     ax.set_title(title)
@@ -356,15 +419,31 @@ def _ar_car_axes(ax, p: pd.DataFrame, confounder_day: float | None, *, legend: b
     ar = 100 * p["ar"].to_numpy()
     err = 100 * np.vstack([p["ar"] - p["ar_lo"], p["ar_hi"] - p["ar"]])
     ax.bar(days, ar, color="0.6", width=0.7, label="AR (daily)", zorder=2)
-    ax.errorbar(days, ar, yerr=err, fmt="none", ecolor="0.35", elinewidth=0.9, capsize=2,
-                label="AR 95% band", zorder=3)
-    ax.plot(days, 100 * p["car"], color="#2ca02c", lw=2.2, marker="o", ms=3, label="CAR",
-            zorder=4)
-    ax.fill_between(days, 100 * p["car_lo"], 100 * p["car_hi"], color="#2ca02c",
-                    alpha=BAND_ALPHA, label="CAR 95% band", zorder=1)
+    ax.errorbar(
+        days,
+        ar,
+        yerr=err,
+        fmt="none",
+        ecolor="0.35",
+        elinewidth=0.9,
+        capsize=2,
+        label="AR 95% band",
+        zorder=3,
+    )
+    ax.plot(days, 100 * p["car"], color="#2ca02c", lw=2.2, marker="o", ms=3, label="CAR", zorder=4)
+    ax.fill_between(
+        days,
+        100 * p["car_lo"],
+        100 * p["car_hi"],
+        color="#2ca02c",
+        alpha=BAND_ALPHA,
+        label="CAR 95% band",
+        zorder=1,
+    )
     ax.axhline(0, color="0.2", lw=0.8)
-    mark_event_day(ax, label="day 0", confounder_day=confounder_day,
-                   confounder_label="NVDA results")
+    mark_event_day(
+        ax, label="day 0", confounder_day=confounder_day, confounder_label="NVDA results"
+    )
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     if legend:
         ax.legend(loc="upper left", fontsize=9, ncols=2)
@@ -400,8 +479,9 @@ def plot_ar_car_grid(
     assets = list(assets)
     n = max(len(assets), 1)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 3.4 * nrows + 0.8), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(13, 3.4 * nrows + 0.8), sharey=True, squeeze=False
+    )
     for i, asset in enumerate(assets):
         ax = axes.flat[i]
         p = paths[paths["asset"] == asset].sort_values("day")
@@ -413,7 +493,7 @@ def plot_ar_car_grid(
             ax.set_ylabel("Abnormal return (%)")
         if i >= len(assets) - ncols:
             ax.set_xlabel("Event day")
-    for ax in list(axes.flat)[len(assets):]:
+    for ax in list(axes.flat)[len(assets) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=14, fontweight="bold")
     return fig
@@ -429,17 +509,35 @@ def plot_sector_market_cap(
     """Members' summed market cap (line) against CoinGecko's reported category figure (points)
     and the coverage ratio on snapshot days; the backfilled-membership span is shaded."""
     s = sector.sort_values("date")
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 7.2), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1.3]})
-    ax.plot(s["date"], s["market_cap_usd"], lw=1.8, color="#1f77b4",
-            label="members' closes summed (coin_daily)")
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(12, 7.2), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}
+    )
+    ax.plot(
+        s["date"],
+        s["market_cap_usd"],
+        lw=1.8,
+        color="#1f77b4",
+        label="members' closes summed (coin_daily)",
+    )
     snap = s.dropna(subset=["reported_market_cap_usd"])
-    ax.scatter(snap["date"], snap["reported_market_cap_usd"], s=60, color="#ff7f0e", zorder=5,
-               marker="D", label="category total reported by CoinGecko (snapshot)")
+    ax.scatter(
+        snap["date"],
+        snap["reported_market_cap_usd"],
+        s=60,
+        color="#ff7f0e",
+        zorder=5,
+        marker="D",
+        label="category total reported by CoinGecko (snapshot)",
+    )
     back = s[s["backfilled_membership"].fillna(False).astype(bool)]
     if not back.empty:
-        ax.axvspan(back["date"].min(), back["date"].max(), color="0.9", zorder=0,
-                   label="today's members stand in for the past (survivorship)")
+        ax.axvspan(
+            back["date"].min(),
+            back["date"].max(),
+            color="0.9",
+            zorder=0,
+            label="today's members stand in for the past (survivorship)",
+        )
     _usd_bn(ax)
     ax.set_ylabel("Market cap (USD bn)")
     ax.set_title(title)
@@ -448,12 +546,16 @@ def plot_sector_market_cap(
     cov = s.dropna(subset=["coverage"])
     ax2.plot(cov["date"], 100 * cov["coverage"], marker="o", ms=7, color="#ff7f0e", lw=1.2)
     for d, v in zip(cov["date"], cov["coverage"], strict=True):
-        ax2.annotate(f"{100 * v:.1f}%", (d, 100 * v), xytext=(6, 6), textcoords="offset points",
-                     fontsize=9)
+        ax2.annotate(
+            f"{100 * v:.1f}%", (d, 100 * v), xytext=(6, 6), textcoords="offset points", fontsize=9
+        )
     ax2.set_ylabel("Coverage (%)")
     ax2.set_xlabel("Date (UTC day)")
-    ax2.set_title("Coverage: members' caps / reported category cap, on snapshot days",
-                  fontsize=11, fontweight="normal")
+    ax2.set_title(
+        "Coverage: members' caps / reported category cap, on snapshot days",
+        fontsize=11,
+        fontweight="normal",
+    )
     lo = min(80.0, float(100 * cov["coverage"].min()) - 5) if not cov.empty else 80.0
     ax2.set_ylim(lo, 105)
     ax2.yaxis.set_major_formatter(PercentFormatter(decimals=0))
@@ -465,12 +567,22 @@ def plot_top_members(top: pd.DataFrame, *, title: str) -> Figure:
     """Horizontal bars of the largest members' market caps, labelled with their share."""
     t = top.iloc[::-1]
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(t) + 1.8))
-    labels = [f"{r.symbol} ({r.name})" if "name" in t.columns and isinstance(r.name, str)
-              else str(r.symbol) for r in t.itertuples()]
+    labels = [
+        f"{r.symbol} ({r.name})"
+        if "name" in t.columns and isinstance(r.name, str)
+        else str(r.symbol)
+        for r in t.itertuples()
+    ]
     bars = ax.barh(labels, t["market_cap_usd"], color="#1f77b4")
     for bar, share in zip(bars, t["share"], strict=True):
-        ax.annotate(f"{100 * share:.1f}%", (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=10)
+        ax.annotate(
+            f"{100 * share:.1f}%",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=10,
+        )
     _usd_bn(ax, "x")
     ax.set_xlabel("Market cap at the snapshot (USD bn); label: share of all members")
     ax.set_ylabel("Member")
@@ -512,9 +624,9 @@ def plot_levels(
 ) -> Figure:
     """Several index levels over calendar time (e.g. the AI-token index, BTC and NVDA)."""
     fig, ax = plt.subplots(figsize=(12, 5.5))
-    for col in levels.columns:
+    for i, col in enumerate(levels.columns):
         s = levels[col].dropna()
-        ax.plot(s.index, s, lw=1.7, label=col)
+        ax.plot(s.index, s, lw=1.7, label=col, color=series_color(col, i))
     if log:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -532,9 +644,9 @@ def plot_rolling_correlation(
 ) -> Figure:
     """Rolling correlations of sector returns with other series (one line per series)."""
     fig, ax = plt.subplots(figsize=(12, 5.0))
-    for col in rolling.columns:
+    for i, col in enumerate(rolling.columns):
         s = rolling[col].dropna()
-        ax.plot(s.index, s, lw=1.7, label=col)
+        ax.plot(s.index, s, lw=1.7, label=col, color=series_color(col, i))
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylim(-1, 1)
     ax.set_title(title)
@@ -568,6 +680,7 @@ __all__ = [
     "plot_top_members",
     "path_model",
     "save_figure",
+    "show",
     "test_table",
     "use_report_style",
 ]

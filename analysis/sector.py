@@ -24,7 +24,9 @@ import pandas as pd
 HHI_SCALE = 10_000.0
 
 
-def wide(long: pd.DataFrame, value: str = "close", *, symbols: list[str] | None = None) -> pd.DataFrame:
+def wide(
+    long: pd.DataFrame, value: str = "close", *, symbols: list[str] | None = None
+) -> pd.DataFrame:
     """Pivot a long ``date, symbol, <value>`` frame into dates x symbols (sorted, naive dates)."""
     missing = {"date", "symbol", value} - set(long.columns)
     if missing:

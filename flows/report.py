@@ -290,7 +290,11 @@ def inject_parameters(nb, parameters: Mapping[str, Any]):
             cells.remove(cell)
             break
     at = next(
-        (i + 1 for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])),
+        (
+            i + 1
+            for i, c in enumerate(cells)
+            if "parameters" in c.get("metadata", {}).get("tags", [])
+        ),
         0,
     )
     cells.insert(at, new)
@@ -312,42 +316,42 @@ def _html_exporter():
     return exporter
 
 
-def execute_notebook(
-    name: str,
-    parameters: Mapping[str, Any],
-    *,
-    out: Path,
-    output_name: str | None = None,
-    timeout: int = KERNEL_TIMEOUT_S,
-) -> tuple[Path, Path]:
-    """Execute ``notebooks/<name>.ipynb`` with ``parameters``; write HTML and the executed
-    notebook to ``out``. Returns ``(html, ipynb)``."""
-    import nbformat
+def _client(nb, timeout: int):
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    stem = output_name or name
-    nb = nbformat.read(notebook_path(name), as_version=4)
-    inject_parameters(nb, parameters)
-    client = NotebookClient(
+    return NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        # ipykernel warns on stderr about plain TCP on localhost; keep the log for errors
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
+
+
+def _kernel_env() -> dict[str, str]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     env.pop("MPLBACKEND", None)  # the notebook selects the inline backend itself
-    html_path = out / f"{stem}.html"
-    ipynb_path = out / f"{stem}.ipynb"
+    return env
+
+
+async def _execute_async(
+    name: str, parameters: Mapping[str, Any], out: Path, stem: str, timeout: int
+) -> tuple[Path, Path]:
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    inject_parameters(nb, parameters)
     failure: CellExecutionError | None = None
     try:
-        client.execute(env=env)
+        await _client(nb, timeout).async_execute(env=_kernel_env())
     except CellExecutionError as exc:
         failure = exc
-    nbformat.write(nb, ipynb_path)
+    ipynb_path = out / f"{stem}.ipynb"
+    nbformat.write(nb, str(ipynb_path))
     body, _ = _html_exporter().from_notebook_node(nb, resources={"metadata": {"name": stem}})
-    if failure is not None:
-        html_path = out / f"{stem}.failed.html"
+    html_path = out / (f"{stem}.failed.html" if failure is not None else f"{stem}.html")
     html_path.write_text(body, encoding="utf-8")
     if failure is not None:
         ename = getattr(failure, "ename", type(failure).__name__)
@@ -356,6 +360,34 @@ def execute_notebook(
             f"notebook {name} failed: {ename}: {evalue} (partial output in {html_path})"
         )
     return html_path, ipynb_path
+
+
+def execute_notebook(
+    name: str,
+    parameters: Mapping[str, Any],
+    *,
+    out: Path,
+    output_name: str | None = None,
+    timeout: int = KERNEL_TIMEOUT_S,
+) -> tuple[Path, Path]:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters`` on a fresh kernel; write the HTML
+    and the executed notebook to ``out``. Returns ``(html, ipynb)``."""
+    import asyncio
+
+    return asyncio.run(_execute_async(name, parameters, out, output_name or name, timeout))
+
+
+async def _execute_all(jobs: list[tuple[str, dict[str, Any], Path, str]], timeout: int):
+    import asyncio
+
+    results = await asyncio.gather(
+        *(_execute_async(name, params, out, stem, timeout) for name, params, out, stem in jobs),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    return results
 
 
 def build_reports(
@@ -373,23 +405,30 @@ def build_reports(
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = ReportSummary(path, out_dir)
+    jobs = []
     for name in notebooks:
         stem = f"{event}_event_study" if name == EVENT_NOTEBOOK else name
         fig_dir = out_dir / "figures" / stem
         if fig_dir.is_dir():
             for old in fig_dir.glob("*.png"):
                 old.unlink()
+        for old in out_dir.glob(f"{stem}*.html"):
+            old.unlink()
         params = {
             "db": str(path),
             "event": event,
             "figures_dir": str(fig_dir),
             "caveats": list(caveats),
         }
-        log.info("executing %s -> %s", name, out_dir / f"{stem}.html")
-        html, ipynb = execute_notebook(name, params, out=out_dir, output_name=stem)
+        jobs.append((name, params, out_dir, stem))
+    # the notebooks only read the warehouse: run their kernels side by side
+    import asyncio
+
+    log.info("executing %s into %s", ", ".join(j[0] for j in jobs), out_dir)
+    for html, ipynb in asyncio.run(_execute_all(jobs, KERNEL_TIMEOUT_S)):
         summary.html.append(html)
         summary.notebooks.append(ipynb)
-        summary.figures.extend(sorted(fig_dir.glob("*.png")))
+        summary.figures.extend(sorted((out_dir / "figures" / html.stem).glob("*.png")))
     summary.seconds = time.monotonic() - started
     (out_dir / "manifest.json").write_text(
         json.dumps(

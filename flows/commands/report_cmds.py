@@ -1,0 +1,128 @@
+"""`aitokens report` and `aitokens pipeline`: notebooks to HTML, and the daily run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from flows.options import db_option
+
+event_option = click.option(
+    "--event",
+    default="sora",
+    show_default=True,
+    help="Default event to study (see `aitokens events list`; e.g. sora, gpt4o).",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for the HTML reports, executed notebooks and PNG figures.",
+)
+
+
+@click.command("report")
+@event_option
+@out_option
+@db_option
+def report_command(event: str, out: Path, db: Path | None) -> None:
+    """Execute the report notebooks headless and write self-contained HTML and PNG figures.
+
+    Runs notebooks/sora_event_study.ipynb (the event study of --event) and
+    notebooks/ai_sector.ipynb on the warehouse, read-only, and writes OUT/<event>_event_study.html,
+    OUT/ai_sector.html (figures embedded), the executed notebooks and
+    OUT/figures/<report>/*.png. A warehouse without the needed prices is refused with the
+    command that fills it.
+
+    Example: aitokens report --event sora --out reports/
+    """
+    from flows.report import build_reports
+
+    summary = build_reports(db, event=event, out=out)
+    for line in summary.lines():
+        click.echo(line)
+
+
+@click.command("pipeline")
+@click.option(
+    "--import",
+    "import_csv",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Import this price CSV first (idempotent: a rerun changes nothing).",
+)
+@click.option("--offline", is_flag=True, help="Skip the ingestion (no network).")
+@event_option
+@out_option
+@click.option("--no-prefect", is_flag=True, help="Run the same steps in-process, without Prefect.")
+@db_option
+def pipeline_command(
+    import_csv: Path | None,
+    offline: bool,
+    event: str,
+    out: Path,
+    no_prefect: bool,
+    db: Path | None,
+) -> None:
+    """The daily job: [import CSV ->] ingest -> study -> report, as a Prefect flow.
+
+    Each run leaves a fresh report in OUT. If the ingestion fails (no network, an API
+    outage), the failure is recorded, the study and report are still built on the data
+    already held with a "data may be stale" caveat at the top, and the command exits 1.
+    `aitokens serve` schedules this flow daily at 01:15 UTC.
+
+    Example: aitokens pipeline --import ../shared/data/sora2024/prices.csv --offline
+    """
+    from flows.pipeline import PipelineFailedError, run_pipeline
+
+    verbose = bool(click.get_current_context().find_root().params.get("verbose"))
+    try:
+        if no_prefect:
+            summary = run_pipeline(db, import_csv=import_csv, offline=offline, event=event, out=out)
+        else:
+            summary = _run_flow(db, import_csv, offline, event, out, verbose)
+    except PipelineFailedError as exc:
+        if exc.summary is not None:
+            _echo(exc.summary)
+        raise
+    _echo(summary)
+
+
+def _run_flow(db, import_csv, offline, event, out, verbose):
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        click.echo(
+            "Starting Prefect with a temporary local server (~15 s); point PREFECT_API_URL at "
+            "`prefect server start` to keep run history, or pass --no-prefect."
+        )
+    from flows.pipeline import PipelineSummary, StepOutcome, pipeline
+
+    result = pipeline(
+        db=str(db) if db else None,
+        import_csv=str(import_csv) if import_csv else None,
+        offline=offline,
+        event=event,
+        out=str(out.resolve()),
+    )
+    summary = PipelineSummary(result["db"], result["event"], result["out"])
+    summary.steps = [StepOutcome(**s) for s in result["steps"]]
+    summary.caveats, summary.reports = result["caveats"], result["reports"]
+    return summary
+
+
+def _echo(summary) -> None:
+    for line in summary.lines():
+        click.echo(line)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``aitokens report`` and ``aitokens pipeline`` to the CLI."""
+    cli.add_command(report_command)
+    cli.add_command(pipeline_command)
