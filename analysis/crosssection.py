@@ -313,6 +313,7 @@ def run_tests(
     kp_cache: dict[int, np.ndarray] = {}
 
     blocks: list[_Block] = []
+    gsum = _GroupSums(partitions)
     for part in partitions:
         g = len(part.names)
         shape = (g, n_cols)
@@ -380,7 +381,7 @@ def run_tests(
             )
 
         if rank_in is not None:
-            nt, totals, t_eff = rank_in.group_totals(part)
+            nt, totals, t_eff = rank_in.group_totals(part, gsum)
             # pairs with an abnormal return, averaged over the days of each window
             nn = np.round((nt[:, n_est:] @ inp.windows) / np.maximum(lengths, 1))
             for test in rank_tests:
@@ -430,7 +431,7 @@ def run_tests(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # days on which no pair has data
             if resid_complete:  # the daily mean residual of each group from its sums
-                cm = part.sums(inp.resid_est) / n_g[:, None]  # (G, L1)
+                cm = gsum(part, "resid", inp.resid_est) / n_g[:, None]  # (G, L1)
             else:
                 cm = np.nanmean(part.pad(inp.resid_est), axis=1)
             sd85 = np.nanstd(cm, ddof=1, axis=1)
@@ -483,7 +484,26 @@ def _row_var(x: np.ndarray) -> np.ndarray:
     if np.isnan(x).any() or x.shape[1] < 2:
         return np.nanvar(x, axis=1, ddof=1)
     d = x - x.mean(axis=1, keepdims=True)
-    return (d * d).sum(axis=1) / (x.shape[1] - 1)
+    return np.einsum("ij,ij->i", d, d) / (x.shape[1] - 1)
+
+
+class _GroupSums:
+    """Group sums of per-pair rows, once per partition and array; the single-group partition
+    ("all pairs") is the total of a finer partition's sums when there is one."""
+
+    def __init__(self, partitions: Sequence[Partition]) -> None:
+        self.fine = next((p for p in partitions if len(p.names) > 1), None)
+        self.cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def __call__(
+        self, part: Partition, key: str, a: np.ndarray | Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        if len(part.names) == 1 and self.fine is not None:
+            return self(self.fine, key, a).sum(axis=0, keepdims=True)
+        k = (id(part), key)
+        if k not in self.cache:
+            self.cache[k] = part.sums(a() if callable(a) else a)
+        return self.cache[k]
 
 
 class _RankInput:
@@ -501,11 +521,12 @@ class _RankInput:
         self.n_days = full.shape[1]
         self.sign = None
         if "cz_sign" in tests:  # G_it = sign(A_it - median_i), 0 where missing
-            sign = np.sign(full - _sorted_median(srt, m_i)[:, None])
+            sign = np.subtract(full, _sorted_median(srt, m_i)[:, None])
+            np.sign(sign, out=sign)
             self.sign = sign if self.nan is None else np.where(self.nan, 0.0, sign)
 
     def group_totals(
-        self, part: Partition
+        self, part: Partition, gsum: _GroupSums
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Per group and day: pairs present ``N_t``, the sum of each test's deviations, and per
         group the mean number of days of the pairs that have any (``T`` when complete)."""
@@ -515,27 +536,29 @@ class _RankInput:
             nt = np.broadcast_to(part.sizes.astype(float)[:, None], (g, self.n_days))
             t_eff = np.full(g, float(self.n_days))
         else:
-            nt = part.sums(self.present)
+            nt = gsum(part, "present", self.present)
             has = m_i > 0
             with np.errstate(invalid="ignore", divide="ignore"):
                 t_eff = part.total(np.where(has, m_i, 0.0)) / part.total(has * 1.0)
         totals: dict[str, np.ndarray] = {}
         if "corrado_rank" in self.tests or "modified_rank" in self.tests:
-            k_sum = part.sums(self.ranks)
+            k_sum = gsum(part, "ranks", self.ranks)
         if "corrado_rank" in self.tests:  # sum_i K_it - (M_i + 1)/2
             half = (m_i + 1.0) / 2.0
             if self.present is None:
                 totals["corrado_rank"] = k_sum - part.total(half)[:, None]
             else:
-                totals["corrado_rank"] = k_sum - part.sums(self.present * half[:, None])
+                totals["corrado_rank"] = k_sum - gsum(
+                    part, "half", lambda: self.present * half[:, None]
+                )
         if "modified_rank" in self.tests:  # sum_i K_it / (M_i + 1) - 1/2
             if self.present is None:
                 totals["modified_rank"] = k_sum / (self.n_days + 1.0) - 0.5 * nt
             else:
-                scaled = self.ranks / (m_i[:, None] + 1.0)
-                totals["modified_rank"] = part.sums(scaled) - 0.5 * nt
+                scaled = gsum(part, "scaled", lambda: self.ranks / (m_i[:, None] + 1.0))
+                totals["modified_rank"] = scaled - 0.5 * nt
         if self.sign is not None:
-            totals["cz_sign"] = part.sums(self.sign)
+            totals["cz_sign"] = gsum(part, "sign", self.sign)
         return nt, totals, t_eff
 
 
@@ -567,10 +590,9 @@ def _ranks_sorted(
     order = np.argsort(full, axis=1)  # NaN sort last, so valid values get ranks 1..M_i
     # flat positions of the sorted entries: one index array serves the gather and the scatter
     order += (np.arange(p) * t)[:, None]
-    flat = order.reshape(-1)
-    srt = full.reshape(-1)[flat].reshape(p, t)
+    srt = full.reshape(-1)[order]
     ranks = np.empty(p * t)
-    ranks[flat] = np.tile(np.arange(1, t + 1, dtype=float), p)
+    ranks[order] = np.arange(1, t + 1, dtype=float)  # broadcast over rows: no (P, T) positions
     ranks = ranks.reshape(p, t)
     tied = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
     if tied.any():

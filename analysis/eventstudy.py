@@ -26,7 +26,7 @@ from analysis.errors import (
     WindowOutsideDataError,
 )
 from analysis.events import Event, as_event
-from analysis.models import MODELS, ModelFit, fit_model
+from analysis.models import MODELS, ModelFit, fit_model, window_sums
 from analysis.panel import (
     CalendarPanel,
     WideData,
@@ -623,10 +623,10 @@ class _Estimator:
         any_nan = bool(ar_nan.any())
         ar_var = fit.ar_variance(x_ev)
         self.ar_var = np.where(ar_nan, np.nan, ar_var) if any_nan else ar_var
-        car = (np.nan_to_num(self.ar) if any_nan else self.ar) @ self.wm
+        car = window_sums(np.nan_to_num(self.ar) if any_nan else self.ar, self.wm)
         car_var = fit.car_variance(x_ev, self.wm)
         if any_nan:
-            missing = ar_nan.astype(float) @ self.wm > 0
+            missing = window_sums(ar_nan.astype(float), self.wm) > 0
             car = np.where(missing, np.nan, car)
             car_var = np.where(missing, np.nan, car_var)
         self.car, self.car_var = car, car_var

@@ -130,11 +130,33 @@ class ModelFit:
         s2 = self.sigma2[:, None]
         n = self.nobs[:, None]
         if self.model == "market":
-            dx = np.nan_to_num(x - self.fe_mean[:, None]) @ windows
+            dx = window_sums(np.nan_to_num(x - self.fe_mean[:, None]), windows)
             return s2 * (length + length**2 / n + dx * dx / self.fe_sxx[:, None])
         if self.model == "constant_mean":
             return s2 * (length + length**2 / n)
         return s2 * length
+
+
+def window_sums(a: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``a @ windows`` for a 0/1 ``(E, C)`` matrix whose columns are runs of consecutive days:
+    each column a slice sum of ``a`` (shape ``(..., E)``), no BLAS call (whose worker threads
+    compete with the caller on a busy machine); any other matrix is multiplied."""
+    n_days, n_cols = windows.shape
+    runs = []
+    for c in range(n_cols):
+        days = np.flatnonzero(windows[:, c])
+        if days.size and (
+            days[-1] - days[0] != days.size - 1 or not (windows[days, c] == 1.0).all()
+        ):
+            return a @ windows
+        runs.append((int(days[0]), int(days[-1]) + 1) if days.size else (0, 0))
+    out = np.empty(a.shape[:-1] + (n_cols,))
+    for c, (lo, hi) in enumerate(runs):
+        if hi - lo == 1:
+            out[..., c] = a[..., lo]
+        else:
+            out[..., c] = a[..., lo:hi].sum(axis=-1)
+    return out
 
 
 def _masked_mean(v: np.ndarray, mask: np.ndarray, n: np.ndarray) -> np.ndarray:
