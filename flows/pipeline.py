@@ -121,42 +121,16 @@ def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
     """Run and store the event study (``aitokens study --event EVENT``'s plain functions: one
     leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and write its text summary
     and JSON beside the report."""
-    from flows.commands.study_cmds import (
-        StudyRequest,
-        build_records,
-        context_lines,
-        ensure_schema,
-        headline,
-        leg_text,
-        plan_study,
-        run_plan,
-    )
-    from warehouse.db import open_warehouse
-    from warehouse.studies import new_group_id, save_studies
+    from flows.study import StudyRequest, execute_study
 
-    ensure_schema(Path(db) if db else None)
-    req = StudyRequest(events=[event])
-    with open_warehouse(db, read_only=True) as con:
-        plan = plan_study(con, req)
-    results = run_plan(plan)
-    group_id = new_group_id()
-    legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
-    lines = [headline(plan, results), *context_lines(plan, results)]
-    texts = {name: "\n".join([*lines, "", text]) for name, text in legs.items()}
-    with open_warehouse(db) as con:
-        save_studies(con, build_records(plan, results, group_id, texts))
+    outcome = execute_study(db, StudyRequest(events=[event]))
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{event}_study.txt").write_text(
-        "\n\n".join([*lines, *legs.values()]) + "\n", encoding="utf-8"
+    (folder / f"{event}_study.txt").write_text(outcome.text, encoding="utf-8")
+    (folder / f"{event}_study.json").write_text(
+        json.dumps(outcome.to_payload(), indent=1), encoding="utf-8"
     )
-    payload = {
-        "group_id": group_id,
-        "command": req.command(),
-        "headline": lines[0],
-        "legs": {lr.leg.name: lr.result.to_dict() for lr in results},
-    }
-    (folder / f"{event}_study.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    results, group_id = outcome.results, outcome.group_id
     kept = sum(len(lr.result.params) for lr in results)
     return f"saved as {group_id} ({kept} pairs in {len(results)} legs); {event}_study.txt"
 

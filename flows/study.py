@@ -1,0 +1,664 @@
+"""Event studies on the warehouse: plan, estimate, store, reproduce.
+
+A study reads its panel on a read-only connection and closes it, estimates in memory, then opens
+the file writable only to save (one transaction), so the lock is held for milliseconds. A run
+has one or two legs, each its own ``EventStudy`` and ``study_runs`` row: AI tokens against BTC
+on the crypto calendar, and equities (NVDA, AMD) against SPY on NYSE sessions. Keeping them apart
+keeps the headline Kolari-Pynnonen test on one market with one benchmark.
+
+Plain functions (``parse_window``, ``plan_study``, ``run_plan``, ``rerun_study``) used by the
+`aitokens study` command and by the daily pipeline; no click here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warehouse.errors import InputError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from analysis import Event, EventStudy, EventStudyResult
+    from warehouse.studies import SeriesChoice, StudyRecord
+
+DEFAULT_EQUITIES = ("NVDA", "AMD")
+DEFAULT_EQUITY_BENCHMARK = "SPY"
+DEFAULT_BENCHMARK = "BTC"
+DEFAULT_ESTIMATION = "-120:-11"
+DEFAULT_WINDOW = "-5:10"
+MODELS = ("market", "market_adjusted", "constant_mean")
+EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
+RERUN_TOLERANCE = 1e-12
+
+
+# ---------------------------------------------------------------------------------- parsing
+def parse_window(text: str, option: str) -> tuple[int, int]:
+    """``"A:B"`` -> ``(A, B)``, both integers, A <= B; a clear one-line error otherwise."""
+    parts = (text or "").replace(" ", "").split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise InputError(
+            f"{option} {text!r} is not FIRST:LAST in days relative to day 0 (e.g. -5:10)"
+        ) from None
+    if lo > hi:
+        raise InputError(f"{option} {text} starts after it ends (first day {lo} > last day {hi})")
+    return lo, hi
+
+
+def _split_list(values: Sequence[str]) -> list[str]:
+    out = []
+    for v in values:
+        out += [s.strip() for s in v.split(",") if s.strip()]
+    return out
+
+
+@dataclass
+class StudyRequest:
+    """What the user asked for, as given on the command line."""
+
+    events: list[str]
+    event_times: list[str] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)
+    category: str | None = None
+    benchmark: str = DEFAULT_BENCHMARK
+    equities: list[str] = field(default_factory=list)
+    equity_benchmark: str = DEFAULT_EQUITY_BENCHMARK
+    no_equities: bool = False
+    estimation: str = DEFAULT_ESTIMATION
+    window: str = DEFAULT_WINDOW
+    cars: list[str] = field(default_factory=list)
+    model: str = "market"
+    sources: list[str] = field(default_factory=list)
+    min_obs: int | None = None
+
+    def command(self) -> str:
+        """The canonical command line of this request (stored with the run)."""
+        args = ["aitokens", "study"]
+        for e in self.events:
+            args += ["--event", e]
+        for t in self.event_times:
+            args += ["--event-time", t]
+        if self.assets:
+            args += ["--assets", ",".join(self.assets)]
+        if self.category:
+            args += ["--category", self.category]
+        args += ["--benchmark", self.benchmark]
+        if self.no_equities:
+            args.append("--no-equities")
+        else:
+            if self.equities:
+                args += ["--equities", ",".join(self.equities)]
+            args += ["--equity-benchmark", self.equity_benchmark]
+        args += ["--estimation", self.estimation, "--window", self.window, "--model", self.model]
+        for c in self.cars:
+            args += ["--car", c]
+        for s in self.sources:
+            args += ["--source", s]
+        if self.min_obs is not None:
+            args += ["--min-obs", str(self.min_obs)]
+        return " ".join(shlex.quote(a) for a in args)
+
+
+# ---------------------------------------------------------------------------------- planning
+@dataclass
+class Leg:
+    """One market of a study: its assets, benchmark, chosen series, panel and model."""
+
+    name: str  # 'tokens' or 'equities'
+    title: str
+    assets: list[str]
+    benchmark: str
+    choices: dict[str, SeriesChoice]
+    panel: pd.DataFrame
+    study: EventStudy
+    notes: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> dict[str, Any]:
+        roles = {a: "asset" for a in self.assets} | {self.benchmark: "benchmark"}
+        series = [
+            {**self.choices[s].to_dict(), "role": roles[s]}
+            for s in sorted(self.choices)
+            if s in roles
+        ]
+        dates = self.panel["date"]
+        return {
+            "series": series,
+            "date_range": [str(dates.min().date()), str(dates.max().date())],
+            "rows": len(self.panel),
+        }
+
+
+@dataclass
+class Plan:
+    """Everything a study needs, read from the warehouse in one short read-only session."""
+
+    request: StudyRequest
+    events: list[Event]
+    descriptions: dict[str, str]
+    confounders: list[Event]
+    legs: list[Leg]
+    notes: list[str]
+
+
+def _resolve_events(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> list[Event]:
+    import pandas as pd
+
+    from analysis import Event
+    from warehouse.studies import find_event, parse_when
+
+    if not req.events:
+        raise InputError("give at least one --event (a catalog name such as sora, or a date)")
+    if req.event_times and len(req.event_times) != len(req.events):
+        raise InputError(
+            f"--event-time was given {len(req.event_times)} time(s) for {len(req.events)} "
+            "--event(s): give one per event, in the same order"
+        )
+    events = []
+    for i, raw in enumerate(req.events):
+        text = raw.strip()
+        if len(text) >= 10 and text[:4].isdigit() and text[4] == "-":
+            day, ts = parse_when(text, what="--event")
+            when = text if ts is None else ts.isoformat()
+            ev = {"name": text, "when": when, "description": "", "kind": ""}
+        else:
+            ev = find_event(con, text)
+            ev.pop("is_confounder")
+        if req.event_times:
+            day0 = pd.Timestamp(ev["when"][:10]).date()
+            t_day, ts = parse_when(req.event_times[i], what="--event-time")
+            if ts is None:
+                raise InputError(
+                    f"--event-time {req.event_times[i]!r} has no time of day: give e.g. "
+                    f"{t_day}T18:00Z"
+                )
+            if t_day != day0:
+                raise InputError(
+                    f"--event-time {req.event_times[i]} is on {t_day}, not on the day of event "
+                    f"{ev['name']} ({day0})"
+                )
+            ev["when"] = ts.isoformat()
+        events.append(Event(**ev))
+    names = [e.name for e in events]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"--event {', '.join(dup)} given twice")
+    return events
+
+
+def _session_at(calendar: str, day0: pd.Timestamp, k: int) -> pd.Timestamp | None:
+    """The session ``k`` sessions from session ``day0`` on ``calendar``."""
+    import pandas as pd
+
+    from analysis import sessions
+
+    if calendar == "crypto":
+        return day0 + pd.Timedelta(days=k)
+    pad = pd.Timedelta(days=abs(k) * 2 + 15)
+    if k >= 0:
+        s = sessions(calendar, day0, day0 + pad)
+        return s[k] if len(s) > k else None
+    s = sessions(calendar, day0 - pad, day0)
+    return s[len(s) - 1 + k] if len(s) - 1 + k >= 0 else None
+
+
+def _spans(
+    events: Sequence[Event], calendars: set[str], est: tuple[int, int], win: tuple[int, int]
+) -> dict[str, tuple[dt.date, dt.date]]:
+    spans = {}
+    for cal in calendars:
+        lo, hi = [], []
+        for ev in events:
+            day0 = ev.map(cal).session
+            lo.append(_session_at(cal, day0, est[0]))
+            hi.append(_session_at(cal, day0, win[1]))
+        spans[cal] = (min(d for d in lo if d is not None).date(), max(hi).date())
+    return spans
+
+
+def _car_windows(req: StudyRequest, win: tuple[int, int]) -> list[tuple[int, int]]:
+    from analysis import DEFAULT_CAR_WINDOWS
+
+    if req.cars:
+        cars = [parse_window(c, "--car") for c in req.cars]
+        for lo, hi in cars:
+            if lo < win[0] or hi > win[1]:
+                raise InputError(
+                    f"--car {lo}:{hi} lies outside the event window --window {win[0]}:{win[1]}"
+                )
+        return list(dict.fromkeys(cars))
+    cars = [w for w in DEFAULT_CAR_WINDOWS if win[0] <= w[0] and w[1] <= win[1]]
+    return list(dict.fromkeys([*cars, win]))
+
+
+def _check_coverage(
+    leg_title: str,
+    events: Sequence[Event],
+    assets: list[str],
+    benchmark: str,
+    choices: dict[str, SeriesChoice],
+    win: tuple[int, int],
+) -> list[str]:
+    """Raise when an event window lies outside the benchmark's or every asset's prices; return
+    notes for single assets whose prices stop inside a window."""
+    from analysis import WindowOutsideDataError
+
+    notes = []
+    bench = choices[benchmark]
+    for ev in events:
+        cal = bench.calendar
+        day0 = ev.map(cal).session
+        start, end = _session_at(cal, day0, win[0]), _session_at(cal, day0, win[1])
+        label = f"the event window {win[0]}:{win[1]} of {ev.name} ({start.date()} to {end.date()})"
+        if bench.first_date > start.date() or bench.last_date < end.date():
+            raise WindowOutsideDataError(
+                f"{leg_title}: {label} lies outside the prices of benchmark {benchmark} "
+                f"({bench.source}: {bench.first_date} to {bench.last_date}); choose another "
+                "--event or --window, or load the missing dates"
+            )
+        covering = [
+            a
+            for a in assets
+            if choices[a].first_date <= day0.date() and choices[a].last_date >= end.date()
+        ]
+        if not covering:
+            held = ", ".join(
+                f"{a} {choices[a].first_date} to {choices[a].last_date}" for a in assets
+            )
+            raise WindowOutsideDataError(
+                f"{leg_title}: {label} lies outside the prices of every asset ({held}); "
+                "choose another --event or --window, or load the missing dates"
+            )
+        for a in assets:
+            c = choices[a]
+            if c.last_date < end.date() and c.last_date >= day0.date():
+                notes.append(
+                    f"{a}: prices end {c.last_date}, inside the event window of {ev.name} "
+                    f"(ends {end.date()}): CARs reaching past that date are empty"
+                )
+    return notes
+
+
+def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
+    """Resolve events, confounders, assets, sources and panels on an open (read-only) connection."""
+    import pandas as pd
+
+    from analysis import Event, EventStudy
+    from warehouse.studies import (
+        catalog_events,
+        category_symbols,
+        choose_series,
+        load_series,
+        resolve_symbols,
+        series_catalog,
+    )
+
+    est = parse_window(req.estimation, "--estimation")
+    win = parse_window(req.window, "--window")
+    if est[1] >= win[0]:
+        raise InputError(
+            f"--estimation {req.estimation} must end before --window {req.window} starts "
+            f"(estimation ends on day {est[1]}, the event window starts on day {win[0]})"
+        )
+    if req.min_obs is not None and not 5 <= req.min_obs <= est[1] - est[0] + 1:
+        raise InputError(
+            f"--min-obs {req.min_obs} must lie between 5 and the {est[1] - est[0] + 1} days of "
+            f"--estimation {req.estimation}"
+        )
+    cars = _car_windows(req, win)
+    events = _resolve_events(con, req)
+    notes: list[str] = []
+
+    # confounders: catalog events marked so, near enough to an event to fall in its window
+    studied = {e.name for e in events}
+    reach = pd.Timedelta(days=int(max(abs(win[0]), abs(win[1])) * 1.5) + 7)
+    days = [pd.Timestamp(e.map("crypto").session) for e in events]
+    confounders, descriptions = [], {e.name: e.description for e in events}
+    for c in catalog_events(con):
+        descriptions.setdefault(c["name"], c["description"])
+        if not c["is_confounder"] or c["name"] in studied:
+            continue
+        ev = Event(c["name"], c["when"], c["description"], c["kind"])
+        cday = pd.Timestamp(ev.map("crypto").session)
+        if any(abs(cday - d) <= reach for d in days):
+            confounders.append(ev)
+
+    catalog = series_catalog(con)
+    if catalog.empty:
+        raise InputError("the warehouse holds no prices yet: run `aitokens import FILE.csv` first")
+    classes = catalog.groupby("symbol")["asset_class"].first().to_dict()
+
+    # which symbols go to which leg
+    explicit = resolve_symbols(catalog, req.assets, what="--assets") if req.assets else []
+    token_syms = [s for s in explicit if classes[s] not in EQUITY_CLASSES]
+    equity_syms = [s for s in explicit if classes[s] in EQUITY_CLASSES]
+    if req.category:
+        members, how = category_symbols(con, req.category, as_of=min(days).date())
+        token_syms += [s for s in members if s not in token_syms]
+        notes.append(f"--category {req.category}: {how}")
+    elif not req.assets:
+        token_syms = sorted(s for s, c in classes.items() if c == "ai_token")
+    if req.equities:
+        equity_syms += resolve_symbols(catalog, req.equities, what="--equities")
+    equity_default = not req.equities and not equity_syms and not req.no_equities
+    if equity_default:
+        equity_syms = [s for s in DEFAULT_EQUITIES if s in classes]
+    if req.no_equities:
+        equity_syms = []
+    equity_syms = list(dict.fromkeys(equity_syms))
+
+    leg_specs = []
+    if token_syms:
+        bench = resolve_symbols(catalog, [req.benchmark], what="--benchmark")[0]
+        token_syms = [s for s in token_syms if s != bench]
+        title = "AI tokens" if all(classes.get(s) == "ai_token" for s in token_syms) else "Tokens"
+        leg_specs.append(("tokens", f"{title} vs {bench}", token_syms, bench))
+    if equity_syms:
+        if equity_default and req.equity_benchmark.upper() not in classes:
+            notes.append(
+                f"equities skipped: benchmark {req.equity_benchmark.upper()} is not in the "
+                "warehouse"
+            )
+        else:
+            bench = resolve_symbols(catalog, [req.equity_benchmark], what="--equity-benchmark")[0]
+            syms = [s for s in equity_syms if s != bench]
+            leg_specs.append(("equities", f"Equities vs {bench}", syms, bench))
+    elif equity_default:
+        notes.append(f"equities skipped: none of {', '.join(DEFAULT_EQUITIES)} is in the warehouse")
+    leg_specs = [spec for spec in leg_specs if spec[2]]
+    if not leg_specs:
+        raise InputError("no asset to study: give --assets, --category or --equities")
+
+    all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b]})
+    cals = set(catalog.loc[catalog["symbol"].isin(all_syms), "calendar"])
+    spans = _spans(events, cals, est, win)
+    choices = choose_series(con, all_syms, spans=spans, sources=req.sources)
+    for c in choices.values():
+        if c.alternatives:
+            notes.append(
+                f"{c.symbol}: source {c.source} ({c.reason}); not mixed with "
+                f"{', '.join(c.alternatives)}"
+            )
+
+    legs = []
+    for name, title, syms, bench in leg_specs:
+        leg_notes = _check_coverage(title, events, syms, bench, choices, win)
+        panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
+        leg_classes = sorted({choices[s].asset_class for s in syms})
+        study = EventStudy(
+            events,
+            model=req.model,
+            estimation_window=est,
+            event_window=win,
+            car_windows=cars,
+            benchmarks=dict.fromkeys(leg_classes, bench),
+            assets=syms,
+            confounders=confounders,
+            min_estimation_obs=req.min_obs,
+        )
+        legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
+    return Plan(req, events, descriptions, confounders, legs, notes)
+
+
+# ---------------------------------------------------------------------------------- estimation
+@dataclass
+class LegResult:
+    leg: Leg
+    result: EventStudyResult
+    warnings: list[str]
+
+
+def fit_leg(study: EventStudy, panel: pd.DataFrame, title: str) -> tuple[Any, list[str]]:
+    """Fit one leg; excluded-pair warnings are dropped (the summary lists the exclusions),
+    other engine warnings come back as notes; input errors name the leg."""
+    from analysis import AssetsExcludedWarning, EventStudyInputError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = study.fit(panel[["date", "symbol", "close", "market_cap", "asset_class"]])
+        except EventStudyInputError as exc:
+            raise type(exc)(f"{title}: {exc}") from None
+    notes = [str(w.message) for w in caught if not issubclass(w.category, AssetsExcludedWarning)]
+    return result, list(dict.fromkeys(notes))
+
+
+def run_plan(plan: Plan) -> list[LegResult]:
+    out = []
+    for leg in plan.legs:
+        result, notes = fit_leg(leg.study, leg.panel, leg.title)
+        out.append(LegResult(leg, result, notes))
+    return out
+
+
+# ---------------------------------------------------------------------------------- output
+def headline(plan: Plan, results: Sequence[LegResult]) -> str:
+    """First line: the day-0 policy and the confounders flagged."""
+    from analysis.calendars import EVENT_POLICY
+
+    flagged: dict[str, list[str]] = {}
+    for lr in results:
+        fl = lr.result.flags
+        for detail, sub in fl[fl["flag"] == "confounder"].groupby("detail", sort=True):
+            flagged.setdefault(detail, []).extend(sorted(sub["asset"]))
+    if flagged:
+        conf = "; ".join(f"{d} for {', '.join(a)}" for d, a in flagged.items())
+    elif plan.confounders:
+        conf = "none in the event windows"
+    else:
+        conf = "none"
+    return (
+        f"Day-0 policy {EVENT_POLICY}: a non-session date, or a time at or after the close, "
+        f"moves to the next session. Confounders flagged: {conf}."
+    )
+
+
+def context_lines(plan: Plan, results: Sequence[LegResult]) -> list[str]:
+    """Events with their day 0 per calendar, confounder descriptions, series and notes."""
+    lines = []
+    for ev in plan.events:
+        maps = {}
+        for lr in results:
+            m = lr.result.event_mappings
+            for r in m[m["event"] == ev.name].to_dict("records"):
+                maps[r["calendar"]] = f"{r['calendar']} {r['session']} ({r['reason']})"
+        desc = f" ({ev.description})" if ev.description else ""
+        lines.append(f"Event {ev.name} = {ev.when}{desc}; day 0: {'; '.join(maps.values())}.")
+    flagged = {
+        d.split(" ")[0]
+        for lr in results
+        for d in lr.result.flags.loc[lr.result.flags["flag"] == "confounder", "detail"]
+    }
+    for c in plan.confounders:
+        if c.name in flagged:
+            lines.append(f"Confounder {c.name} = {c.when}: {c.description} (from the catalog).")
+    for lr in results:
+        leg = lr.leg
+        by_source: dict[str, list[str]] = {}
+        for s in [*leg.assets, leg.benchmark]:
+            by_source.setdefault(leg.choices[s].source, []).append(s)
+        src = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(by_source.items()))
+        lines.append(f"{leg.title}: {len(leg.assets)} assets; sources {src}.")
+    lines += [f"Note: {n}." for n in plan.notes]
+    for lr in results:
+        lines += [f"Note ({lr.leg.title}): {n}." for n in [*lr.leg.notes, *lr.warnings]]
+    return lines
+
+
+def leg_text(lr: LegResult, study_id: str) -> str:
+    res = lr.result
+    excluded = res.excluded
+    ex = (
+        "; ".join(f"{r.asset}/{r.event}: {r.reason}" for r in excluded.itertuples())
+        if not excluded.empty
+        else "none"
+    )
+    head = (
+        f"=== {lr.leg.title} ({study_id}): {len(res.params)} pairs kept, "
+        f"{len(excluded)} excluded ==="
+    )
+    return f"{head}\n{res.summary().as_text()}\nExcluded: {ex}."
+
+
+# ---------------------------------------------------------------------------------- persistence
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aitokens")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_records(
+    plan: Plan, results: Sequence[LegResult], group_id: str, texts: dict[str, str]
+) -> list[StudyRecord]:
+    from warehouse.studies import StudyRecord, result_rows
+
+    records = []
+    for lr in results:
+        sid = f"{group_id}-{lr.leg.name}"
+        spec = lr.result.spec
+        fp = lr.leg.fingerprint()
+        fp["data_sha256"] = spec["resolved"]["data_sha256"]
+        records.append(
+            StudyRecord(
+                study_id=sid,
+                group_id=group_id,
+                leg=lr.leg.name,
+                spec=spec,
+                fingerprint=fp,
+                summary=texts[lr.leg.name],
+                command=plan.request.command(),
+                package_version=package_version(),
+                rows=result_rows(sid, lr.result),
+            )
+        )
+    return records
+
+
+def ensure_schema(db: Path | None) -> None:
+    """Bring an older warehouse up to the current schema (a brief writable open) so read-only
+    commands find the event catalog."""
+    from warehouse.db import migration_files, open_warehouse, schema_version
+
+    latest = max(v for v, _, _ in migration_files())
+    with open_warehouse(db, read_only=True) as con:
+        current = schema_version(con)
+    if current < latest:
+        with open_warehouse(db):
+            pass
+
+
+@dataclass
+class RerunReport:
+    study_id: str
+    result: Any
+    data_matches: bool
+    stored_sha: str
+    fresh_sha: str
+    values_compared: int
+    max_abs_diff: float
+    mismatches: tuple[str, ...]
+
+
+def rerun_study(
+    con: duckdb.DuckDBPyConnection, study_or_group: str
+) -> list[tuple[dict[str, Any], RerunReport]]:
+    """Rebuild each stored leg from its spec and the same series and dates, refit, and compare
+    every stored number (tolerance 1e-12)."""
+    from analysis import EventStudy
+    from warehouse.studies import compare_rows, load_series, load_study, result_rows
+
+    out = []
+    for run in load_study(con, study_or_group):
+        fp = run["fingerprint"]
+        series = [(s["asset_id"], s["source"]) for s in fp["series"]]
+        panel = load_series(con, series, date_range=tuple(fp["date_range"]))
+        study = EventStudy.from_spec(run["spec"])
+        result, _ = fit_leg(study, panel, f"rerun of {run['study_id']}")
+        cmp = compare_rows(run["rows"], result_rows(run["study_id"], result), tol=RERUN_TOLERANCE)
+        fresh_sha = result.spec["resolved"]["data_sha256"]
+        stored_sha = run["spec"]["resolved"]["data_sha256"]
+        out.append(
+            (
+                run,
+                RerunReport(
+                    run["study_id"],
+                    result,
+                    fresh_sha == stored_sha,
+                    stored_sha,
+                    fresh_sha,
+                    cmp.values_compared,
+                    cmp.max_abs_diff,
+                    cmp.mismatches,
+                ),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------- commands
+
+
+@dataclass
+class StudyOutcome:
+    """One executed study: what was planned and estimated, its ids and its printable text."""
+
+    request: StudyRequest
+    plan: Plan
+    results: list[LegResult]
+    group_id: str
+    saved: bool
+    lines: list[str]  # the headline, then the context lines
+    leg_texts: dict[str, str]  # leg name -> its summary tables
+
+    @property
+    def study_ids(self) -> dict[str, str]:
+        return {lr.leg.name: f"{self.group_id}-{lr.leg.name}" for lr in self.results}
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(["\n".join(self.lines), *self.leg_texts.values()]) + "\n"
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON written by ``--json`` and by the pipeline beside its report."""
+        return {
+            "group_id": self.group_id,
+            "saved": self.saved,
+            "command": self.request.command(),
+            "headline": self.lines[0],
+            "legs": {lr.leg.name: lr.result.to_dict() for lr in self.results},
+            "study_ids": self.study_ids,
+        }
+
+
+def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True) -> StudyOutcome:
+    """Plan on a read-only connection, estimate with the file closed, then save every leg in
+    one short write transaction (unless ``save`` is false)."""
+    from warehouse.db import open_warehouse
+    from warehouse.studies import new_group_id, save_studies
+
+    ensure_schema(Path(db) if db else None)
+    with open_warehouse(db, read_only=True) as con:
+        plan = plan_study(con, req)
+    results = run_plan(plan)
+    group_id = new_group_id()
+    legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
+    lines = [headline(plan, results), *context_lines(plan, results)]
+    if save:
+        # each leg's stored summary is what is printed: the context lines, then its tables
+        texts = {name: "\n".join([*lines, "", text]) for name, text in legs.items()}
+        with open_warehouse(db) as con:
+            save_studies(con, build_records(plan, results, group_id, texts))
+    return StudyOutcome(req, plan, results, group_id, save, lines, legs)
