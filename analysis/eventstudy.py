@@ -402,10 +402,23 @@ class _Estimator:
     def _resolve_assets(self) -> None:
         s = self.s
         known = self.data.position
-        self.cal = {a: s._calendar_of(a, self.classes) for a in self.assets}
+        # symbol keys win; otherwise one lookup per asset class, not per asset
+        by_class: dict[tuple[str, str], str | None] = {}
+
+        def per_class(table: Mapping[str, str], kind: str, a: str) -> str | None:
+            if a in table:
+                return s._calendar_of(a, self.classes) if kind == "cal" else table[a]
+            key = (kind, self.classes[a])
+            if key not in by_class:
+                by_class[key] = (
+                    s._calendar_of(a, self.classes) if kind == "cal" else table.get(key[1])
+                )
+            return by_class[key]
+
+        self.cal = {a: per_class(s.calendars, "cal", a) for a in self.assets}
         self.bench: dict[str, str | None] = {}
         for a in self.assets:
-            b = None if s.model == "constant_mean" else s._resolve(a, self.classes, s.benchmarks)
+            b = None if s.model == "constant_mean" else per_class(s.benchmarks, "bench", a)
             if s.model != "constant_mean":
                 if b is None:
                     raise UnknownAssetError(

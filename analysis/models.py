@@ -224,10 +224,17 @@ def fit_model(
     if x is None:
         raise EventStudyInputError(f"The {MODELS[model]} needs market returns.")
     x = np.asarray(x, dtype="float64")
-    mask = ~np.isnan(y) & ~np.isnan(x)
-    n = mask.sum(axis=1).astype("float64")
+    complete = y.shape[1] > 0 and not (np.isnan(y).any() or np.isnan(x).any())
+    if complete:  # balanced: every day counts, no masks
+        mask = None
+        n = np.full(y.shape[0], float(y.shape[1]))
+    else:
+        mask = ~np.isnan(y) & ~np.isnan(x)
+        n = mask.sum(axis=1).astype("float64")
     if model == "market_adjusted":
         d = y - x
+        if mask is None:
+            mask = np.ones(y.shape, dtype=bool)
         mu = _masked_mean(d, mask, n)
         resid = np.where(mask, d, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -235,7 +242,6 @@ def fit_model(
         return ModelFit(
             model, np.zeros_like(mu), np.ones_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
         )
-    complete = bool(mask.all())
     if complete:  # balanced: the masked sums below without their masks (same values)
         with np.errstate(invalid="ignore", divide="ignore"):
             mx, my = x.sum(axis=1) / n, y.sum(axis=1) / n

@@ -22,7 +22,8 @@ aitokens estimates every pair at once with numpy. Two aitokens timings are print
 The ``eventstudy`` timing covers ``Multiple.from_list`` (per pair: a statsmodels OLS or a mean,
 ARs, their variance, CARs; then the CAAR and its t test). Every timing is the best of
 ``--repeat`` runs (each side measured in this process, interleaved on the same panel); the
-median is printed beside it so that a busy machine shows.
+median is printed beside it so that a busy machine shows, and the ratio of each interleaved round
+(both sides timed back to back) is summarised as its min .. max spread.
 
 Run: ``uv run --all-extras python benchmarks/eventstudy_speed.py [--quick] [--repeat N]``
 """
@@ -60,6 +61,8 @@ class Comparison:
     median_same_work: float = float("nan")
     median_full_fit: float = float("nan")
     median_frames: float = float("nan")
+    round_ratios: tuple[float, ...] = ()  # eventstudy / same work, per interleaved round
+    round_ratios_full: tuple[float, ...] = ()  # eventstudy / full fit, per interleaved round
 
     @property
     def ratio(self) -> float:
@@ -181,6 +184,8 @@ def compare(
         med(t_same),
         med(t_full),
         med(t_frames),
+        tuple(a / b for a, b in zip(t_es, t_same, strict=True)),
+        tuple(a / b for a, b in zip(t_es, t_full, strict=True)),
     )
 
 
@@ -211,9 +216,11 @@ def main() -> None:
     def cell(best: float, median: float) -> str:
         return f"{best:7.3f}s ({median:6.3f})"
 
+    results = []
     for label, n_assets, n_events in configs:
         for model in ("market", "constant_mean"):
             c = compare(label, n_assets, n_events, model, repeat=args.repeat)
+            results.append(c)
             print(
                 f"{c.label:24s} {c.model:13s} {c.pairs:6d} "
                 f"{cell(c.seconds_eventstudy, c.median_eventstudy)} "
@@ -222,6 +229,15 @@ def main() -> None:
                 f"{cell(c.seconds_frames, c.median_frames)} {c.ratio_frames:5.1f}x "
                 f"{c.max_abs_ar_diff:12.2e}"
             )
+    print("ratio per interleaved round (eventstudy / aitokens of the same round), min .. max:")
+    for c in results:
+        print(
+            f"  {c.label:24s} {c.model:13s} same work {min(c.round_ratios):5.1f}x .. "
+            f"{max(c.round_ratios):5.1f}x   full fit {min(c.round_ratios_full):5.1f}x .. "
+            f"{max(c.round_ratios_full):5.1f}x"
+        )
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end {load_end:.1f}")
     print(
         "same work = ARs, CARs with variances and t, t_cs and Patell tests, no portfolios "
         "(what eventstudy computes); full fit = default fit (13 tests per day/window for all "
