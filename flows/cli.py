@@ -34,6 +34,11 @@ def cli(verbose: int) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # Before any command imports Prefect (its settings are read once, at import): no telemetry
+    # (no network here), and its INFO chatter only with -v. An explicit setting wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.config import apply_warehouse_settings
 
     apply_warehouse_settings()  # aitokens.toml, if any: a bad file stops here with exit 2
