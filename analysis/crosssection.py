@@ -587,14 +587,7 @@ def _ranks_sorted(
     """Ranks within each row (average ranks for ties; ``nan_rank`` where a value is missing),
     the sorted rows and the number of non-missing values per row."""
     p, t = full.shape
-    order = np.argsort(full, axis=1)  # NaN sort last, so valid values get ranks 1..M_i
-    # flat positions of the sorted entries: one index array serves the gather and the scatter
-    order += (np.arange(p) * t)[:, None]
-    srt = full.reshape(-1)[order]
-    ranks = np.empty(p * t)
-    ranks[order] = np.arange(1, t + 1, dtype=float)  # broadcast over rows: no (P, T) positions
-    ranks = ranks.reshape(p, t)
-    tied = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    ranks, srt, tied = st.sorted_ranks(full)
     if tied.any():
         ranks[tied] = pd.DataFrame(full[tied]).rank(axis=1, method="average").to_numpy()
     m_valid = (~np.isnan(srt[:, -1])) if t else np.ones(p, dtype=bool)

@@ -209,6 +209,34 @@ def generalized_sign_z(x: np.ndarray, p_hat: np.ndarray | float) -> tuple[np.nda
         return (w - n * p) / np.sqrt(n * p * (1.0 - p)), n
 
 
+_RANK_BLOCK = 65_536  # values ranked per block of rows
+
+
+def sorted_ranks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ``1..T`` of each value in its sorted row (NaN last), the sorted rows, and which
+    rows hold ties (whose positions are not average ranks yet). Rows are ranked in blocks so that
+    the index arrays stay in cache."""
+    a = np.ascontiguousarray(a, dtype=float)
+    p, t = a.shape
+    srt, ranks = np.empty((p, t)), np.empty((p, t))
+    tied = np.zeros(p, dtype=bool)
+    pos = np.arange(1, t + 1, dtype=float)
+    step = max(1, _RANK_BLOCK // max(t, 1))
+    offsets = (np.arange(min(step, p)) * t)[:, None]
+    for lo in range(0, p, step):
+        hi = min(lo + step, p)
+        block = a[lo:hi]
+        order = np.argsort(block, axis=1)
+        # flat positions of the sorted entries: one index array for the gather and the scatter
+        order += offsets[: hi - lo]
+        srt[lo:hi] = block.reshape(-1)[order]
+        ranks[lo:hi].reshape(-1)[order] = pos
+        if t > 1:
+            sb = srt[lo:hi]
+            tied[lo:hi] = (sb[:, 1:] == sb[:, :-1]).any(axis=1)
+    return ranks, srt, tied
+
+
 @lru_cache(maxsize=64)
 def _signed_rank_cdf(n: int) -> np.ndarray:
     """P(V <= v), v = 0..n(n+1)/2, of the signed-rank statistic under H0 (exact, by counting)."""
@@ -234,12 +262,7 @@ def wilcoxon_signed_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     x = np.where(x == 0, np.nan, x)
     n = count(x)
     a = np.abs(x)
-    order = np.argsort(a, axis=1)  # NaN sort last
-    srt = np.take_along_axis(a, order, axis=1)
-    pos = np.broadcast_to(np.arange(1, a.shape[1] + 1, dtype=float), a.shape)
-    ranks = np.empty_like(a)
-    np.put_along_axis(ranks, order, pos, axis=1)
-    tied = (np.diff(srt, axis=1) == 0).any(axis=1)
+    ranks, srt, tied = sorted_ranks(a)  # NaN sort last
     if tied.any():  # average ranks for the (rare) rows with ties
         ranks[tied] = pd.DataFrame(a[tied]).rank(axis=1, method="average").to_numpy()
     ranks = np.where(np.isnan(a), np.nan, ranks)
