@@ -78,8 +78,8 @@ def _kill_at_random_point(cmd: list[str], env: dict[str, str], rng: random.Rando
                             stderr=subprocess.DEVNULL)
     try:
         if rng.random() < 0.6:
-            target = rng.randint(1, requests)
-            jitter = rng.uniform(0, 0.3)
+            target = rng.randint(1, requests - 1)
+            jitter = rng.uniform(0, 0.2)
             how = f"after {target} requests + {jitter:.2f}s"
             deadline = time.monotonic() + 60
             while len(cg.requests) + len(yahoo.requests) < target:
@@ -88,7 +88,7 @@ def _kill_at_random_point(cmd: list[str], env: dict[str, str], rng: random.Rando
                 time.sleep(0.002)
             time.sleep(jitter)
         else:
-            delay = rng.uniform(0.3, duration)
+            delay = rng.uniform(0.3, 0.5 * duration)
             how = f"after {delay:.2f}s"
             time.sleep(delay)
         RESULTS["requests_before_kill"] += len(cg.requests) + len(yahoo.requests)
@@ -141,6 +141,7 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted_run(
     kills = []
     for _ in range(KILLS[seed]):
         kills.append(_kill_at_random_point(cmd, env, rng, cg, yahoo, duration, requests))
+        RESULTS.setdefault("log", []).append(f"seed {seed}: {kills[-1]}")
         _assert_whole_batches(db, want)
     done = run_cli([*ARGS, "--db", str(db)], env)
     RESULTS["reruns"] += 1
