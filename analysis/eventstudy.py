@@ -351,7 +351,11 @@ class EventStudy:
         else:
             assets = list(self.assets)
         known = set(symbols)
-        for a in assets:
+        if known.issuperset(assets) and classes.keys() >= set(assets):
+            unchecked: list[str] = []  # every asset is in the data and has a class
+        else:
+            unchecked = assets
+        for a in unchecked:
             if a not in known:
                 raise UnknownAssetError(
                     f"Asset {a!r} is not in the data; available symbols: "
@@ -377,7 +381,10 @@ def _read_meta(meta: Any) -> dict[str, str]:
         if not {"symbol", "asset_class"} <= set(meta.columns):
             raise EventStudyInputError("The meta frame needs columns symbol and asset_class.")
         meta = dict(zip(meta["symbol"], meta["asset_class"], strict=True))
-    return {str(k): str(v) for k, v in dict(meta).items()}
+    out = dict(meta)
+    if set(map(type, out)) <= {str} and set(map(type, out.values())) <= {str}:
+        return out  # already text: no per-item conversion
+    return {str(k): str(v) for k, v in out.items()}
 
 
 class _Estimator:
@@ -402,35 +409,49 @@ class _Estimator:
     def _resolve_assets(self) -> None:
         s = self.s
         known = self.data.position
-        # symbol keys win; otherwise one lookup per asset class, not per asset
-        by_class: dict[tuple[str, str], str | None] = {}
+        assets = self.assets
+        cls_of = [self.classes[a] for a in assets]
 
-        def per_class(table: Mapping[str, str], kind: str, a: str) -> str | None:
-            if a in table:
-                return s._calendar_of(a, self.classes) if kind == "cal" else table[a]
-            key = (kind, self.classes[a])
-            if key not in by_class:
-                by_class[key] = (
-                    s._calendar_of(a, self.classes) if kind == "cal" else table.get(key[1])
-                )
-            return by_class[key]
+        def per_asset(table: Mapping[str, Any], by_class: Callable[[str], Any], own: Callable):
+            """Symbol keys win; otherwise one lookup per asset class (in order of appearance),
+            not per asset."""
+            over = table.keys() & set(assets) if table else set()
+            need = dict.fromkeys(c for a, c in zip(assets, cls_of, strict=True) if a not in over)
+            per = {c: by_class(c) for c in need}
+            if not over:
+                return list(map(per.__getitem__, cls_of))
+            return [
+                own(a, c) if a in over else per[c] for a, c in zip(assets, cls_of, strict=True)
+            ]
 
-        self.cal = {a: per_class(s.calendars, "cal", a) for a in self.assets}
-        self.bench: dict[str, str | None] = {}
-        for a in self.assets:
-            b = None if s.model == "constant_mean" else per_class(s.benchmarks, "bench", a)
-            if s.model != "constant_mean":
+        def cal_by_class(c: str) -> str:
+            v = s.calendars.get(c)
+            return v if v is not None else calendar_for(c)
+
+        def cal_own(a: str, c: str) -> str:
+            v = s.calendars[a]
+            return v if v is not None else calendar_for(c)
+
+        cals = per_asset(s.calendars, cal_by_class, cal_own)
+        self.cal = dict(zip(assets, cals, strict=True))
+        if s.model == "constant_mean":
+            benches: list[str | None] = [None] * len(assets)
+        else:
+            benches = per_asset(s.benchmarks, s.benchmarks.get, lambda a, c: s.benchmarks[a])
+            bad = {b for b in set(benches) if b is None or b not in known}
+            for a, b in zip(assets, benches, strict=True):
+                if b not in bad:
+                    continue
                 if b is None:
                     raise UnknownAssetError(
                         f"Asset {a!r} (class {self.classes[a]!r}) has no benchmark; pass "
                         f"benchmarks={{'{self.classes[a]}': 'SYMBOL'}}."
                     )
-                if b not in known:
-                    raise UnknownAssetError(
-                        f"Benchmark {b!r} of {a!r} is not in the data; add its closes or choose "
-                        "another benchmark with benchmarks={...}."
-                    )
-            self.bench[a] = b
+                raise UnknownAssetError(
+                    f"Benchmark {b!r} of {a!r} is not in the data; add its closes or choose "
+                    "another benchmark with benchmarks={...}."
+                )
+        self.bench: dict[str, str | None] = dict(zip(assets, benches, strict=True))
         native = dict(self.cal)
         for a in self.assets:
             b = self.bench[a]
@@ -455,13 +476,18 @@ class _Estimator:
         self.width = width
         self.l1 = est1 - est0 + 1
         self.ev_cols = np.arange(ev0 - est0, ev1 - est0 + 1)
-        asset_pos = {a: k for k, a in enumerate(self.assets)}
+        cal_arr = np.asarray([self.cal[a] for a in self.assets], dtype=object)
         ys, xs, keys = [], [], []
         ev_of, asset_of, cal_of, r0_of, day0_of, out_of = [], [], [], [], [], []
         self.outside_text: dict[tuple[int, int], str] = {}
         for ci, (c, panel) in enumerate(self.panels.items()):
-            members = [a for a in self.assets if self.cal[a] == c]
-            acol = panel.columns(members)
+            mpos = np.flatnonzero(cal_arr == c)
+            members = [self.assets[k] for k in mpos]
+            # a panel lists its members first, then their benchmarks (see _resolve_assets)
+            if panel.symbols[: len(members)] == members:
+                acol = np.arange(len(members))
+            else:
+                acol = panel.columns(members)
             bcol = (
                 None
                 if s.model == "constant_mean"
@@ -479,7 +505,6 @@ class _Estimator:
             ys.append(_gather_rows(panel.values, acol, r0, width, n_s))
             xs.append(None if bcol is None else _gather_rows(panel.values, bcol, r0, width, n_s))
             n_e, n_m = len(s.events), len(members)
-            mpos = np.array([asset_pos[a] for a in members], dtype=np.intp)
             ev_of.append(np.repeat(np.arange(n_e), n_m))
             asset_of.append(np.tile(mpos, n_e))
             cal_of.append(np.full(n_e * n_m, ci))

@@ -142,8 +142,14 @@ def window_sums(a: np.ndarray, windows: np.ndarray) -> np.ndarray:
     each column a slice sum of ``a`` (shape ``(..., E)``), no BLAS call (whose worker threads
     compete with the caller on a busy machine); any other matrix is multiplied."""
     n_days, n_cols = windows.shape
+    # single days first (the engine's layout): one copy for all of them
+    n_single = 0
+    while n_single < min(n_days, n_cols) and windows[n_single, n_single] == 1.0:
+        n_single += 1
+    if n_single and not np.array_equal(windows[:, :n_single], np.eye(n_days, n_single)):
+        n_single = 0
     runs = []
-    for c in range(n_cols):
+    for c in range(n_single, n_cols):
         days = np.flatnonzero(windows[:, c])
         if days.size and (
             days[-1] - days[0] != days.size - 1 or not (windows[days, c] == 1.0).all()
@@ -151,7 +157,8 @@ def window_sums(a: np.ndarray, windows: np.ndarray) -> np.ndarray:
             return a @ windows
         runs.append((int(days[0]), int(days[-1]) + 1) if days.size else (0, 0))
     out = np.empty(a.shape[:-1] + (n_cols,))
-    for c, (lo, hi) in enumerate(runs):
+    out[..., :n_single] = a[..., :n_single]
+    for c, (lo, hi) in enumerate(runs, start=n_single):
         if hi - lo == 1:
             out[..., c] = a[..., lo]
         else:
@@ -210,7 +217,7 @@ def fit_model(
             mu = y.sum(axis=1) / n
             resid = y - mu[:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
-                s2 = (resid * resid).sum(axis=1) / (n - 1)
+                s2 = np.einsum("ij,ij->i", resid, resid) / (n - 1)
             return ModelFit(
                 model, mu, np.zeros_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
             )
