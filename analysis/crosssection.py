@@ -301,7 +301,7 @@ def run_tests(
     rank_tests = [t for t in ("corrado_rank", "modified_rank", "cz_sign") if t in want]
     rank_in: _RankInput | None = None
     if rank_tests:
-        rank_in = _RankInput(np.hstack([inp.resid_est, inp.ar_event]), rank_tests)
+        rank_in = _RankInput([inp.resid_est, inp.ar_event], rank_tests)
     if "generalized_sign" in want:  # share of positive estimation residuals per pair
         n_ok = count(inp.resid_est)
         n_pos = (inp.resid_est > 0).sum(axis=1)
@@ -483,8 +483,12 @@ def _row_var(x: np.ndarray) -> np.ndarray:
     nothing is missing."""
     if np.isnan(x).any() or x.shape[1] < 2:
         return np.nanvar(x, axis=1, ddof=1)
-    d = x - x.mean(axis=1, keepdims=True)
-    return np.einsum("ij,ij->i", d, d) / (x.shape[1] - 1)
+    out = np.empty(x.shape[0])
+    step = max(1, 65_536 // x.shape[1])  # blocks of rows: the deviations stay in cache
+    for lo in range(0, x.shape[0], step):
+        d = x[lo : lo + step] - x[lo : lo + step].mean(axis=1, keepdims=True)
+        out[lo : lo + step] = np.einsum("ij,ij->i", d, d)
+    return out / (x.shape[1] - 1)
 
 
 class _GroupSums:
@@ -511,18 +515,27 @@ class _RankInput:
     and sign deviations of the three rank tests, kept as per-pair pieces whose group-and-day sums
     are all the tests need (no ``(P, T)`` deviation array per test and partition)."""
 
-    def __init__(self, full: np.ndarray, tests: list[str]) -> None:
+    def __init__(self, parts: Sequence[np.ndarray], tests: list[str]) -> None:
+        """``parts``: the estimation residuals and the event abnormal returns, ``(P, L1)`` and
+        ``(P, E)``, ranked together as one row of ``L1 + E`` days per pair."""
         self.tests = tests
-        ranks, srt, m_i = _ranks_sorted(full, nan_rank=0.0)
-        self.nan = np.isnan(full) if (m_i < full.shape[1]).any() else None
+        ranks, srt, m_i = _ranks_sorted(parts, nan_rank=0.0)
+        n_days = sum(x.shape[1] for x in parts)
+        self.nan = np.hstack([np.isnan(x) for x in parts]) if (m_i < n_days).any() else None
         self.present = None if self.nan is None else (~self.nan).astype(float)
         self.m_i = m_i
         self.ranks = ranks  # 0 where the pair has no value
-        self.n_days = full.shape[1]
+        self.n_days = n_days
         self.sign = None
         if "cz_sign" in tests:  # G_it = sign(A_it - median_i), 0 where missing
-            sign = np.subtract(full, _sorted_median(srt, m_i)[:, None])
-            np.sign(sign, out=sign)
+            med = _sorted_median(srt, m_i)[:, None]
+            sign = np.empty(ranks.shape)
+            c = 0
+            for x in parts:
+                out = sign[:, c : c + x.shape[1]]
+                np.subtract(x, med, out=out)
+                np.sign(out, out=out)
+                c += x.shape[1]
             self.sign = sign if self.nan is None else np.where(self.nan, 0.0, sign)
 
     def group_totals(
@@ -582,17 +595,23 @@ def _rank_aggregates(
 
 
 def _ranks_sorted(
-    full: np.ndarray, nan_rank: float = np.nan
+    full: np.ndarray | Sequence[np.ndarray], nan_rank: float = np.nan
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranks within each row (average ranks for ties; ``nan_rank`` where a value is missing),
-    the sorted rows and the number of non-missing values per row."""
-    p, t = full.shape
-    ranks, srt, tied = st.sorted_ranks(full)
+    the sorted rows and the number of non-missing values per row. ``full`` may be given as
+    column blocks with the same rows (ranked as if joined)."""
+    parts = [full] if isinstance(full, np.ndarray) else list(full)
+    ranks, srt, tied = st.sorted_ranks(*parts)
+    p, t = ranks.shape
+
+    def rows(sel: np.ndarray) -> np.ndarray:
+        return np.hstack([x[sel] for x in parts])
+
     if tied.any():
-        ranks[tied] = pd.DataFrame(full[tied]).rank(axis=1, method="average").to_numpy()
+        ranks[tied] = pd.DataFrame(rows(tied)).rank(axis=1, method="average").to_numpy()
     m_valid = (~np.isnan(srt[:, -1])) if t else np.ones(p, dtype=bool)
     if t and not m_valid.all():  # NaN sort last: a row is complete iff its last value is not
-        nan = np.isnan(full)
+        nan = np.hstack([np.isnan(x) for x in parts])
         ranks[nan] = nan_rank
         m_i = (~nan).sum(axis=1).astype(float)
     else:

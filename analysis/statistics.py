@@ -212,12 +212,16 @@ def generalized_sign_z(x: np.ndarray, p_hat: np.ndarray | float) -> tuple[np.nda
 _RANK_BLOCK = 65_536  # values ranked per block of rows
 
 
-def sorted_ranks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sorted_ranks(
+    a: np.ndarray, *more: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions ``1..T`` of each value in its sorted row (NaN last), the sorted rows, and which
     rows hold ties (whose positions are not average ranks yet). Rows are ranked in blocks so that
-    the index arrays stay in cache."""
+    the index arrays stay in cache; ``more`` arrays (same rows) are appended to the columns of
+    ``a`` block by block, without a joined copy of the whole."""
     a = np.ascontiguousarray(a, dtype=float)
-    p, t = a.shape
+    p = a.shape[0]
+    t = a.shape[1] + sum(m.shape[1] for m in more)
     srt, ranks = np.empty((p, t)), np.empty((p, t))
     tied = np.zeros(p, dtype=bool)
     pos = np.arange(1, t + 1, dtype=float)
@@ -225,7 +229,7 @@ def sorted_ranks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     offsets = (np.arange(min(step, p)) * t)[:, None]
     for lo in range(0, p, step):
         hi = min(lo + step, p)
-        block = a[lo:hi]
+        block = np.hstack([a[lo:hi], *(m[lo:hi] for m in more)]) if more else a[lo:hi]
         order = np.argsort(block, axis=1)
         # flat positions of the sorted entries: one index array for the gather and the scatter
         order += offsets[: hi - lo]
