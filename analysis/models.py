@@ -166,6 +166,13 @@ def window_sums(a: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _row_blocks(a: np.ndarray, values: int = 32_768) -> list[slice]:
+    """Slices of rows holding about ``values`` numbers each (row-wise steps then run on blocks
+    that stay in cache instead of full-size temporaries; each row's result is unchanged)."""
+    step = max(1, values // max(a.shape[1], 1))
+    return [slice(lo, lo + step) for lo in range(0, a.shape[0], step)]
+
+
 def _masked_mean(v: np.ndarray, mask: np.ndarray, n: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(mask, v, 0.0).sum(axis=1) / n
@@ -214,10 +221,14 @@ def fit_model(
     if model == "constant_mean":
         if y.shape[1] and not np.isnan(y).any():  # balanced: no masks (same sums, fewer passes)
             n = np.full(y.shape[0], float(y.shape[1]))
-            mu = y.sum(axis=1) / n
-            resid = y - mu[:, None]
+            mu, ssr = np.empty(y.shape[0]), np.empty(y.shape[0])
+            resid = np.empty(y.shape)
+            for rows in _row_blocks(y):
+                mu[rows] = y[rows].sum(axis=1) / n[rows]
+                r = np.subtract(y[rows], mu[rows, None], out=resid[rows])
+                ssr[rows] = np.einsum("ij,ij->i", r, r)
             with np.errstate(invalid="ignore", divide="ignore"):
-                s2 = np.einsum("ij,ij->i", resid, resid) / (n - 1)
+                s2 = ssr / (n - 1)
             return ModelFit(
                 model, mu, np.zeros_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
             )
@@ -249,23 +260,34 @@ def fit_model(
         return ModelFit(
             model, np.zeros_like(mu), np.ones_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
         )
-    if complete:  # balanced: the masked sums below without their masks (same values)
+    if complete:  # balanced: the steps below without masks, in row blocks that stay in cache
+        p = y.shape[0]
+        mx, my, sxx, beta, ssr = (np.empty(p) for _ in range(5))
+        resid = np.empty(y.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mx, my = x.sum(axis=1) / n, y.sum(axis=1) / n
-        dx, dy = x - mx[:, None], y - my[:, None]
+            for rows in _row_blocks(y):
+                mx[rows], my[rows] = x[rows].sum(axis=1) / n[rows], y[rows].sum(axis=1) / n[rows]
+                dx = x[rows] - mx[rows, None]
+                dy = np.subtract(y[rows], my[rows, None], out=resid[rows])
+                sxx[rows] = np.einsum("ij,ij->i", dx, dx)
+                beta[rows] = np.einsum("ij,ij->i", dx, dy) / sxx[rows]
+                dx *= beta[rows, None]
+                dy -= dx  # y - alpha - beta x = (y - my) - beta (x - mx)
+                ssr[rows] = np.einsum("ij,ij->i", dy, dy)
+        alpha = my - beta * mx
     else:
         mx = _masked_mean(x, mask, n)
         my = _masked_mean(y, mask, n)
         dx = np.where(mask, x - mx[:, None], 0.0)
         dy = np.where(mask, y - my[:, None], 0.0)
-    sxx = np.einsum("ij,ij->i", dx, dx)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        beta = np.einsum("ij,ij->i", dx, dy) / sxx
-    alpha = my - beta * mx
-    # y - alpha - beta x = (y - my) - beta (x - mx): one pass, NaN on unused days
-    dy -= beta[:, None] * dx
-    ssr = np.einsum("ij,ij->i", dy, dy)
-    resid = dy if complete else np.where(mask, dy, np.nan)
+        sxx = np.einsum("ij,ij->i", dx, dx)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            beta = np.einsum("ij,ij->i", dx, dy) / sxx
+        alpha = my - beta * mx
+        # y - alpha - beta x = (y - my) - beta (x - mx): one pass, NaN on unused days
+        dy -= beta[:, None] * dx
+        ssr = np.einsum("ij,ij->i", dy, dy)
+        resid = np.where(mask, dy, np.nan)
     df = n - 2
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = ssr / (df if convention == "textbook" else n - 1)
