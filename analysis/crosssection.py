@@ -712,8 +712,19 @@ def residual_correlation_blocks(
     share every estimation date (the dates are then only built for blocks that do not).
     """
     blocks: list[CorrBlock] = []
-    nan_rows = np.isnan(resid).any(axis=1)
-    z_all: np.ndarray | None = None
+    # one pass over the residuals in row blocks: rows with a gap, and every row standardized
+    # (used by the blocks of pairs that share their dates and have no gap)
+    nan_rows = np.empty(resid.shape[0], dtype=bool)
+    z_all = np.empty(resid.shape)
+    step = max(1, 32_768 // max(resid.shape[1], 1))
+    for lo in range(0, resid.shape[0], step):
+        r = resid[lo : lo + step]
+        nan_rows[lo : lo + step] = np.isnan(r).any(axis=1)
+        z = np.subtract(r, r.mean(axis=1, keepdims=True), out=z_all[lo : lo + step])
+        norm = np.sqrt(np.einsum("ij,ij->i", z, z))[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(z, norm, out=z, where=norm > 0)
+        z[~(norm[:, 0] > 0)] = 0.0
     # pairs of each event (ascending positions), from one stable sort
     order = np.argsort(event_of_pair, kind="stable")
     _, starts, sizes = np.unique(event_of_pair[order], return_index=True, return_counts=True)
@@ -727,12 +738,6 @@ def residual_correlation_blocks(
             d = dates(idx) if callable(dates) else dates[idx]
             same = bool((d[:, [0, -1]] == d[0, [0, -1]]).all()) and bool(np.all(d == d[0]))
         if same and not nan_rows[rows].any():
-            if z_all is None:  # row-wise, so standardize every pair at once
-                z_all = resid - resid.mean(axis=1, keepdims=True)
-                norm = np.sqrt(np.einsum("ij,ij->i", z_all, z_all))[:, None]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    np.divide(z_all, norm, out=z_all, where=norm > 0)
-                z_all[(~(norm > 0))[:, 0]] = 0.0
             blocks.append(CorrBlock(idx, z_all[rows], None))
             continue
         r = resid[rows]
