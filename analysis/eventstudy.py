@@ -416,7 +416,11 @@ class _Estimator:
             """Symbol keys win; otherwise one lookup per asset class (in order of appearance),
             not per asset."""
             over = table.keys() & set(assets) if table else set()
-            need = dict.fromkeys(c for a, c in zip(assets, cls_of, strict=True) if a not in over)
+            need = (
+                dict.fromkeys(c for a, c in zip(assets, cls_of, strict=True) if a not in over)
+                if over
+                else dict.fromkeys(cls_of)
+            )
             per = {c: by_class(c) for c in need}
             if not over:
                 return list(map(per.__getitem__, cls_of))
