@@ -204,25 +204,51 @@ def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs
     return SectorInputs(path, sector, snapshots, members, caps, prices)
 
 
-def study_model(event: str = DEFAULT_EVENT, assets: Sequence[str] | None = None):
-    """The report's event study: the named default event, every other default event (NVIDIA
-    results, other AI launches) flagged as a confounder when it falls inside a window; default
-    windows, market model, tokens against BTC and equities against SPY."""
-    from analysis import DEFAULT_EVENTS, EventStudy, get_event
+def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT):
+    """The event to report (a catalog name, or a date or zoned timestamp) and every other
+    event of the warehouse's catalog, for the timeline and as confounders (those marked so,
+    e.g. NVIDIA results, are flagged when they fall inside a window). The catalog is what
+    analysts edit with `aitokens events`; a warehouse without one uses the built-in list."""
+    from analysis import DEFAULT_EVENTS, Event
+    from flows.study import resolve_event
+    from warehouse.studies import catalog_events
 
-    ev = get_event(event)
+    path = resolve_db_path(db)
+    with open_warehouse(path, read_only=True) as con:
+        has_catalog = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"
+        ).fetchall()[0][0]
+        if not has_catalog:
+            from analysis import get_event
+
+            ev = get_event(event)
+            return ev, [e for e in DEFAULT_EVENTS if e.name != ev.name]
+        ev = resolve_event(con, event)
+        others = [
+            Event(**{k: v for k, v in row.items() if k != "is_confounder"})
+            for row in catalog_events(con)
+            if row["name"] != ev.name
+        ]
+    return ev, others
+
+
+def study_model(event, confounders=(), assets: Sequence[str] | None = None):
+    """The report's event study of ``event`` (an ``Event``): default windows, market model,
+    tokens against BTC and equities against SPY; ``confounders`` are flagged when they fall
+    inside a window."""
+    from analysis import EventStudy
+
     return EventStudy(
-        [ev],
-        confounders=[e for e in DEFAULT_EVENTS if e.name != ev.name],
+        [event],
+        confounders=list(confounders),
         assets=None if assets is None else list(assets),
     )
 
 
-def event_day0(event: str) -> dt.date:
+def event_day0(db: str | os.PathLike[str] | None, event: str) -> dt.date:
     """Day 0 of ``event`` on the crypto calendar (UTC day)."""
-    from analysis import get_event
-
-    return get_event(event).map("crypto").session.date()
+    ev, _ = report_events(db, event)
+    return ev.map("crypto").session.date()
 
 
 # --------------------------------------------------------------------------- preflight
@@ -233,7 +259,11 @@ def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EV
     each message names the command that fills the gap.
     """
     path = resolve_db_path(db)
-    day0 = event_day0(event)
+    if not path.exists():
+        raise ReportDataError(
+            f"no warehouse at {path}: run `aitokens import FILE.csv` or `aitokens ingest` first"
+        )
+    day0 = event_day0(path, event)
     with open_warehouse(path, read_only=True) as con:
         rows = con.execute(
             "SELECT asset_class, symbol, min(date), max(date), count(*) FROM daily_prices "
@@ -459,5 +489,6 @@ __all__ = [
     "inject_parameters",
     "load_event_inputs",
     "load_sector_inputs",
+    "report_events",
     "study_model",
 ]

@@ -8,6 +8,7 @@ runs and executes them in subprocesses; Ctrl-C pauses the schedule and stops.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prefect.schedules import Cron
 
@@ -17,13 +18,9 @@ DEPLOYMENT_FLOW = "daily_ingest"
 
 
 def daily_flow():
-    """The flow the schedule runs (the whole pipeline once it exists, else the ingestion)."""
-    try:
-        from flows.pipeline import pipeline
-    except ImportError:
-        from flows.ingest import daily_ingest
+    """The flow the schedule runs: the whole pipeline (ingest, study, report)."""
+    from flows.pipeline import pipeline
 
-        return daily_ingest
     return pipeline
 
 
@@ -32,6 +29,8 @@ def serve_daily(
     name: str = "daily",
     cron: str = "15 1 * * *",
     db: str | None = None,
+    event: str | None = None,
+    out: str | None = None,
     limit: int | None = None,
 ) -> None:
     """Register ``<flow>/<name>`` with ``cron`` (UTC) and serve it until interrupted."""
@@ -45,7 +44,8 @@ def serve_daily(
     except ValueError as exc:
         raise InputError(f"--cron {cron!r} is not a valid cron expression: {exc}") from None
     flow = daily_flow()
-    parameters = {"db": db} if db else {}
+    given = {"db": db, "event": event, "out": str(Path(out).resolve()) if out else None}
+    parameters = {k: v for k, v in given.items() if v is not None}
     flow.serve(
         name=name,
         schedule=schedule,

@@ -196,6 +196,12 @@ def _resolve_events(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> list[E
     return events
 
 
+def resolve_event(con: duckdb.DuckDBPyConnection, text: str) -> Event:
+    """One event from a catalog name (``events`` table, analyst-editable) or a date or
+    timezone-aware timestamp, as ``--event`` reads it."""
+    return _resolve_events(con, StudyRequest(events=[text]))[0]
+
+
 def _session_at(calendar: str, day0: pd.Timestamp, k: int) -> pd.Timestamp | None:
     """The session ``k`` sessions from session ``day0`` on ``calendar``."""
     import pandas as pd

@@ -322,7 +322,11 @@ def backfill_command(
 @click.option("--cron", default=DAILY_CRON, show_default=True, help="Schedule, in UTC.")
 @click.option("--name", default="daily", show_default=True, help="Deployment name.")
 @click.option("--db", "db", default=None, help="Warehouse file the scheduled runs write.")
-def serve_command(cron: str, name: str, db: str | None) -> None:
+@click.option("--event", default=None, help="Event each run studies and reports (default sora).")
+@click.option(
+    "--out", default=None, help="Folder each run writes its report to (default reports/)."
+)
+def serve_command(cron: str, name: str, db: str | None, event: str | None, out: str | None) -> None:
     """Serve the daily pipeline as a Prefect deployment on a cron schedule (UTC).
 
     Needs a Prefect server: run `prefect server start` in another terminal and
@@ -333,7 +337,7 @@ def serve_command(cron: str, name: str, db: str | None) -> None:
     from flows.schedule import serve_daily
 
     _quiet_prefect(True)
-    serve_daily(name=name, cron=cron, db=db)
+    serve_daily(name=name, cron=cron, db=db, event=event, out=out)
 
 
 def _tuple(value: str | None) -> tuple[str, ...] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -53,13 +52,3 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 def days_ago(n: int) -> date:
     return datetime.now(UTC).date() - timedelta(days=n)
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """One temporary Prefect API for the whole session (starting one costs ~15 s)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield

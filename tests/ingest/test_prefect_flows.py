@@ -56,8 +56,10 @@ def test_backfill_then_daily_flow_through_prefect(prefect_harness, flow_env):
     assert again["calls"] == {} and again["inserted"] == again["updated"] == 0
     assert flow_env.cg.requests == [] and flow_env.yahoo.requests == []
 
-    artifacts = asyncio.run(_artifacts("backfill-summary"))
-    assert artifacts, "the backfill left no markdown artifact"
+    # The harness is shared by the session: pick this run's artifact by its run id.
+    artifacts = [a for a in asyncio.run(_artifacts("backfill-summary"))
+                 if result["run_id"] in a.data]
+    assert len(artifacts) == 1, "the backfill left no markdown artifact of its own"
     text = artifacts[0].data
     assert "# backfill" in text and "| coin_daily | 800 |" in text and "old-ai-coin" in text
     assert KEY not in text

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.ingest.conftest import env, prefect_harness  # noqa: F401 - fixtures reused
+from tests.ingest.conftest import env  # noqa: F401 - fixture reused

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -66,16 +65,6 @@ class Run:
 
     def html(self, stem: str) -> str:
         return (self.out / f"{stem}.html").read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """One temporary Prefect API for the session (starting one costs ~15 s)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="session")

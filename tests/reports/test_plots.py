@@ -12,13 +12,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analysis import plots, sector
-from flows.report import inject_parameters, load_event_inputs, study_model
+from flows.report import inject_parameters, load_event_inputs, report_events, study_model
 
 
 @pytest.fixture(scope="module")
 def sora(real_run):
     inputs = load_event_inputs(real_run.db)
-    model = study_model("sora", assets=inputs.ai_tokens)
+    ev, catalog = report_events(real_run.db, "sora")
+    model = study_model(ev, catalog, assets=inputs.ai_tokens)
     res = model.fit(prices=inputs.prices)
     tokens = list(res.params.index.get_level_values("asset"))
     prices = pd.concat(

@@ -196,7 +196,7 @@ def test_report_without_data_around_the_event_names_backfill(tmp_path):
 def test_unknown_event_exits_2(real_run, tmp_path):
     r = run_cli(["report", "--db", str(real_run.db), "--event", "nope", "--out", str(tmp_path)])
     assert r.code == 2
-    assert r.err.startswith("Error: No default event is called 'nope'; known events: chatgpt,")
+    assert r.err.startswith("Error: no event 'nope' in the catalog (give a date such as 2024-02-15")
 
 
 @pytest.mark.parametrize("command", ["report", "pipeline"])
