@@ -37,6 +37,7 @@ DEFAULT_WINDOW = "-5:10"
 MODELS = ("market", "market_adjusted", "constant_mean")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
+MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -53,6 +54,11 @@ def parse_window(text: str, option: str) -> tuple[int, int]:
         ) from None
     if lo > hi:
         raise InputError(f"{option} {text} starts after it ends (first day {lo} > last day {hi})")
+    if max(abs(lo), abs(hi)) > MAX_WINDOW_DAYS:
+        raise InputError(
+            f"{option} {text} reaches more than {MAX_WINDOW_DAYS:,} sessions from day 0 "
+            "(about 20 years of UTC days): use a window within it"
+        )
     return lo, hi
 
 
