@@ -520,6 +520,7 @@ class ChartParse:
     n_partial: int = 0
     n_duplicates: int = 0
     n_null_price: int = 0
+    n_bad_price: int = 0
     n_outside: int = 0
     n_malformed: int = 0
     unordered: bool = False
@@ -633,6 +634,14 @@ def parse_market_chart(coin_id: str, payload: Mapping[str, Any], *, start: date 
     if end is not None:
         keep &= dates <= end
     result.n_outside = int((~keep).sum())
+    # A price of 0 is never a close (returns through it would be -100% and -inf in log); the
+    # parse above already made negative and non-finite prices NaN. Dropped, counted and said.
+    zero = keep & ~(merged["price"] > 0)
+    result.n_bad_price = int(zero.sum())
+    if result.n_bad_price:
+        result.notes.append(f"{coin_id}: {result.n_bad_price} daily points with a price of 0 "
+                            "dropped")
+    keep &= ~zero
     frame = pd.DataFrame({
         "coin_id": coin_id,
         "date": dates[keep].to_numpy(dtype=object),

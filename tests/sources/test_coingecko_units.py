@@ -200,3 +200,14 @@ def test_parse_empty_and_malformed():
 ])
 def test_error_info_shapes(body, expected):
     assert error_info(body) == expected
+
+
+def test_parse_drops_zero_negative_and_infinite_prices_with_a_note():
+    day = 86_400_000
+    base = 1_700_000_000_000 // day * day
+    payload = {"prices": [[base, 1.0], [base + day, 0.0], [base + 2 * day, -3.0],
+                          [base + 3 * day, float("inf")], [base + 4 * day, 2.0]]}
+    parsed = parse_market_chart("x", payload)
+    assert parsed.frame["price"].tolist() == [1.0, 2.0]
+    assert parsed.n_bad_price == 1 and parsed.n_null_price == 2  # -3 and inf parse as missing
+    assert any("1 daily points with a price of 0 dropped" in n for n in parsed.notes)
