@@ -28,6 +28,7 @@ from flows.ingestion import (
     SeriesPlan,
     completed_fetches,
 )
+from flows.retries import retry_when
 from flows.runlock import run_lock
 from flows.runners import build_task_runner, fetch_processes
 from warehouse.errors import WarehouseLockedError
@@ -37,27 +38,10 @@ ProgressHooks = tuple[Callable[[int], None], Callable[[str, int], None]]
 progress_hooks: ProgressHooks | None = None
 
 
-def _transient_source_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry 429/5xx/timeouts (the client already retried within its time budget); never a
-    4xx, a bad key or a block page."""
-    try:
-        state.result()
-    except (RateLimitedError, UpstreamError) as exc:
-        return bool(getattr(exc, "retryable", True))
-    except BaseException:
-        return False
-    return False
-
-
-def _warehouse_locked(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a load whose DuckDB file was held by an analyst past the lock timeout."""
-    try:
-        state.result()
-    except WarehouseLockedError:
-        return True
-    except BaseException:
-        return False
-    return False
+# 429, 5xx and timeouts (the client already retried within its time budget), never a 4xx, a
+# bad key or a block page; and a load whose file an analyst held past the lock timeout.
+_transient_source_error = retry_when(RateLimitedError, UpstreamError)
+_warehouse_locked = retry_when(WarehouseLockedError)
 
 
 IO_TASK = {

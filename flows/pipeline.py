@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
+from flows.retries import retry_when
 from warehouse.db import resolve_db_path
 from warehouse.errors import WarehouseError, WarehouseLockedError
 
@@ -207,15 +208,8 @@ def run_pipeline(
 
 
 # --------------------------------------------------------------------------- Prefect
-def _locked(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a step whose DuckDB file was held past the lock timeout; nothing else."""
-    try:
-        state.result()
-    except WarehouseLockedError:
-        return True
-    except BaseException:
-        return False
-    return False
+# Retry a step whose DuckDB file was held past the lock timeout; nothing else.
+_locked = retry_when(WarehouseLockedError)
 
 
 LOCK_RETRY = {
