@@ -74,6 +74,9 @@ class FetchResult:
     raw: list[RawExchange] = field(default_factory=list)
     calls: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # The close-date range each plan range really asked for, after a plan's history cap cut it
+    # (None: nothing could be asked). Coverage must record these, never the wish.
+    requested: list[tuple[date, date] | None] = field(default_factory=list)
 
     @property
     def skipped(self) -> str | None:
@@ -148,7 +151,10 @@ def fetch_series(plan: SeriesPlan, settings: SourceSettings, now: datetime) -> F
             for lo, hi in plan.ranges:
                 history = cg.fetch_coin_history(client, plan.series_id, lo, hi, now=now)
                 result.histories.append(history)
-                result.notes += [n for n in history.notes if "plan serves only" in n]
+                result.requested.append(
+                    (history.chunks[0].start, history.chunks[-1].end) if history.chunks else None
+                )
+                result.notes += history.notes
                 if history.skipped:
                     break
         else:
@@ -162,6 +168,10 @@ def fetch_series(plan: SeriesPlan, settings: SourceSettings, now: datetime) -> F
                     )
                     break
                 result.histories.append(eq.EquityHistory(plan.series_id, parsed.frame))
+                result.requested.append((lo, hi))
+                if parsed.n_null_close:
+                    result.notes.append(f"{plan.series_id}: {parsed.n_null_close} bars without "
+                                        "a close dropped")
     except Exception as exc:
         exc.raw_exchanges = list(_capture.exchanges)  # type: ignore[attr-defined]
         raise

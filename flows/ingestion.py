@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -233,8 +233,8 @@ def plan_series(
             if start <= end:
                 ranges.append((start, end))
         else:
-            if since is not None and since < covered_from:
-                ranges.append((since, covered_from - DAY))
+            if since is not None and since < covered_from and since <= end:
+                ranges.append((since, min(covered_from - DAY, end)))
             upper_start = (covered_to or covered_from - DAY) + DAY
             if upper_start <= end:
                 ranges.append((upper_start, end))
@@ -242,14 +242,34 @@ def plan_series(
     return plans
 
 
-def extended_coverage(plan: SeriesPlan, received: pd.Series) -> tuple[date, date | None]:
-    """The series' coverage after this fetch: down to what was asked for, up to the last day
-    actually received (a day not yet published is asked for again next run)."""
-    asked_from = min(lo for lo, _ in plan.ranges)
-    covered_from = min(asked_from, plan.covered_from) if plan.covered_from else asked_from
+def extended_coverage(
+    plan: SeriesPlan, requested: Sequence[tuple[date, date] | None], received: pd.Series
+) -> tuple[date | None, date | None]:
+    """The series' coverage after this fetch: every day in it was really asked for.
+
+    ``requested`` is what each plan range actually asked for once a plan's history cap cut it.
+    A range below the coverage (a backfill) extends it down to its start. The upper range
+    normally starts the day after the coverage ends; when a cap cut its start forward (a
+    warehouse idle for over a year), the days between were never asked for, so the coverage
+    restarts at the range's start and a later backfill fills the hole. The end is the last
+    day actually received: a day not yet published is asked for again next run.
+    """
+    lo, hi = plan.covered_from, plan.covered_to
+    for asked in requested:
+        if asked is None:
+            continue  # the cap left nothing of this range to ask for
+        start, end = asked
+        if lo is not None and end < lo:
+            lo = start  # a lower range ends the day before the coverage: contiguous
+            continue
+        reach = (hi if hi is not None else lo - DAY) + DAY if lo is not None else None
+        if reach is None or start > reach:
+            lo, hi = start, None  # nothing held yet, or a hole the cap left: restart here
+        elif start < lo:
+            lo = start  # one range spanning below and through the coverage (equities)
     last_received = max(received) if len(received) else None
-    candidates = [d for d in (plan.covered_to, last_received) if d is not None]
-    return covered_from, (max(candidates) if candidates else None)
+    candidates = [d for d in (hi, last_received) if d is not None]
+    return lo, (max(candidates) if candidates else None)
 
 
 class Ingestion:
@@ -390,8 +410,18 @@ class Ingestion:
         return cg.coin_universe(members)
 
     def _whole_universe(self, members: set[str]) -> list[str]:
-        """Every coin CoinGecko lists (one /coins/list call), recorded in ``coins``; the
-        sector's members come first in the returned order, so they are fresh soonest."""
+        """Every coin CoinGecko lists (one /coins/list call, once per UTC day), recorded in
+        ``coins``; the sector's members come first in the returned order."""
+        midnight = datetime.combine(self.now.date(), datetime.min.time())
+        with open_warehouse(self.db_file) as con:
+            listed_today = con.execute(
+                "SELECT count(*) FROM raw_responses WHERE endpoint = '/coins/list' "
+                "AND status = 200 AND fetched_at >= ?",
+                [midnight],
+            ).fetchall()[0][0]
+            known = [r[0] for r in con.execute("SELECT coin_id FROM coins").fetchall()]
+        if listed_today and not self.options.refresh_snapshot:
+            return sorted(set(known) - members)
         listed = cg.fetch_coin_list(self.cg)
         listed["asset_class"] = [
             wl.BENCHMARK_COINS.get(c, "ai_token" if c in members else "crypto")
@@ -462,7 +492,8 @@ class Ingestion:
         with open_warehouse(self.db_file) as con:
             gone = self._not_found_today(con)
         plans = [
-            _without_ranges(p) if p.series_id in gone else _only_session_ranges(p) for p in plans
+            _without_ranges(p) if p.series_id in gone else _whole_history(_only_session_ranges(p))
+            for p in plans
         ]
         self._count_plans(plans)
         return plans
@@ -503,9 +534,9 @@ class Ingestion:
             wl.save_raw_responses(con, self.run.run_id, result.raw)
             if not result.skipped:
                 received = frame["date"] if frame is not None else pd.Series([], dtype=object)
-                wl.save_coverage(
-                    con, plan.source, plan.series_id, *extended_coverage(plan, received)
-                )
+                covered_from, covered_to = extended_coverage(plan, result.requested, received)
+                if covered_from is not None:
+                    wl.save_coverage(con, plan.source, plan.series_id, covered_from, covered_to)
         with self._summary_lock:
             self.history_calls.update(result.calls)
             self.summary.series_fetched += 1
@@ -566,6 +597,22 @@ def _without_ranges(plan: SeriesPlan) -> SeriesPlan:
     return SeriesPlan(plan.source, plan.series_id, (), plan.covered_from, plan.covered_to)
 
 
+def _whole_history(plan: SeriesPlan) -> SeriesPlan:
+    """An equity that needs new sessions is fetched over its whole range, still one call.
+
+    Yahoo revises past adjusted closes after every split and dividend (NVDA's 10:1 split of
+    2024-06-10 rewrote all its earlier prices): fetching only the new days would leave a series
+    mixing two adjustments and a fake -90% return on the split day. The upsert then updates
+    exactly the rows the vendor revised. A ticker already up to date costs no call at all.
+    """
+    if not plan.ranges or plan.covered_from is None:
+        return plan
+    start = min(plan.covered_from, *(lo for lo, _ in plan.ranges))
+    end = max(hi for _, hi in plan.ranges)
+    return SeriesPlan(plan.source, plan.series_id, ((start, end),), plan.covered_from,
+                      plan.covered_to)
+
+
 def _only_session_ranges(plan: SeriesPlan) -> SeriesPlan:
     """Drop equity ranges without an NYSE session (a weekend, a holiday): asking Yahoo for
     them would cost a call and return nothing."""
@@ -612,10 +659,16 @@ def run_ingestion(
                 on_plan(ing.planned_calls(coin_plans) + ing.planned_calls(equity_plans))
             with ThreadPoolExecutor(max_workers=max(1, options.max_workers)) as pool:
                 futures = [(p, pool.submit(ing.fetch, p)) for p in coin_plans + equity_plans]
-                for plan, result in completed_fetches(ing, futures):  # in order, one writer
-                    ing.load(result)
-                    if on_progress:
-                        on_progress(plan.series_id, ing.planned_calls([plan]))
+                try:
+                    for plan, result in completed_fetches(ing, futures):  # in order, one writer
+                        ing.load(result)
+                        if on_progress:
+                            on_progress(plan.series_id, ing.planned_calls([plan]))
+                except BaseException:
+                    # Any error (a held lock, Ctrl-C, a bug) stops the run now: fetches not yet
+                    # started are cancelled instead of spending the API's quota for nothing.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
             if options.global_market:
                 ing.snapshot_global()
         except BaseException as exc:

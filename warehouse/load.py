@@ -19,7 +19,7 @@ import pandas as pd
 from warehouse.errors import ConflictingDuplicatesError, InputError
 
 # Columns that record when/how a row was loaded; they never make a row "changed".
-BOOKKEEPING_COLUMNS = frozenset({"ingested_at"})
+BOOKKEEPING_COLUMNS = frozenset({"ingested_at", "updated_at"})
 
 
 @dataclass(frozen=True)

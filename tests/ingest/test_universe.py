@@ -40,3 +40,18 @@ def test_universe_all_lists_every_coin_and_states_the_cost_first(tmp_path):
 def test_category_mode_never_calls_coins_list(env):
     env.run(IngestOptions(flow="backfill", since=days_ago(10), equities=False))
     assert env.cg.calls("/coins/list") == []
+
+
+def test_universe_second_run_same_day_makes_no_call_and_changes_no_row(tmp_path):
+    with FakeCoinGecko(n_coins=3, n_other=10, plan="pro", api_key="universe-key") as cg:
+        from tests.fakes.yahoo import FakeYahoo
+
+        with FakeYahoo() as yahoo:
+            env = Env(cg, yahoo, tmp_path / "w.duckdb")
+            opts = IngestOptions(flow="daily_ingest", universe="all", equities=False,
+                                 lookback_days=20)
+            env.run(opts)
+            cg.reset_log()
+            again = env.run(opts)
+            assert cg.requests == []
+    assert again.inserted == again.updated == 0
