@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.errors import WarehouseLockedError, WarehouseMissingError
+from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
         )
         current = schema_version(con)
+        latest = migration_files()[-1][0]
+        if current > latest:
+            # Re-applying this version's views over a newer schema would flip them back and
+            # forth between versions: refuse instead.
+            raise WarehouseError(
+                f"this warehouse was written by a newer aitokens (schema version {current}; "
+                f"this one knows up to {latest}): upgrade aitokens to use it"
+            )
         now = datetime.now(UTC).replace(tzinfo=None)
         for version, name, sql in migration_files():
             if version <= current:

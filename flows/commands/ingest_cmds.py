@@ -51,6 +51,8 @@ def print_summary(summary: Any) -> None:
         table.add_row(name, f"{r.inserted:,}", f"{r.updated:,}", f"{r.unchanged:,}")
     if summary.rows:
         console.print(table)
+    elif summary.skipped:
+        console.print("No rows written: every series to fetch was skipped (reasons below).")
     else:
         console.print("No rows written: the warehouse was already up to date.")
     for series, reason in sorted(summary.skipped.items()):
@@ -144,10 +146,10 @@ def _run(
                     runner = build_task_runner(task_runner or "dask", address=dask_address)
                     flow = flow.with_options(task_runner=runner)
                 params = _flow_params(options, db)
-                flow(**params)
+                result = flow(**params)
             finally:
                 prefect_flows.progress_hooks = None
-            summary = _last_summary(db)
+            summary = _run_summary(db, result["run_id"])
         else:
             summary = run_ingestion(
                 options, db=db, on_plan=bar.on_plan, on_progress=bar.on_progress
@@ -169,8 +171,8 @@ def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
     return params
 
 
-def _last_summary(db: Path | None) -> Any:
-    """Rebuild the summary of the run the flow just finished from ``ingest_runs``."""
+def _run_summary(db: Path | None, run_id: str) -> Any:
+    """Rebuild the summary of the run the flow just finished (by its id) from ``ingest_runs``."""
     import json
 
     from flows.ingestion import IngestSummary
@@ -180,7 +182,8 @@ def _last_summary(db: Path | None) -> Any:
     with open_warehouse(db, read_only=True) as con:
         cur = con.execute(
             "SELECT run_id, flow, started_at, finished_at, status, rows_inserted, rows_updated, "
-            "rows_unchanged, errors, details FROM ingest_runs ORDER BY started_at DESC LIMIT 1"
+            "rows_unchanged, errors, details FROM ingest_runs WHERE run_id = ?",
+            [run_id],
         )
         row = cur.fetchall()[0]
     details = json.loads(row[9] or "{}")

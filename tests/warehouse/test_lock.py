@@ -94,3 +94,19 @@ def test_cli_reports_lock_with_exit_1_and_no_traceback(warehouse_file):
     # The file does not exist, so validation fails first: exit 2 without touching the lock.
     assert result.returncode == 2
     assert "no such file" in result.stderr
+
+
+def test_a_warehouse_from_a_newer_version_is_refused_untouched(warehouse_file):
+    import duckdb
+
+    from warehouse.errors import WarehouseError
+
+    con = duckdb.connect(str(warehouse_file))
+    # What a newer version leaves behind: its migration, and the version in schema_meta.
+    con.execute("INSERT INTO schema_migrations VALUES (999, '999_future.sql', now())").fetchall()
+    con.execute("UPDATE schema_meta SET value = '999' WHERE key = 'schema_version'").fetchall()
+    con.close()
+    before = warehouse_file.read_bytes()
+    with pytest.raises(WarehouseError, match="written by a newer aitokens"):
+        connect(warehouse_file)
+    assert warehouse_file.read_bytes() == before
