@@ -52,6 +52,7 @@ from flows.sources.http import (
     RetryPolicy,
     Scrubber,
     call_with_retries,
+    env_float,
     looks_like_html,
     one_line,
     paginate,
@@ -67,19 +68,6 @@ CHART_COLUMNS = ["coin_id", "date", "ts", "price", "market_cap", "volume"]
 
 
 # ------------------------------------------------------------------------------ config
-def _env_float(env: Mapping[str, str], name: str) -> float | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}={raw!r} must be a finite number, zero or more.")
-    return value
-
-
 @dataclass(frozen=True)
 class CoinGeckoConfig:
     """Settings of the CoinGecko source; :meth:`from_env` reads them from the environment.
@@ -175,7 +163,7 @@ class CoinGeckoConfig:
         for name, attr in ((C.ENV_COINGECKO_CPM, "calls_per_minute"),
                            (C.ENV_COINGECKO_MAX_RETRY, "max_retry_seconds"),
                            (C.ENV_COINGECKO_TIMEOUT, "timeout_seconds")):
-            value = _env_float(env, name)
+            value = env_float(env, name)
             if value is not None:
                 kwargs[attr] = value
         cats = env.get(C.ENV_COINGECKO_CATEGORIES, "").strip()

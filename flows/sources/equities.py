@@ -43,6 +43,7 @@ from flows.sources.http import (
     RateLimiter,
     RetryPolicy,
     call_with_retries,
+    env_float,
     looks_like_html,
     one_line,
     parse_retry_after,
@@ -93,14 +94,8 @@ class YahooConfig:
         for name, attr in ((C.ENV_YAHOO_CPM, "calls_per_minute"),
                            (C.ENV_YAHOO_MAX_RETRY, "max_retry_seconds"),
                            (C.ENV_YAHOO_TIMEOUT, "timeout_seconds")):
-            raw = env.get(name, "").strip()
-            if raw:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    raise ConfigError(f"{name}={raw!r} is not a number.") from None
-                if not math.isfinite(value) or value < 0:
-                    raise ConfigError(f"{name}={raw!r} must be a finite number, zero or more.")
+            value = env_float(env, name)
+            if value is not None:
                 kwargs[attr] = value
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -273,3 +273,20 @@ def paginate(fetch_page: Callable[[int], list[T]], per_page: int, first_page: in
         if len(rows) < per_page:
             return
         page += 1
+
+
+def env_float(env: Mapping[str, str], name: str) -> float | None:
+    """A setting from the environment as a finite number >= 0, None when unset; a clear
+    :class:`ConfigError` naming the variable otherwise."""
+    from flows.errors import ConfigError
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw!r} must be a finite number, zero or more.")
+    return value
