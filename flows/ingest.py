@@ -28,10 +28,9 @@ from flows.ingestion import (
     SeriesPlan,
     completed_fetches,
 )
-from flows.retries import retry_when
+from flows.retries import retry_when, warehouse_locked
 from flows.runlock import run_lock
 from flows.runners import build_task_runner, fetch_processes
-from warehouse.errors import WarehouseLockedError
 
 # Set by the CLI to drive its progress bar; called from the flow's own thread.
 ProgressHooks = tuple[Callable[[int], None], Callable[[str, int], None]]
@@ -41,7 +40,6 @@ progress_hooks: ProgressHooks | None = None
 # 429, 5xx and timeouts (the client already retried within its time budget), never a 4xx, a
 # bad key or a block page; and a load whose file an analyst held past the lock timeout.
 _transient_source_error = retry_when(RateLimitedError, UpstreamError)
-_warehouse_locked = retry_when(WarehouseLockedError)
 
 
 IO_TASK = {
@@ -54,7 +52,7 @@ LOAD_TASK = {
     "cache_policy": NO_CACHE,
     "retries": 3,
     "retry_delay_seconds": [5, 30, 120],
-    "retry_condition_fn": _warehouse_locked,
+    "retry_condition_fn": warehouse_locked,
 }
 
 

@@ -24,9 +24,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
-from flows.retries import retry_when
+from flows.retries import warehouse_locked
 from warehouse.db import resolve_db_path
-from warehouse.errors import WarehouseError, WarehouseLockedError
+from warehouse.errors import WarehouseError
 
 
 class PipelineFailedError(WarehouseError):
@@ -208,15 +208,11 @@ def run_pipeline(
 
 
 # --------------------------------------------------------------------------- Prefect
-# Retry a step whose DuckDB file was held past the lock timeout; nothing else.
-_locked = retry_when(WarehouseLockedError)
-
-
 LOCK_RETRY = {
     "cache_policy": NO_CACHE,
     "retries": 2,
     "retry_delay_seconds": [10, 60],
-    "retry_condition_fn": _locked,
+    "retry_condition_fn": warehouse_locked,
 }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from warehouse.errors import WarehouseLockedError
+
 RetryCondition = Callable[[Any, Any, Any], bool]
 
 
@@ -27,3 +29,7 @@ def retry_when(*errors: type[BaseException]) -> RetryCondition:
 
     condition.__name__ = "retry_when_" + "_or_".join(e.__name__ for e in errors)
     return condition
+
+
+# A step whose DuckDB file an analyst held past the lock timeout: worth another try later.
+warehouse_locked = retry_when(WarehouseLockedError)

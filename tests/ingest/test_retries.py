@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flows.errors import BadApiKeyError, HtmlResponseError, RateLimitedError, UpstreamError
-from flows.ingest import _transient_source_error, _warehouse_locked
+from flows.ingest import _transient_source_error
+from flows.retries import warehouse_locked as _warehouse_locked
 from warehouse.errors import WarehouseLockedError
 
 
