@@ -358,11 +358,11 @@ def run_tests(
                 st.pvalue_normal(z),
                 n,
                 "N(0,1)",
-                lambda n, s, b=bad_dof: _reasons(
-                    n, s, 1, b[:, None], "estimation window too short (d.o.f. <= 2)"
-                )
-                if b.any()
-                else _reasons(n, s, 1),
+                lambda n, s, b=bad_dof: (
+                    _reasons(n, s, 1, b[:, None], "estimation window too short (d.o.f. <= 2)")
+                    if b.any()
+                    else _reasons(n, s, 1)
+                ),
             )
 
         if want & {"bmp", "kp_bmp"}:
@@ -386,7 +386,10 @@ def run_tests(
             nn = np.round((nt[:, n_est:] @ inp.windows) / np.maximum(lengths, 1))
             for test in rank_tests:
                 dbar, s = _rank_aggregates(
-                    totals[test], nt, t_eff, root=test != "corrado_rank",
+                    totals[test],
+                    nt,
+                    t_eff,
+                    root=test != "corrado_rank",
                     scale_to=n_g if estudy2 else None,
                 )
                 z = st.window_rank_z(dbar[..., n_est:], s[..., None], inp.windows)
@@ -413,8 +416,14 @@ def run_tests(
             emit("sign", z, st.pvalue_normal(z), n, "N(0,1)", min1)
         if "wilcoxon" in want:
             v, pv, n = st.wilcoxon_signed_rank(car_g.reshape(g * n_cols, -1))
-            emit("wilcoxon", v.reshape(shape), pv.reshape(shape), n.reshape(shape),
-                 "signed-rank", min1)
+            emit(
+                "wilcoxon",
+                v.reshape(shape),
+                pv.reshape(shape),
+                n.reshape(shape),
+                "signed-rank",
+                min1,
+            )
 
         if not want & {"bw1980", "bw1985", "lamb"}:
             continue
@@ -448,8 +457,9 @@ def run_tests(
                 np.nan,
                 n,
                 "N(0,1)",
-                lambda n, s: _reasons(n, s, 1, np.ones(n.shape, bool),
-                                      "Lamb's test needs the market model"),
+                lambda n, s: _reasons(
+                    n, s, 1, np.ones(n.shape, bool), "Lamb's test needs the market model"
+                ),
             )
             continue
         # Lamb (1995) as in estudy2: BW85 s.d. times the forecast-error factor
@@ -652,7 +662,7 @@ def _kp_rbar(
     for b_id, block in enumerate(inp.corr_blocks):
         codes = part.codes[block.idx]
         whole = bool((codes == codes[0]).all()) if codes.size else True
-        for gk in (codes[:1] if whole else np.unique(codes)):
+        for gk in codes[:1] if whole else np.unique(codes):
             sel = slice(None) if whole else np.flatnonzero(codes == gk)
             pos = np.arange(block.idx.size)[sel]
             if pos.size < 2:

@@ -424,9 +424,7 @@ class _Estimator:
             per = {c: by_class(c) for c in need}
             if not over:
                 return list(map(per.__getitem__, cls_of))
-            return [
-                own(a, c) if a in over else per[c] for a, c in zip(assets, cls_of, strict=True)
-            ]
+            return [own(a, c) if a in over else per[c] for a, c in zip(assets, cls_of, strict=True)]
 
         def cal_by_class(c: str) -> str:
             v = s.calendars.get(c)
@@ -618,8 +616,7 @@ class _Estimator:
         if not self.keep.any():
             names = self._event_names(np.arange(n_pairs))
             detail = "; ".join(
-                f"{self.assets[self.asset_idx[p]]}/{names[p]}: {reasons[p]}"
-                for p in range(n_pairs)
+                f"{self.assets[self.asset_idx[p]]}/{names[p]}: {reasons[p]}" for p in range(n_pairs)
             )
             err = WindowOutsideDataError if self.outside.all() else InsufficientHistoryError
             raise err(

@@ -229,9 +229,7 @@ def fit_model(
                 ssr[rows] = np.einsum("ij,ij->i", r, r)
             with np.errstate(invalid="ignore", divide="ignore"):
                 s2 = ssr / (n - 1)
-            return ModelFit(
-                model, mu, np.zeros_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid
-            )
+            return ModelFit(model, mu, np.zeros_like(mu), s2, n, n - 1, nan, nan, nan, nan, resid)
         mask = ~np.isnan(y)
         n = mask.sum(axis=1).astype("float64")
         mu = _masked_mean(y, mask, n)

@@ -91,9 +91,7 @@ class WideData:
                     if need.size:
                         ok = ~np.isnan(a[:, need])
                         pos = ok[::-1].argmax(axis=0) if flip else ok.argmax(axis=0)
-                        out[need] = np.where(
-                            ok.any(axis=0), (n - 1 - pos) if flip else pos, 0
-                        )
+                        out[need] = np.where(ok.any(axis=0), (n - 1 - pos) if flip else pos, 0)
             self._bounds = (first, last)
         return self._bounds
 

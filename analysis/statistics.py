@@ -212,9 +212,7 @@ def generalized_sign_z(x: np.ndarray, p_hat: np.ndarray | float) -> tuple[np.nda
 _RANK_BLOCK = 65_536  # values ranked per block of rows
 
 
-def sorted_ranks(
-    a: np.ndarray, *more: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sorted_ranks(a: np.ndarray, *more: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions ``1..T`` of each value in its sorted row (NaN last), the sorted rows, and which
     rows hold ties (whose positions are not average ranks yet). Rows are ranked in blocks so that
     the index arrays stay in cache; ``more`` arrays (same rows) are appended to the columns of

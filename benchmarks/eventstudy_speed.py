@@ -139,8 +139,19 @@ def run_aitokens(wide: pd.DataFrame, events: list[pd.Timestamp], model: str, *, 
 
 def read_all_frames(res) -> None:
     """Build every labelled output of a result once (what a report or ``to_json`` reads)."""
-    for name in ("abnormal_returns", "ar_std", "event_dates", "car", "car_std", "params",
-                 "tests", "flags", "portfolios", "excluded", "event_mappings"):
+    for name in (
+        "abnormal_returns",
+        "ar_std",
+        "event_dates",
+        "car",
+        "car_std",
+        "params",
+        "tests",
+        "flags",
+        "portfolios",
+        "excluded",
+        "event_mappings",
+    ):
         getattr(res, name)
 
 

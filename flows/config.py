@@ -128,8 +128,9 @@ def parse_config(text: str, path: Path | None = None) -> FileConfig:
         if _SECRET_KEY.search(name):
             raise ConfigError(_no_secrets(f"{label}: {name}"))
         if name not in SCHEMA:
-            raise ConfigError(f"{label}: unknown section [{name}]; known: "
-                              f"{', '.join(f'[{s}]' for s in SCHEMA)}")
+            raise ConfigError(
+                f"{label}: unknown section [{name}]; known: {', '.join(f'[{s}]' for s in SCHEMA)}"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: {name} must be a section ([{name}]), not a value")
         values = {}
@@ -137,8 +138,7 @@ def parse_config(text: str, path: Path | None = None) -> FileConfig:
             if _SECRET_KEY.search(key):
                 raise ConfigError(_no_secrets(f"{where} {key}"))
             if key not in SCHEMA[name]:
-                raise ConfigError(f"{where}: unknown key {key!r}; known: "
-                                  f"{', '.join(SCHEMA[name])}")
+                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(SCHEMA[name])}")
             kind, _ = SCHEMA[name][key]
             values[key] = _check(f"{where} {key}", kind, value)
         sections[name] = values
@@ -149,23 +149,26 @@ def _toml_error(label: str, message: str) -> str:
     match = _TOML_POSITION.search(message)
     reason = _TOML_POSITION.sub("", message).strip().rstrip(".")
     if match:
-        return (f"{label} line {match['line']}: {reason} (column {match['col']}); "
-                "fix the TOML syntax (https://toml.io)")
+        return (
+            f"{label} line {match['line']}: {reason} (column {match['col']}); "
+            "fix the TOML syntax (https://toml.io)"
+        )
     return f"{label}: {reason}; fix the TOML syntax (https://toml.io)"
 
 
 def _no_secrets(where: str) -> str:
-    return (f"{where}: API keys are never read from the settings file; remove it and set "
-            f"{C.ENV_COINGECKO_KEY} in the environment or store it in a Prefect Secret block "
-            "(see flows/secrets.py)")
+    return (
+        f"{where}: API keys are never read from the settings file; remove it and set "
+        f"{C.ENV_COINGECKO_KEY} in the environment or store it in a Prefect Secret block "
+        "(see flows/secrets.py)"
+    )
 
 
 def _check(where: str, kind: str, value: Any) -> Any:
     if kind == "plan":
         plan = value.strip().lower() if isinstance(value, str) else value
         if plan not in C.PLANS:
-            raise ConfigError(f"{where} = {value!r} is not a plan; use one of "
-                              f"{', '.join(C.PLANS)}")
+            raise ConfigError(f"{where} = {value!r} is not a plan; use one of {', '.join(C.PLANS)}")
         return plan
     if kind in ("positive", "non_negative"):
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
@@ -177,7 +180,7 @@ def _check(where: str, kind: str, value: Any) -> Any:
     if kind == "names":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-            raise ConfigError(f"{where} must be a list of names, e.g. [\"a\", \"b\"]")
+            raise ConfigError(f'{where} must be a list of names, e.g. ["a", "b"]')
         names = tuple(v.strip() for v in items if v.strip())
         if not names:
             raise ConfigError(f"{where} is empty")
@@ -196,8 +199,11 @@ def merged_settings(section: str, environ: Mapping[str, str] | None = None) -> d
     """
     env = os.environ if environ is None else environ
     values = load_config(environ).section(section)
-    return {k: v for k, v in values.items()
-            if not (SCHEMA[section][k][1] and env.get(SCHEMA[section][k][1], "").strip())}
+    return {
+        k: v
+        for k, v in values.items()
+        if not (SCHEMA[section][k][1] and env.get(SCHEMA[section][k][1], "").strip())
+    }
 
 
 def apply_warehouse_settings(environ: dict[str, str] | None = None) -> FileConfig:
@@ -219,5 +225,13 @@ def apply_warehouse_settings(environ: dict[str, str] | None = None) -> FileConfi
     return config
 
 
-__all__ = ["ENV_CONFIG", "FileConfig", "SCHEMA", "apply_warehouse_settings", "config_path",
-           "load_config", "merged_settings", "parse_config"]
+__all__ = [
+    "ENV_CONFIG",
+    "FileConfig",
+    "SCHEMA",
+    "apply_warehouse_settings",
+    "config_path",
+    "load_config",
+    "merged_settings",
+    "parse_config",
+]

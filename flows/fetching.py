@@ -170,8 +170,9 @@ def fetch_series(plan: SeriesPlan, settings: SourceSettings, now: datetime) -> F
                 result.histories.append(eq.EquityHistory(plan.series_id, parsed.frame))
                 result.requested.append((lo, hi))
                 if parsed.n_null_close:
-                    result.notes.append(f"{plan.series_id}: {parsed.n_null_close} bars without "
-                                        "a close dropped")
+                    result.notes.append(
+                        f"{plan.series_id}: {parsed.n_null_close} bars without a close dropped"
+                    )
     except Exception as exc:
         exc.raw_exchanges = list(_capture.exchanges)  # type: ignore[attr-defined]
         raise

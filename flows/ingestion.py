@@ -609,8 +609,9 @@ def _whole_history(plan: SeriesPlan) -> SeriesPlan:
         return plan
     start = min(plan.covered_from, *(lo for lo, _ in plan.ranges))
     end = max(hi for _, hi in plan.ranges)
-    return SeriesPlan(plan.source, plan.series_id, ((start, end),), plan.covered_from,
-                      plan.covered_to)
+    return SeriesPlan(
+        plan.source, plan.series_id, ((start, end),), plan.covered_from, plan.covered_to
+    )
 
 
 def _only_session_ranges(plan: SeriesPlan) -> SeriesPlan:

@@ -15,11 +15,24 @@ from warehouse.errors import InputError, ReadOnlyViolationError
 # Statement types an analyst may send through `aitokens sql` (SHOW/DESCRIBE parse as SELECT).
 READ_STATEMENT_TYPES = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 # PRAGMAs that only describe: others can import a database, write profiling files, ...
-READ_PRAGMAS = frozenset({
-    "table_info", "show", "show_tables", "show_tables_expanded", "database_list",
-    "database_size", "storage_info", "version", "platform", "functions", "collations",
-    "metadata_info", "user_agent", "show_databases",
-})
+READ_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "show",
+        "show_tables",
+        "show_tables_expanded",
+        "database_list",
+        "database_size",
+        "storage_info",
+        "version",
+        "platform",
+        "functions",
+        "collations",
+        "metadata_info",
+        "user_agent",
+        "show_databases",
+    }
+)
 _EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?(\([^)]*\)\s*)?", re.IGNORECASE)
 _PRAGMA_NAME = re.compile(r"^\s*PRAGMA\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 

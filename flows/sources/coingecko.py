@@ -118,24 +118,31 @@ class CoinGeckoConfig:
             object.__setattr__(self, "history_days", C.PLAN_HISTORY_DAYS[self.plan])
         if not self.calls_per_minute > 0:
             raise ConfigError(
-                f"{C.ENV_COINGECKO_CPM} must be positive, got {self.calls_per_minute}.")
+                f"{C.ENV_COINGECKO_CPM} must be positive, got {self.calls_per_minute}."
+            )
         if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
-            raise ConfigError(f"{C.ENV_COINGECKO_TIMEOUT} must be a positive number of seconds, "
-                              f"got {self.timeout_seconds}.")
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_TIMEOUT} must be a positive number of seconds, "
+                f"got {self.timeout_seconds}."
+            )
         if not self.max_retry_seconds >= 0:
-            raise ConfigError(f"{C.ENV_COINGECKO_MAX_RETRY} must be zero or more, "
-                              f"got {self.max_retry_seconds}.")
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_MAX_RETRY} must be zero or more, got {self.max_retry_seconds}."
+            )
         object.__setattr__(self, "categories", tuple(self.categories))
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
-        return (f"CoinGeckoConfig(plan={self.plan!r}, api_key={key!r}, base_url={self.base_url!r}, "
-                f"calls_per_minute={self.calls_per_minute}, history_days={self.history_days}, "
-                f"categories={self.categories!r})")
+        return (
+            f"CoinGeckoConfig(plan={self.plan!r}, api_key={key!r}, base_url={self.base_url!r}, "
+            f"calls_per_minute={self.calls_per_minute}, history_days={self.history_days}, "
+            f"categories={self.categories!r})"
+        )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 **overrides: Any) -> CoinGeckoConfig:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> CoinGeckoConfig:
         """Build from ``COINGECKO_*`` / ``AITOKENS_COINGECKO_*`` variables over the settings
         file's ``[coingecko]`` section (:mod:`flows.config`); ``overrides`` win.
 
@@ -156,13 +163,16 @@ class CoinGeckoConfig:
             raise BadApiKeyError(
                 f"{label} [coingecko] plan = {file_plan!r} needs an API key: set "
                 f"{C.ENV_COINGECKO_KEY} or store it in the Prefect Secret block "
-                f"{secret_block_name(environ)!r} (or set plan = \"keyless\").")
+                f'{secret_block_name(environ)!r} (or set plan = "keyless").'
+            )
         kwargs.update({"plan": plan, "api_key": key})
         if env.get(C.ENV_COINGECKO_URL, "").strip():
             kwargs["base_url"] = env[C.ENV_COINGECKO_URL].strip()
-        for name, attr in ((C.ENV_COINGECKO_CPM, "calls_per_minute"),
-                           (C.ENV_COINGECKO_MAX_RETRY, "max_retry_seconds"),
-                           (C.ENV_COINGECKO_TIMEOUT, "timeout_seconds")):
+        for name, attr in (
+            (C.ENV_COINGECKO_CPM, "calls_per_minute"),
+            (C.ENV_COINGECKO_MAX_RETRY, "max_retry_seconds"),
+            (C.ENV_COINGECKO_TIMEOUT, "timeout_seconds"),
+        ):
             value = env_float(env, name)
             if value is not None:
                 kwargs[attr] = value
@@ -174,8 +184,9 @@ class CoinGeckoConfig:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.max_retry_seconds, self.backoff_base_seconds,
-                           self.backoff_max_seconds)
+        return RetryPolicy(
+            self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
+        )
 
 
 # ------------------------------------------------------------------------------ errors
@@ -221,8 +232,9 @@ class CoinGeckoClient:
     ) -> None:
         self.config = config or CoinGeckoConfig.from_env()
         self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute,
-                                               self.config.rate_window_seconds)
+        self.limiter = limiter or shared_limiter(
+            self.config.base_url, self.config.calls_per_minute, self.config.rate_window_seconds
+        )
         self._scrub = Scrubber([self.config.api_key])
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -269,13 +281,18 @@ class CoinGeckoClient:
             raise self._shape_error("/coins/list", "a list", body)
         return body
 
-    def markets_page(self, category: str, page: int, per_page: int | None = None
-                     ) -> list[dict[str, Any]]:
+    def markets_page(
+        self, category: str, page: int, per_page: int | None = None
+    ) -> list[dict[str, Any]]:
         """One page of ``/coins/markets`` for a category, by market cap, largest first."""
-        params = {"vs_currency": C.VS_CURRENCY, "category": category, "order": "market_cap_desc",
-                  "per_page": per_page or self.config.per_page, "page": page}
-        body = self._get("/coins/markets", params,
-                         lambda: self._cg.get_coins_markets(**params))
+        params = {
+            "vs_currency": C.VS_CURRENCY,
+            "category": category,
+            "order": "market_cap_desc",
+            "per_page": per_page or self.config.per_page,
+            "page": page,
+        }
+        body = self._get("/coins/markets", params, lambda: self._cg.get_coins_markets(**params))
         if not isinstance(body, list):
             raise self._shape_error("/coins/markets", "a list", body)
         return body
@@ -284,8 +301,14 @@ class CoinGeckoClient:
         """``/coins/{id}/market_chart/range`` between two unix times (seconds)."""
         endpoint = f"/coins/{coin_id}/market_chart/range"
         params = {"vs_currency": C.VS_CURRENCY, "from": int(from_ts), "to": int(to_ts)}
-        body = self._get(endpoint, params, lambda: self._cg.get_coin_market_chart_range_by_id(
-            coin_id, C.VS_CURRENCY, int(from_ts), int(to_ts)), coin_id=coin_id)
+        body = self._get(
+            endpoint,
+            params,
+            lambda: self._cg.get_coin_market_chart_range_by_id(
+                coin_id, C.VS_CURRENCY, int(from_ts), int(to_ts)
+            ),
+            coin_id=coin_id,
+        )
         if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
             raise self._shape_error(endpoint, "an object with a 'prices' list", body)
         return body
@@ -301,8 +324,13 @@ class CoinGeckoClient:
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._local.response = response
 
-    def _get(self, endpoint: str, params: Mapping[str, Any], invoke: Callable[[], Any],
-             coin_id: str | None = None) -> Any:
+    def _get(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        invoke: Callable[[], Any],
+        coin_id: str | None = None,
+    ) -> Any:
         what = f"CoinGecko {endpoint}"
 
         def attempt() -> Any:
@@ -315,20 +343,26 @@ class CoinGeckoClient:
                 raise UpstreamError(
                     f"{what} timed out after {self.config.timeout_seconds:g} s "
                     f"(raise {C.ENV_COINGECKO_TIMEOUT} if the network is slow)",
-                    endpoint=endpoint, retryable=True) from None
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 raise UpstreamError(
                     f"{what}: connection failed ({type(exc).__name__}: "
                     f"{one_line(self._scrub(str(exc)), 160)})",
-                    endpoint=endpoint, retryable=True) from None
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
             except requests.HTTPError:
                 # pycoingecko re-raises raise_for_status() when an error body is not JSON
                 if getattr(self._local, "response", None) is None:
                     raise
             except requests.RequestException as exc:
-                raise UpstreamError(f"{what}: request failed ({type(exc).__name__}: "
-                                    f"{one_line(self._scrub(str(exc)), 160)})",
-                                    endpoint=endpoint) from None
+                raise UpstreamError(
+                    f"{what}: request failed ({type(exc).__name__}: "
+                    f"{one_line(self._scrub(str(exc)), 160)})",
+                    endpoint=endpoint,
+                ) from None
             except Exception:
                 # pycoingecko raises ValueError(body) / HTTPError / JSONDecodeError / KeyError
                 # on any answer it dislikes; the answer itself is classified below.
@@ -337,11 +371,17 @@ class CoinGeckoClient:
             response = self._local.response
             return self._interpret(endpoint, params, response, coin_id)
 
-        return call_with_retries(attempt, policy=self.config.retry_policy, limiter=self.limiter,
-                                 what=what)
+        return call_with_retries(
+            attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what
+        )
 
-    def _interpret(self, endpoint: str, params: Mapping[str, Any], response: requests.Response,
-                   coin_id: str | None) -> Any:
+    def _interpret(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        response: requests.Response,
+        coin_id: str | None,
+    ) -> Any:
         status = response.status_code
         text = response.text
         # Scrub only what is logged, raised or stored; the data itself is parsed from the
@@ -354,19 +394,27 @@ class CoinGeckoClient:
             if status == 429:
                 raise RateLimitedError(
                     f"{what}: rate limited (HTTP 429, HTML page); lower {C.ENV_COINGECKO_CPM}",
-                    endpoint=endpoint, status=status,
-                    retry_after=parse_retry_after(response.headers.get("retry-after")))
+                    endpoint=endpoint,
+                    status=status,
+                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                )
             raise HtmlResponseError(
                 f"{what}: received HTML, likely a proxy or block page (HTTP {status}) instead of "
                 f"JSON; check {C.ENV_COINGECKO_URL} and any HTTP proxy",
-                endpoint=endpoint, status=status, retryable=status >= 500)
+                endpoint=endpoint,
+                status=status,
+                retryable=status >= 500,
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RateLimitedError(
                 f"{what}: rate limited (HTTP 429{'' if retry_after is None else ', Retry-After '}"
                 f"{'' if retry_after is None else f'{retry_after:g} s'}); lower "
                 f"{C.ENV_COINGECKO_CPM} (now {self.config.calls_per_minute:g})",
-                endpoint=endpoint, status=status, retry_after=retry_after)
+                endpoint=endpoint,
+                status=status,
+                retry_after=retry_after,
+            )
         try:
             payload = json.loads(text)
         except ValueError:
@@ -374,48 +422,74 @@ class CoinGeckoClient:
             if status < 400 or status >= 500:
                 raise UpstreamError(
                     f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} characters: "
-                    f"{one_line(body, 80)!r})", endpoint=endpoint, status=status,
-                    retryable=True) from None
+                    f"{one_line(body, 80)!r})",
+                    endpoint=endpoint,
+                    status=status,
+                    retryable=True,
+                ) from None
         code, message = error_info(payload)
-        detail = f"HTTP {status}" + (f", error {code}" if code is not None else "") + (
-            f": {one_line(message, 200)}" if message else "")
+        detail = (
+            f"HTTP {status}"
+            + (f", error {code}" if code is not None else "")
+            + (f": {one_line(message, 200)}" if message else "")
+        )
         if code == C.CG_HISTORY_CAP:
             raise PlanLimitError(
                 f"{what} from={params.get('from')} is beyond the {self.config.plan} plan's history "
                 f"window ({detail}); keyless/demo plans serve the past 365 days only: request "
                 f"ranges within it (fetch_coin_history clamps them) or set "
-                f"{C.ENV_COINGECKO_PLAN}=pro", endpoint=endpoint, status=status)
+                f"{C.ENV_COINGECKO_PLAN}=pro",
+                endpoint=endpoint,
+                status=status,
+            )
         if code == C.CG_PLAN_RESTRICTED:
-            raise PlanLimitError(f"{what} is not available on the {self.config.plan} plan "
-                                 f"({detail})", endpoint=endpoint, status=status)
+            raise PlanLimitError(
+                f"{what} is not available on the {self.config.plan} plan ({detail})",
+                endpoint=endpoint,
+                status=status,
+            )
         if code in C.CG_KEY_ERROR_CODES or status == 401 or (status == 403 and self.config.api_key):
             raise BadApiKeyError(
                 f"CoinGecko rejected the API key ({detail}); check {C.ENV_COINGECKO_KEY} and "
                 f"{C.ENV_COINGECKO_PLAN}={self.config.plan} (demo keys work on api.coingecko.com, "
-                f"pro keys on pro-api.coingecko.com)", endpoint=endpoint, status=status)
+                f"pro keys on pro-api.coingecko.com)",
+                endpoint=endpoint,
+                status=status,
+            )
         if status == 404:
             if coin_id is not None:
-                raise CoinNotFoundError(f"CoinGecko has no coin {coin_id!r} ({detail}); "
-                                        f"delisted or renamed, skipped", coin_id=coin_id,
-                                        endpoint=endpoint, status=status)
-            raise NotFoundError(f"{what} does not exist ({detail}); check "
-                                f"{C.ENV_COINGECKO_URL}", endpoint=endpoint, status=status)
+                raise CoinNotFoundError(
+                    f"CoinGecko has no coin {coin_id!r} ({detail}); delisted or renamed, skipped",
+                    coin_id=coin_id,
+                    endpoint=endpoint,
+                    status=status,
+                )
+            raise NotFoundError(
+                f"{what} does not exist ({detail}); check {C.ENV_COINGECKO_URL}",
+                endpoint=endpoint,
+                status=status,
+            )
         if status >= 500:
-            raise UpstreamError(f"{what}: server error ({detail})", endpoint=endpoint,
-                                status=status, retryable=True)
+            raise UpstreamError(
+                f"{what}: server error ({detail})", endpoint=endpoint, status=status, retryable=True
+            )
         if status >= 400:
-            raise UpstreamError(f"{what}: request refused ({detail})", endpoint=endpoint,
-                                status=status)
+            raise UpstreamError(
+                f"{what}: request refused ({detail})", endpoint=endpoint, status=status
+            )
         if code is not None or (isinstance(payload, dict) and "error" in payload):
-            raise UpstreamError(f"{what}: error in a {status} answer ({detail})",
-                                endpoint=endpoint, status=status)
+            raise UpstreamError(
+                f"{what}: error in a {status} answer ({detail})", endpoint=endpoint, status=status
+            )
         return payload
 
     @staticmethod
     def _shape_error(endpoint: str, expected: str, body: Any) -> UpstreamError:
         got = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)[:6]}"
-        return UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: expected "
-                             f"{expected}, got {got}", endpoint=endpoint)
+        return UpstreamError(
+            f"CoinGecko {endpoint}: unexpected payload shape: expected {expected}, got {got}",
+            endpoint=endpoint,
+        )
 
 
 # ------------------------------------------------------------------------------ chunks
@@ -468,8 +542,9 @@ def _midnight(d: date) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
-def chunk_request_range(chunk: Chunk, *, earliest: date | None = None,
-                        now: datetime | None = None) -> tuple[int, int]:
+def chunk_request_range(
+    chunk: Chunk, *, earliest: date | None = None, now: datetime | None = None
+) -> tuple[int, int]:
     """Unix ``(from, to)`` for a chunk: the stamps of its close dates (each date + 1 day).
 
     Quirk: ``market_chart/range`` answers hourly points for spans of 90 days or less, so a
@@ -548,16 +623,19 @@ def _series(points: Any, name: str) -> tuple[pd.DataFrame, int, int, bool, int]:
             continue
         stamp, c1 = _number(item[0])
         value, c2 = (None, False) if item[1] is None else _number(item[1])
-        if (stamp is None or not math.isfinite(stamp) or not _MIN_TS_MS <= stamp <= _MAX_TS_MS
-                or (item[1] is not None and value is None)):
+        if (
+            stamp is None
+            or not math.isfinite(stamp)
+            or not _MIN_TS_MS <= stamp <= _MAX_TS_MS
+            or (item[1] is not None and value is None)
+        ):
             bad += 1
             continue
         coerced += c1 or c2
         if value is not None and (not math.isfinite(value) or value < 0):
             value = None  # NaN/inf/negative: not a price, not a cap or volume
         rows.append((int(stamp), float("nan") if value is None else value))
-    frame = pd.DataFrame(rows, columns=["ts_ms", name]).astype({"ts_ms": "int64",
-                                                                 name: "float64"})
+    frame = pd.DataFrame(rows, columns=["ts_ms", name]).astype({"ts_ms": "int64", name: "float64"})
     unordered = not frame["ts_ms"].is_monotonic_increasing
     # Quirk: duplicated stamps occur; sort stably and keep the last value given for a stamp.
     frame = frame.sort_values("ts_ms", kind="stable")
@@ -574,8 +652,9 @@ def empty_chart_frame() -> pd.DataFrame:
     return frame
 
 
-def parse_market_chart(coin_id: str, payload: Mapping[str, Any], *, start: date | None = None,
-                       end: date | None = None) -> ChartParse:
+def parse_market_chart(
+    coin_id: str, payload: Mapping[str, Any], *, start: date | None = None, end: date | None = None
+) -> ChartParse:
     """Turn a ``market_chart/range`` body into one row per close date ``start..end``.
 
     Schema drift: a body that is not an object or has no ``prices`` list raises
@@ -585,25 +664,41 @@ def parse_market_chart(coin_id: str, payload: Mapping[str, Any], *, start: date 
     """
     endpoint = f"/coins/{coin_id}/market_chart/range"
     if not isinstance(payload, Mapping):
-        raise UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: expected an "
-                            f"object, got {type(payload).__name__}", endpoint=endpoint)
+        raise UpstreamError(
+            f"CoinGecko {endpoint}: unexpected payload shape: expected an "
+            f"object, got {type(payload).__name__}",
+            endpoint=endpoint,
+        )
     if not isinstance(payload.get("prices"), list):
         keys = ", ".join(sorted(map(str, payload))[:6]) or "none"
         what = "missing 'prices'" if "prices" not in payload else "'prices' is not a list"
-        raise UpstreamError(f"CoinGecko {endpoint}: unexpected payload shape: {what} (keys: "
-                            f"{keys})", endpoint=endpoint)
-    notes = [f"{coin_id}: answer lacks '{k}', left empty" for k in ("market_caps",
-             "total_volumes") if not isinstance(payload.get(k), list)]
+        raise UpstreamError(
+            f"CoinGecko {endpoint}: unexpected payload shape: {what} (keys: {keys})",
+            endpoint=endpoint,
+        )
+    notes = [
+        f"{coin_id}: answer lacks '{k}', left empty"
+        for k in ("market_caps", "total_volumes")
+        if not isinstance(payload.get(k), list)
+    ]
     prices, bad_p, dup, unordered, co_p = _series(payload.get("prices"), "price")
     caps, bad_c, _, _, co_c = _series(payload.get("market_caps"), "market_cap")
     vols, bad_v, _, _, co_v = _series(payload.get("total_volumes"), "volume")
     merged = prices.merge(caps, on="ts_ms", how="left").merge(vols, on="ts_ms", how="left")
-    result = ChartParse(coin_id, empty_chart_frame(), n_points=len(merged), n_duplicates=dup,
-                        n_malformed=bad_p + bad_c + bad_v, unordered=unordered,
-                        n_coerced=co_p + co_c + co_v, notes=notes)
+    result = ChartParse(
+        coin_id,
+        empty_chart_frame(),
+        n_points=len(merged),
+        n_duplicates=dup,
+        n_malformed=bad_p + bad_c + bad_v,
+        unordered=unordered,
+        n_coerced=co_p + co_c + co_v,
+        notes=notes,
+    )
     if result.n_coerced:
-        result.notes.append(f"{coin_id}: {result.n_coerced} numbers came as strings, read as "
-                            "numbers")
+        result.notes.append(
+            f"{coin_id}: {result.n_coerced} numbers came as strings, read as numbers"
+        )
     if result.n_malformed:
         result.notes.append(f"{coin_id}: {result.n_malformed} malformed points dropped")
     daily = merged["ts_ms"] % MS_PER_DAY == 0
@@ -627,25 +722,32 @@ def parse_market_chart(coin_id: str, payload: Mapping[str, Any], *, start: date 
     zero = keep & ~(merged["price"] > 0)
     result.n_bad_price = int(zero.sum())
     if result.n_bad_price:
-        result.notes.append(f"{coin_id}: {result.n_bad_price} daily points with a price of 0 "
-                            "dropped")
+        result.notes.append(
+            f"{coin_id}: {result.n_bad_price} daily points with a price of 0 dropped"
+        )
     keep &= ~zero
-    frame = pd.DataFrame({
-        "coin_id": coin_id,
-        "date": dates[keep].to_numpy(dtype=object),
-        "ts": ts[keep].to_numpy(),
-        "price": merged.loc[keep, "price"].to_numpy(dtype="float64"),
-        "market_cap": merged.loc[keep, "market_cap"].to_numpy(dtype="float64"),
-        "volume": merged.loc[keep, "volume"].to_numpy(dtype="float64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "coin_id": coin_id,
+            "date": dates[keep].to_numpy(dtype=object),
+            "ts": ts[keep].to_numpy(),
+            "price": merged.loc[keep, "price"].to_numpy(dtype="float64"),
+            "market_cap": merged.loc[keep, "market_cap"].to_numpy(dtype="float64"),
+            "volume": merged.loc[keep, "volume"].to_numpy(dtype="float64"),
+        }
+    )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     result.frame = frame.reset_index(drop=True)
     return result
 
 
 # ------------------------------------------------------------------------------ fetchers
-def fetch_categories(client: CoinGeckoClient, category_ids: Iterable[str] | None = None,
-                     *, fetched_at: datetime | None = None) -> pd.DataFrame:
+def fetch_categories(
+    client: CoinGeckoClient,
+    category_ids: Iterable[str] | None = None,
+    *,
+    fetched_at: datetime | None = None,
+) -> pd.DataFrame:
     """Snapshot of the configured categories from ``/coins/categories`` (one call).
 
     Columns: category_id, name, market_cap, market_cap_change_24h, volume_24h, updated_at
@@ -657,16 +759,24 @@ def fetch_categories(client: CoinGeckoClient, category_ids: Iterable[str] | None
     rows = {row.get("id"): row for row in client.categories() if isinstance(row, dict)}
     missing = [c for c in wanted if c not in rows]
     if missing:
-        raise NotFoundError(f"CoinGecko lists no category {', '.join(map(repr, missing))}; check "
-                            f"{C.ENV_COINGECKO_CATEGORIES}", endpoint="/coins/categories")
-    frame = pd.DataFrame([{
-        "category_id": c,
-        "name": rows[c].get("name"),
-        "market_cap": rows[c].get("market_cap"),
-        "market_cap_change_24h": rows[c].get("market_cap_change_24h"),
-        "volume_24h": rows[c].get("volume_24h"),
-        "updated_at": rows[c].get("updated_at"),
-    } for c in wanted])
+        raise NotFoundError(
+            f"CoinGecko lists no category {', '.join(map(repr, missing))}; check "
+            f"{C.ENV_COINGECKO_CATEGORIES}",
+            endpoint="/coins/categories",
+        )
+    frame = pd.DataFrame(
+        [
+            {
+                "category_id": c,
+                "name": rows[c].get("name"),
+                "market_cap": rows[c].get("market_cap"),
+                "market_cap_change_24h": rows[c].get("market_cap_change_24h"),
+                "volume_24h": rows[c].get("volume_24h"),
+                "updated_at": rows[c].get("updated_at"),
+            }
+            for c in wanted
+        ]
+    )
     for col in ("market_cap", "market_cap_change_24h", "volume_24h"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce")
@@ -675,16 +785,21 @@ def fetch_categories(client: CoinGeckoClient, category_ids: Iterable[str] | None
     return frame
 
 
-def iter_markets_pages(client: CoinGeckoClient, category: str, per_page: int | None = None
-                       ) -> Iterator[list[dict[str, Any]]]:
+def iter_markets_pages(
+    client: CoinGeckoClient, category: str, per_page: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """Yield every ``/coins/markets`` page of a category until a short page."""
     size = per_page or client.config.per_page
     yield from paginate(lambda page: client.markets_page(category, page, size), size)
 
 
-def fetch_category_members(client: CoinGeckoClient, category: str, *,
-                           snapshot_date: date | None = None, per_page: int | None = None
-                           ) -> pd.DataFrame:
+def fetch_category_members(
+    client: CoinGeckoClient,
+    category: str,
+    *,
+    snapshot_date: date | None = None,
+    per_page: int | None = None,
+) -> pd.DataFrame:
     """Every member of a category today, one row per coin, by market cap (all pages).
 
     Columns: category_id, snapshot_date, coin_id, symbol, name, rank (1 = largest, by position
@@ -700,20 +815,40 @@ def fetch_category_members(client: CoinGeckoClient, category: str, *,
             if not coin_id or coin_id in seen:
                 continue
             seen.add(coin_id)
-            rows.append({
-                "category_id": category, "snapshot_date": snapshot_date, "coin_id": coin_id,
-                "symbol": item.get("symbol"), "name": item.get("name"), "rank": len(rows) + 1,
-                "market_cap_rank": item.get("market_cap_rank"),
-                "price": item.get("current_price"), "market_cap": item.get("market_cap"),
-                "volume_24h": item.get("total_volume"), "last_updated": item.get("last_updated"),
-            })
-    columns = ["category_id", "snapshot_date", "coin_id", "symbol", "name", "rank",
-               "market_cap_rank", "price", "market_cap", "volume_24h", "last_updated"]
+            rows.append(
+                {
+                    "category_id": category,
+                    "snapshot_date": snapshot_date,
+                    "coin_id": coin_id,
+                    "symbol": item.get("symbol"),
+                    "name": item.get("name"),
+                    "rank": len(rows) + 1,
+                    "market_cap_rank": item.get("market_cap_rank"),
+                    "price": item.get("current_price"),
+                    "market_cap": item.get("market_cap"),
+                    "volume_24h": item.get("total_volume"),
+                    "last_updated": item.get("last_updated"),
+                }
+            )
+    columns = [
+        "category_id",
+        "snapshot_date",
+        "coin_id",
+        "symbol",
+        "name",
+        "rank",
+        "market_cap_rank",
+        "price",
+        "market_cap",
+        "volume_24h",
+        "last_updated",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("price", "market_cap", "volume_24h"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["market_cap_rank"] = pd.to_numeric(frame["market_cap_rank"], errors="coerce").astype(
-        "Int64")
+        "Int64"
+    )
     frame["rank"] = frame["rank"].astype("int64")
     frame["last_updated"] = pd.to_datetime(frame["last_updated"], utc=True, errors="coerce")
     return frame
@@ -724,9 +859,11 @@ def fetch_coin_list(client: CoinGeckoClient) -> pd.DataFrame:
 
     Rows without an id are dropped; a coin listed twice keeps its first row.
     """
-    rows = [{"coin_id": item.get("id"), "symbol": item.get("symbol") or "",
-             "name": item.get("name")}
-            for item in client.coins_list() if isinstance(item, dict) and item.get("id")]
+    rows = [
+        {"coin_id": item.get("id"), "symbol": item.get("symbol") or "", "name": item.get("name")}
+        for item in client.coins_list()
+        if isinstance(item, dict) and item.get("id")
+    ]
     frame = pd.DataFrame(rows, columns=["coin_id", "symbol", "name"])
     return frame.drop_duplicates("coin_id").reset_index(drop=True)
 
@@ -737,8 +874,9 @@ def coin_universe(members: pd.DataFrame | Iterable[str]) -> list[str]:
     return list(dict.fromkeys([*ids, *C.ALWAYS_COINS]))
 
 
-def fetch_market_chart(client: CoinGeckoClient, coin_id: str, chunk: Chunk, *,
-                       now: datetime | None = None) -> ChartParse:
+def fetch_market_chart(
+    client: CoinGeckoClient, coin_id: str, chunk: Chunk, *, now: datetime | None = None
+) -> ChartParse:
     """One ``market_chart/range`` call for a chunk of close dates, parsed and trimmed."""
     earliest = earliest_close_date(client.config, (now or datetime.now(UTC)).date())
     from_ts, to_ts = chunk_request_range(chunk, earliest=earliest, now=now)
@@ -771,8 +909,9 @@ class HistoryPlan:
     note: str | None = None
 
 
-def plan_history(config: CoinGeckoConfig, start: date, end: date, *, today: date | None = None
-                 ) -> HistoryPlan:
+def plan_history(
+    config: CoinGeckoConfig, start: date, end: date, *, today: date | None = None
+) -> HistoryPlan:
     """Clamp ``start..end`` to completed days and to the plan's history window, then chunk.
 
     ``end`` stops at yesterday (the last complete UTC day). On keyless/demo plans ``start`` is
@@ -783,16 +922,24 @@ def plan_history(config: CoinGeckoConfig, start: date, end: date, *, today: date
     note = None
     earliest = earliest_close_date(config, today)
     if earliest is not None and start < earliest:
-        note = (f"the {config.plan} plan serves only the past {config.history_days} days "
-                f"(CoinGecko error 10012): history before {earliest} was not fetched; set "
-                f"{C.ENV_COINGECKO_PLAN}=pro with a pro key for older data")
+        note = (
+            f"the {config.plan} plan serves only the past {config.history_days} days "
+            f"(CoinGecko error 10012): history before {earliest} was not fetched; set "
+            f"{C.ENV_COINGECKO_PLAN}=pro with a pro key for older data"
+        )
         start = earliest
     return HistoryPlan(start, end, tuple(plan_chunks(start, end)), note)
 
 
-def fetch_coin_history(client: CoinGeckoClient, coin_id: str, start: date, end: date, *,
-                       plan: HistoryPlan | None = None, now: datetime | None = None
-                       ) -> CoinHistory:
+def fetch_coin_history(
+    client: CoinGeckoClient,
+    coin_id: str,
+    start: date,
+    end: date,
+    *,
+    plan: HistoryPlan | None = None,
+    now: datetime | None = None,
+) -> CoinHistory:
     """Daily closes of one coin for close dates ``start..end``: one call per chunk.
 
     A coin CoinGecko does not know (404) is returned with ``skipped`` set to the reason and no
@@ -820,16 +967,25 @@ def fetch_coin_history(client: CoinGeckoClient, coin_id: str, start: date, end: 
             frames.append(parsed.frame)
     if frames:
         frame = pd.concat(frames, ignore_index=True)
-        history.frame = frame.drop_duplicates(["coin_id", "date"], keep="last").sort_values(
-            "date", kind="stable").reset_index(drop=True)
+        history.frame = (
+            frame.drop_duplicates(["coin_id", "date"], keep="last")
+            .sort_values("date", kind="stable")
+            .reset_index(drop=True)
+        )
     if history.n_null_price:
         history.notes.append(f"{history.n_null_price} daily points without a price were dropped")
     return history
 
 
-def iter_coin_histories(client: CoinGeckoClient, coin_ids: Iterable[str], start: date,
-                        end: date, *, max_workers: int = 1, now: datetime | None = None
-                        ) -> Iterator[CoinHistory]:
+def iter_coin_histories(
+    client: CoinGeckoClient,
+    coin_ids: Iterable[str],
+    start: date,
+    end: date,
+    *,
+    max_workers: int = 1,
+    now: datetime | None = None,
+) -> Iterator[CoinHistory]:
     """Yield :func:`fetch_coin_history` for each coin, in input order.
 
     With ``max_workers > 1`` coins are fetched in threads; the shared limiter still spaces
@@ -861,8 +1017,11 @@ def fetch_global(client: CoinGeckoClient) -> pd.DataFrame:
     """
     data = client.global_()["data"]
     updated = data.get("updated_at")
-    updated_at = (pd.Timestamp(int(updated), unit="s", tz="UTC") if updated is not None
-                  else pd.Timestamp(time.time(), unit="s", tz="UTC"))
+    updated_at = (
+        pd.Timestamp(int(updated), unit="s", tz="UTC")
+        if updated is not None
+        else pd.Timestamp(time.time(), unit="s", tz="UTC")
+    )
 
     def pick(node: str, key: str) -> float:
         value = (data.get(node) or {}).get(key)
@@ -873,8 +1032,9 @@ def fetch_global(client: CoinGeckoClient) -> pd.DataFrame:
         "updated_at": updated_at,
         "total_market_cap_usd": pick("total_market_cap", "usd"),
         "total_volume_usd": pick("total_volume", "usd"),
-        "market_cap_change_pct_24h": float(data.get("market_cap_change_percentage_24h_usd")
-                                           or float("nan")),
+        "market_cap_change_pct_24h": float(
+            data.get("market_cap_change_percentage_24h_usd") or float("nan")
+        ),
         "btc_dominance_pct": pick("market_cap_percentage", "btc"),
         "eth_dominance_pct": pick("market_cap_percentage", "eth"),
         "active_cryptocurrencies": data.get("active_cryptocurrencies"),
@@ -883,10 +1043,26 @@ def fetch_global(client: CoinGeckoClient) -> pd.DataFrame:
 
 
 __all__ = [
-    "CHART_COLUMNS", "ChartParse", "Chunk", "CoinGeckoClient", "CoinGeckoConfig", "CoinHistory",
-    "HistoryPlan", "chunk_request_range", "coin_universe", "earliest_close_date", "error_info",
+    "CHART_COLUMNS",
+    "ChartParse",
+    "Chunk",
+    "CoinGeckoClient",
+    "CoinGeckoConfig",
+    "CoinHistory",
+    "HistoryPlan",
+    "chunk_request_range",
+    "coin_universe",
+    "earliest_close_date",
+    "error_info",
     "fetch_coin_list",
-    "fetch_categories", "fetch_category_members", "fetch_coin_history", "fetch_global",
-    "fetch_market_chart", "iter_coin_histories", "iter_markets_pages", "parse_market_chart",
-    "plan_chunks", "plan_history",
+    "fetch_categories",
+    "fetch_category_members",
+    "fetch_coin_history",
+    "fetch_global",
+    "fetch_market_chart",
+    "iter_coin_histories",
+    "iter_markets_pages",
+    "parse_market_chart",
+    "plan_chunks",
+    "plan_history",
 ]

@@ -7,8 +7,11 @@ COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3/"  # keyless and demo p
 COINGECKO_PRO_URL = "https://pro-api.coingecko.com/api/v3/"
 
 PLANS = ("keyless", "demo", "pro")
-PLAN_BASE_URL = {"keyless": COINGECKO_PUBLIC_URL, "demo": COINGECKO_PUBLIC_URL,
-                 "pro": COINGECKO_PRO_URL}
+PLAN_BASE_URL = {
+    "keyless": COINGECKO_PUBLIC_URL,
+    "demo": COINGECKO_PUBLIC_URL,
+    "pro": COINGECKO_PRO_URL,
+}
 # Header that carries the key. pycoingecko 3.2 would put it in the query string
 # (x_cg_demo_api_key=...), where it ends up in logged and stored URLs; a header never does.
 PLAN_KEY_HEADER = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}

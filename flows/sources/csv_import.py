@@ -40,8 +40,9 @@ DEFAULT_SOURCE = "csv"
 EARLIEST_DATE = date(1900, 1, 1)
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_NON_FINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
-                         "-infinity"})
+_NON_FINITE = frozenset(
+    {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+)
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
@@ -143,7 +144,7 @@ def decode_csv_bytes(data: bytes, name: str) -> str:
             how = f"save it as UTF-8, e.g. iconv -f cp1252 -t utf-8 {name} > utf8.csv"
         raise InputError(
             f"{name} is not UTF-8 text (line {line}, byte {exc.start}: "
-            f"{data[exc.start:exc.start + 1]!r}); it looks like {guess}: {how}"
+            f"{data[exc.start : exc.start + 1]!r}); it looks like {guess}: {how}"
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
@@ -254,8 +255,9 @@ def read_price_csv(
                 f"symbol {cell(fields, 'symbol')[:40]!r} is not a ticker (letters, digits and "
                 ". _ ^ = / - only, at most 32)"
             )
-        close, why = _parse_number(cell(fields, "close"), name="close", required=True,
-                                   positive=True)
+        close, why = _parse_number(
+            cell(fields, "close"), name="close", required=True, positive=True
+        )
         if why:
             reasons.append(why)
         volume, why = _parse_number(

@@ -72,13 +72,16 @@ class YahooConfig:
     def __post_init__(self) -> None:
         if not self.base_url.endswith("/"):
             object.__setattr__(self, "base_url", self.base_url + "/")
-        object.__setattr__(self, "tickers", tuple(t.strip().upper() for t in self.tickers
-                                                  if t.strip()))
+        object.__setattr__(
+            self, "tickers", tuple(t.strip().upper() for t in self.tickers if t.strip())
+        )
         if not self.calls_per_minute > 0:
             raise ConfigError(f"{C.ENV_YAHOO_CPM} must be positive, got {self.calls_per_minute}.")
         if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
-            raise ConfigError(f"{C.ENV_YAHOO_TIMEOUT} must be a positive number of seconds, "
-                              f"got {self.timeout_seconds}.")
+            raise ConfigError(
+                f"{C.ENV_YAHOO_TIMEOUT} must be a positive number of seconds, "
+                f"got {self.timeout_seconds}."
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> YahooConfig:
@@ -91,9 +94,11 @@ class YahooConfig:
             kwargs["base_url"] = env[C.ENV_YAHOO_URL].strip()
         if env.get(C.ENV_YAHOO_TICKERS, "").strip():
             kwargs["tickers"] = tuple(env[C.ENV_YAHOO_TICKERS].split(","))
-        for name, attr in ((C.ENV_YAHOO_CPM, "calls_per_minute"),
-                           (C.ENV_YAHOO_MAX_RETRY, "max_retry_seconds"),
-                           (C.ENV_YAHOO_TIMEOUT, "timeout_seconds")):
+        for name, attr in (
+            (C.ENV_YAHOO_CPM, "calls_per_minute"),
+            (C.ENV_YAHOO_MAX_RETRY, "max_retry_seconds"),
+            (C.ENV_YAHOO_TIMEOUT, "timeout_seconds"),
+        ):
             value = env_float(env, name)
             if value is not None:
                 kwargs[attr] = value
@@ -102,8 +107,9 @@ class YahooConfig:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.max_retry_seconds, self.backoff_base_seconds,
-                           self.backoff_max_seconds)
+        return RetryPolicy(
+            self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
+        )
 
 
 class YahooClient:
@@ -112,18 +118,24 @@ class YahooClient:
     Shares the process-wide limiter of its host; every answer goes to ``on_exchange``.
     """
 
-    def __init__(self, config: YahooConfig | None = None, *,
-                 on_exchange: ExchangeCallback | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        config: YahooConfig | None = None,
+        *,
+        on_exchange: ExchangeCallback | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.config = config or YahooConfig.from_env()
         self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(self.config.base_url, self.config.calls_per_minute,
-                                               self.config.rate_window_seconds)
+        self.limiter = limiter or shared_limiter(
+            self.config.base_url, self.config.calls_per_minute, self.config.rate_window_seconds
+        )
         self.session = requests.Session()
         self.session.mount("https://", HTTPAdapter(max_retries=0))
         self.session.mount("http://", HTTPAdapter(max_retries=0))
-        self.session.headers.update({"User-Agent": self.config.user_agent,
-                                     "Accept": "application/json"})
+        self.session.headers.update(
+            {"User-Agent": self.config.user_agent, "Accept": "application/json"}
+        )
         self._count_lock = threading.Lock()
         self.calls = 0
 
@@ -139,8 +151,13 @@ class YahooClient:
     def chart(self, ticker: str, period1: int, period2: int) -> dict[str, Any]:
         """The chart body for ``ticker`` between two unix times (seconds), daily bars."""
         endpoint = "/" + C.YAHOO_CHART_PATH.format(ticker=ticker)
-        params = {"period1": int(period1), "period2": int(period2), "interval": "1d",
-                  "events": "div,splits", "includeAdjustedClose": "true"}
+        params = {
+            "period1": int(period1),
+            "period2": int(period2),
+            "interval": "1d",
+            "events": "div,splits",
+            "includeAdjustedClose": "true",
+        }
         url = self.config.base_url + endpoint.lstrip("/")
         what = f"Yahoo {endpoint}"
 
@@ -148,22 +165,28 @@ class YahooClient:
             with self._count_lock:
                 self.calls += 1
             try:
-                response = self.session.get(url, params=params,
-                                            timeout=self.config.timeout_seconds)
+                response = self.session.get(url, params=params, timeout=self.config.timeout_seconds)
             except requests.Timeout:
-                raise UpstreamError(f"{what} timed out after {self.config.timeout_seconds:g} s",
-                                    endpoint=endpoint, retryable=True) from None
+                raise UpstreamError(
+                    f"{what} timed out after {self.config.timeout_seconds:g} s",
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                raise UpstreamError(f"{what}: connection failed ({type(exc).__name__}: "
-                                    f"{one_line(str(exc), 160)})", endpoint=endpoint,
-                                    retryable=True) from None
+                raise UpstreamError(
+                    f"{what}: connection failed ({type(exc).__name__}: {one_line(str(exc), 160)})",
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
             return self._interpret(endpoint, params, response, ticker)
 
-        return call_with_retries(attempt, policy=self.config.retry_policy, limiter=self.limiter,
-                                 what=what)
+        return call_with_retries(
+            attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what
+        )
 
-    def _interpret(self, endpoint: str, params: Mapping[str, Any], response: requests.Response,
-                   ticker: str) -> dict[str, Any]:
+    def _interpret(
+        self, endpoint: str, params: Mapping[str, Any], response: requests.Response, ticker: str
+    ) -> dict[str, Any]:
         status, body = response.status_code, response.text
         if self.on_exchange is not None:
             self.on_exchange(endpoint, dict(params), status, body)
@@ -171,42 +194,66 @@ class YahooClient:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if status == 429:
             # Yahoo answers 429 (text or HTML) both when throttling and to non-browser agents
-            raise RateLimitedError(f"{what}: rate limited (HTTP 429); lower {C.ENV_YAHOO_CPM}",
-                                   endpoint=endpoint, status=status, retry_after=retry_after)
+            raise RateLimitedError(
+                f"{what}: rate limited (HTTP 429); lower {C.ENV_YAHOO_CPM}",
+                endpoint=endpoint,
+                status=status,
+                retry_after=retry_after,
+            )
         if looks_like_html(response.headers.get("content-type"), body):
             raise HtmlResponseError(
                 f"{what}: received HTML, likely a proxy or block page (HTTP {status}) instead of "
-                f"JSON; check {C.ENV_YAHOO_URL} and any HTTP proxy", endpoint=endpoint,
-                status=status, retryable=status >= 500)
+                f"JSON; check {C.ENV_YAHOO_URL} and any HTTP proxy",
+                endpoint=endpoint,
+                status=status,
+                retryable=status >= 500,
+            )
         try:
             payload = json.loads(body)
         except ValueError:
-            raise UpstreamError(f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} "
-                                f"characters: {one_line(body, 80)!r})", endpoint=endpoint,
-                                status=status, retryable=status < 400 or status >= 500) from None
+            raise UpstreamError(
+                f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} "
+                f"characters: {one_line(body, 80)!r})",
+                endpoint=endpoint,
+                status=status,
+                retryable=status < 400 or status >= 500,
+            ) from None
         error = (payload.get("chart") or {}).get("error") if isinstance(payload, dict) else None
-        detail = f"HTTP {status}" + (f": {error.get('code')}: {error.get('description')}"
-                                     if isinstance(error, dict) else "")
+        detail = f"HTTP {status}" + (
+            f": {error.get('code')}: {error.get('description')}" if isinstance(error, dict) else ""
+        )
         if status == 404 or (isinstance(error, dict) and error.get("code") == "Not Found"):
-            raise TickerNotFoundError(f"Yahoo has no chart for {ticker!r} ({detail}); delisted "
-                                      f"or misspelt, skipped", ticker=ticker, endpoint=endpoint,
-                                      status=status)
+            raise TickerNotFoundError(
+                f"Yahoo has no chart for {ticker!r} ({detail}); delisted or misspelt, skipped",
+                ticker=ticker,
+                endpoint=endpoint,
+                status=status,
+            )
         if status >= 500:
-            raise UpstreamError(f"{what}: server error ({detail})", endpoint=endpoint,
-                                status=status, retryable=True)
-        if status == 400 and isinstance(error, dict) and "doesn't exist" in str(
-                error.get("description", "")):
+            raise UpstreamError(
+                f"{what}: server error ({detail})", endpoint=endpoint, status=status, retryable=True
+            )
+        if (
+            status == 400
+            and isinstance(error, dict)
+            and "doesn't exist" in str(error.get("description", ""))
+        ):
             # Quirk: a range without sessions (before listing) is a 400 "Data doesn't exist"
-            return {"chart": {"result": [{"meta": {}, "indicators": {"quote": [{}]}}],
-                              "error": None}}
+            return {
+                "chart": {"result": [{"meta": {}, "indicators": {"quote": [{}]}}], "error": None}
+            }
         if status >= 400:
-            raise UpstreamError(f"{what}: request refused ({detail}); if 401/403, Yahoo may want "
-                                f"a browser User-Agent or blocks this network", endpoint=endpoint,
-                                status=status)
+            raise UpstreamError(
+                f"{what}: request refused ({detail}); if 401/403, Yahoo may want "
+                f"a browser User-Agent or blocks this network",
+                endpoint=endpoint,
+                status=status,
+            )
         result = (payload.get("chart") or {}).get("result") if isinstance(payload, dict) else None
         if error or not isinstance(result, list) or not result:
-            raise UpstreamError(f"{what}: no chart result ({detail})", endpoint=endpoint,
-                                status=status)
+            raise UpstreamError(
+                f"{what}: no chart result ({detail})", endpoint=endpoint, status=status
+            )
         return payload
 
 
@@ -278,14 +325,21 @@ def _chart_result(ticker: str, payload: Any) -> dict[str, Any]:
     chart = payload.get("chart") if isinstance(payload, Mapping) else None
     result = chart.get("result") if isinstance(chart, dict) else None
     if not (isinstance(result, list) and result and isinstance(result[0], dict)):
-        missing = ("'chart'" if not isinstance(chart, dict) else "'chart.result[0]'")
-        raise UpstreamError(f"Yahoo {endpoint}: unexpected payload shape: missing {missing}",
-                            endpoint=endpoint)
+        missing = "'chart'" if not isinstance(chart, dict) else "'chart.result[0]'"
+        raise UpstreamError(
+            f"Yahoo {endpoint}: unexpected payload shape: missing {missing}", endpoint=endpoint
+        )
     return result[0]
 
 
-def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None = None,
-                end: date | None = None, now: datetime | None = None) -> EquityParse:
+def parse_chart(
+    ticker: str,
+    payload: Mapping[str, Any],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    now: datetime | None = None,
+) -> EquityParse:
     """Turn a chart body into one row per session date in ``start..end``.
 
     Repeated session dates keep the last bar given; bars out of order are sorted; bars without
@@ -308,8 +362,7 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     if tz is None and not math.isfinite(offset):
         tz, offset = UTC, 0.0
     raw_stamps = result.get("timestamp") if isinstance(result.get("timestamp"), list) else []
-    out = EquityParse(ticker, empty_equity_frame(), n_points=len(raw_stamps),
-                      timezone=str(tz_name))
+    out = EquityParse(ticker, empty_equity_frame(), n_points=len(raw_stamps), timezone=str(tz_name))
     if not raw_stamps:
         return out
     n = len(raw_stamps)
@@ -320,19 +373,25 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     adj = _first(indicators, "adjclose")
     if not isinstance(quote.get("close"), list):
         endpoint = "/" + C.YAHOO_CHART_PATH.format(ticker=ticker)
-        raise UpstreamError(f"Yahoo {endpoint}: unexpected payload shape: {n} timestamps but no "
-                            "'indicators.quote[0].close' list", endpoint=endpoint)
+        raise UpstreamError(
+            f"Yahoo {endpoint}: unexpected payload shape: {n} timestamps but no "
+            "'indicators.quote[0].close' list",
+            endpoint=endpoint,
+        )
     if not adj.get("adjclose"):
         out.notes.append(f"{ticker}: answer lacks adjclose, left empty")
-    frame = pd.DataFrame({
-        "ticker": ticker, "stamp": stamps,
-        "open": _column(quote.get("open"), n, counter),
-        "high": _column(quote.get("high"), n, counter),
-        "low": _column(quote.get("low"), n, counter),
-        "close": _column(quote.get("close"), n, counter),
-        "adj_close": _column(adj.get("adjclose"), n, counter),
-        "volume": _column(quote.get("volume"), n, counter),
-    })
+    frame = pd.DataFrame(
+        {
+            "ticker": ticker,
+            "stamp": stamps,
+            "open": _column(quote.get("open"), n, counter),
+            "high": _column(quote.get("high"), n, counter),
+            "low": _column(quote.get("low"), n, counter),
+            "close": _column(quote.get("close"), n, counter),
+            "adj_close": _column(adj.get("adjclose"), n, counter),
+            "volume": _column(quote.get("volume"), n, counter),
+        }
+    )
     out.n_coerced = counter[0]
     bad = ~frame["stamp"].between(_MIN_TS_S, _MAX_TS_S) | (frame["close"] == 0)
     out.n_malformed = int(bad.sum())
@@ -359,10 +418,13 @@ def parse_chart(ticker: str, payload: Mapping[str, Any], *, start: date | None =
     now = now or datetime.now(UTC)
     reg_start, _ = _number(regular.get("start"))
     reg_end, _ = _number(regular.get("end"))
-    if (math.isfinite(reg_end) and math.isfinite(reg_start) and _MIN_TS_S <= reg_start <= _MAX_TS_S
-            and now.timestamp() < reg_end):
-        session_day = pd.Timestamp(int(reg_start), unit="s", tz="UTC").tz_convert(
-            tz or UTC).date()
+    if (
+        math.isfinite(reg_end)
+        and math.isfinite(reg_start)
+        and _MIN_TS_S <= reg_start <= _MAX_TS_S
+        and now.timestamp() < reg_end
+    ):
+        session_day = pd.Timestamp(int(reg_start), unit="s", tz="UTC").tz_convert(tz or UTC).date()
         partial = frame["date"] == session_day
         out.n_partial = int(partial.sum())
         frame = frame[~partial]
@@ -380,8 +442,9 @@ def _utc_midnight(d: date) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
-def fetch_equity_daily(client: YahooClient, ticker: str, start: date, end: date, *,
-                       now: datetime | None = None) -> EquityParse:
+def fetch_equity_daily(
+    client: YahooClient, ticker: str, start: date, end: date, *, now: datetime | None = None
+) -> EquityParse:
     """Daily bars of ``ticker`` for session dates ``start..end`` (one call).
 
     ``period1`` is ``start`` 00:00 UTC minus a day and ``period2`` ``end`` + 2 days, so every
@@ -403,9 +466,14 @@ class EquityHistory:
     notes: list[str] = field(default_factory=list)
 
 
-def iter_equity_daily(client: YahooClient, start: date, end: date,
-                      tickers: Iterable[str] | None = None, *, now: datetime | None = None
-                      ) -> Iterator[EquityHistory]:
+def iter_equity_daily(
+    client: YahooClient,
+    start: date,
+    end: date,
+    tickers: Iterable[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> Iterator[EquityHistory]:
     """Yield the bars of each ticker (default: the configured ones); unknown tickers skipped."""
     for ticker in tickers or client.config.tickers:
         try:
@@ -420,5 +488,13 @@ def iter_equity_daily(client: YahooClient, start: date, end: date,
         yield EquityHistory(ticker, parsed.frame, notes=notes)
 
 
-__all__ = ["EQUITY_COLUMNS", "EquityHistory", "EquityParse", "YahooClient", "YahooConfig",
-           "fetch_equity_daily", "iter_equity_daily", "parse_chart"]
+__all__ = [
+    "EQUITY_COLUMNS",
+    "EquityHistory",
+    "EquityParse",
+    "YahooClient",
+    "YahooConfig",
+    "fetch_equity_daily",
+    "iter_equity_daily",
+    "parse_chart",
+]

@@ -37,8 +37,9 @@ class ExchangeCallback(Protocol):
     reported: a timeout or refused connection has no status and no body.
     """
 
-    def __call__(self, endpoint: str, params: Mapping[str, Any], status: int, body: str) -> None:
-        ...
+    def __call__(
+        self, endpoint: str, params: Mapping[str, Any], status: int, body: str
+    ) -> None: ...
 
 
 class RateLimiter:
@@ -134,8 +135,9 @@ _LIMITERS: dict[str, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def shared_limiter(base_url: str, calls_per_minute: float, window_seconds: float = 60.0
-                   ) -> RateLimiter:
+def shared_limiter(
+    base_url: str, calls_per_minute: float, window_seconds: float = 60.0
+) -> RateLimiter:
     """The one limiter of this process for a host (scheme + host + port of ``base_url``).
 
     Every client of the same host shares it, whatever thread it runs in, so the process as a
@@ -259,8 +261,9 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def paginate(fetch_page: Callable[[int], list[T]], per_page: int, first_page: int = 1
-             ) -> Iterator[list[T]]:
+def paginate(
+    fetch_page: Callable[[int], list[T]], per_page: int, first_page: int = 1
+) -> Iterator[list[T]]:
     """Yield pages ``first_page, first_page + 1, ...`` until a short (or empty) page.
 
     A full last page costs one extra call that returns ``[]``: the API gives no total count.

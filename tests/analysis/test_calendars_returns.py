@@ -26,8 +26,12 @@ def test_nyse_skips_weekends_and_presidents_day():
 
 @pytest.mark.parametrize(
     ("asset_class", "calendar"),
-    [("ai_token", "crypto"), ("crypto_benchmark", "crypto"), ("equity", "XNYS"),
-     ("equity_benchmark", "XNYS")],
+    [
+        ("ai_token", "crypto"),
+        ("crypto_benchmark", "crypto"),
+        ("equity", "XNYS"),
+        ("equity_benchmark", "XNYS"),
+    ],
 )
 def test_calendar_for(asset_class, calendar):
     assert calendar_for(asset_class) == calendar

@@ -78,8 +78,14 @@ def test_statistic_matches_estudy2(e2_result, estudy2_expected, key):
 
 
 @pytest.mark.parametrize(
-    "key", ["cross_sectional_t", "sign", "brown_warner_1980", "brown_warner_1985",
-            "wilcoxon_signed_rank_V"]
+    "key",
+    [
+        "cross_sectional_t",
+        "sign",
+        "brown_warner_1980",
+        "brown_warner_1985",
+        "wilcoxon_signed_rank_V",
+    ],
 )
 def test_convention_free_statistics_agree_in_textbook_mode(fitted, estudy2_expected, key):
     """Statistics that use neither sigma, the market moments nor unbalanced-day scaling."""
@@ -99,8 +105,15 @@ def test_textbook_corrado_rank_is_the_value_in_the_notes(estudy2_returns, estudy
         _daily(result, "corrado_rank"), [0.8166, -0.1905, 1.0467, 2.1669, 3.0005], atol=5e-5
     )
     # and it differs from estudy2's N/N_t-scaled figure beyond the printed precision
-    assert np.max(np.abs(_daily(result, "corrado_rank")
-                         - np.array(estudy2_expected["corrado_rank_estudy2"], float))) > 1e-3
+    assert (
+        np.max(
+            np.abs(
+                _daily(result, "corrado_rank")
+                - np.array(estudy2_expected["corrado_rank_estudy2"], float)
+            )
+        )
+        > 1e-3
+    )
 
 
 def _independent_patell(returns, market_moments: str, ddof: int) -> np.ndarray:
@@ -128,8 +141,9 @@ def _independent_patell(returns, market_moments: str, ddof: int) -> np.ndarray:
 def test_patell_estudy2_needs_all_estimation_dates_and_sd(estudy2_returns, e2_result):
     """expected.json note 1, re-derived independently: estudy2 = sd (ddof 1) + all market days."""
     returns, _ = estudy2_returns
-    np.testing.assert_allclose(_daily(e2_result, "patell"),
-                               _independent_patell(returns, "all", 1), atol=1e-10)
+    np.testing.assert_allclose(
+        _daily(e2_result, "patell"), _independent_patell(returns, "all", 1), atol=1e-10
+    )
 
 
 def test_patell_textbook_is_mackinlay(estudy2_returns):
@@ -146,5 +160,6 @@ def test_conventions_agree_on_a_balanced_panel(estudy2_returns):
     balanced = returns.drop(columns=["ZM", "UBER"])
     res = {c: estudy2_study(c).fit(returns=balanced, meta=meta) for c in ("textbook", "estudy2")}
     for test in ("corrado_rank", "modified_rank", "cz_sign", "generalized_sign", "t_cs", "bmp"):
-        np.testing.assert_allclose(_daily(res["textbook"], test), _daily(res["estudy2"], test),
-                                   rtol=2e-3, err_msg=test)
+        np.testing.assert_allclose(
+            _daily(res["textbook"], test), _daily(res["estudy2"], test), rtol=2e-3, err_msg=test
+        )

@@ -63,8 +63,20 @@ def test_tests_frame_is_tidy_and_complete(sora_result):
     t = sora_result.tests
     assert set(t["test"]) == set(TESTS)
     assert set(t["group"]) == {"all", "class=ai_token", "class=equity"}
-    assert list(t.columns) == ["group", "kind", "window", "start", "end", "test", "stat",
-                               "pvalue", "n", "dist", "null", "reason"]
+    assert list(t.columns) == [
+        "group",
+        "kind",
+        "window",
+        "start",
+        "end",
+        "test",
+        "stat",
+        "pvalue",
+        "n",
+        "dist",
+        "null",
+        "reason",
+    ]
     all_car = t[(t["group"] == "all") & (t["kind"] == "car")]
     assert len(all_car) == 7 * len(TESTS)
     assert all_car["pvalue"].between(0, 1).all()
@@ -82,8 +94,7 @@ def test_invalid_statistic_has_a_reason(sora_prices):
 
 def test_headline_is_kp_bmp(sora_result):
     h = sora_result.headline
-    assert list(h["window"]) == ["[0,0]", "[0,1]", "[-1,1]", "[0,3]", "[0,5]", "[0,10]",
-                                 "[-5,10]"]
+    assert list(h["window"]) == ["[0,0]", "[0,1]", "[-1,1]", "[0,3]", "[0,5]", "[0,10]", "[-5,10]"]
     ts = sora_result.test("kp_bmp", "[0,10]")
     bmp = sora_result.test("bmp", "[0,10]")
     assert ts.dist_name.startswith("t(9), r=")
@@ -107,15 +118,24 @@ def test_cap_weights_use_market_caps(sora_prices):
     res = EventStudy(["2024-02-15"], assets=["NVDA", "AMD"]).fit(prices)
     p = res.portfolios.set_index(["weighting", "window"])
     cars = res.car.droplevel(0)
-    np.testing.assert_allclose(p.loc[("cap", "[0,5]"), "car"],
-                               0.75 * cars.loc["NVDA", "[0,5]"] + 0.25 * cars.loc["AMD", "[0,5]"],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        p.loc[("cap", "[0,5]"), "car"],
+        0.75 * cars.loc["NVDA", "[0,5]"] + 0.25 * cars.loc["AMD", "[0,5]"],
+        rtol=1e-10,
+    )
 
 
 def test_summary_text_html_and_repr(sora_result):
     text = str(sora_result)
-    for needle in ("Event Study Results", "market model (OLS)", "KP-BMP", "[-120, -11]",
-                   "sora/NVDA", "nvda_q4fy24 falls on day +4", "next_session"):
+    for needle in (
+        "Event Study Results",
+        "market model (OLS)",
+        "KP-BMP",
+        "[-120, -11]",
+        "sora/NVDA",
+        "nvda_q4fy24 falls on day +4",
+        "next_session",
+    ):
         assert needle in text
     assert "<table" in sora_result._repr_html_()
     assert repr(sora_result).startswith("<EventStudyResult events=[sora] pairs=10")
@@ -132,8 +152,16 @@ def test_to_frame_long_results(sora_result):
 
 def test_json_round_trip_reproduces_the_run(sora_result, sora_prices):
     payload = json.loads(sora_result.to_json())
-    assert set(payload) == {"spec", "event_mappings", "params", "results", "tests", "excluded",
-                            "flags", "portfolios"}
+    assert set(payload) == {
+        "spec",
+        "event_mappings",
+        "params",
+        "results",
+        "tests",
+        "excluded",
+        "flags",
+        "portfolios",
+    }
     spec = payload["spec"]
     assert spec["resolved"]["benchmarks"]["NVDA"] == "SPY"
     assert len(spec["resolved"]["data_sha256"]) == 64
@@ -146,11 +174,14 @@ def test_json_round_trip_reproduces_the_run(sora_result, sora_prices):
 def test_options_change_the_result(sora_prices):
     base = EventStudy(["2024-02-15"], assets=["FET", "NVDA"], portfolios=False)
     log = EventStudy(["2024-02-15"], assets=["FET", "NVDA"], portfolios=False, return_kind="log")
-    madj = EventStudy(["2024-02-15"], assets=["FET", "NVDA"], portfolios=False,
-                      model="market_adjusted")
+    madj = EventStudy(
+        ["2024-02-15"], assets=["FET", "NVDA"], portfolios=False, model="market_adjusted"
+    )
     qqq = EventStudy(["2024-02-15"], assets=["NVDA"], benchmarks={"NVDA": "QQQ"})
-    r = {k: s.fit(sora_prices) for k, s in
-         {"base": base, "log": log, "madj": madj, "qqq": qqq}.items()}
+    r = {
+        k: s.fit(sora_prices)
+        for k, s in {"base": base, "log": log, "madj": madj, "qqq": qqq}.items()
+    }
     assert not np.allclose(r["base"].car, r["log"].car)
     assert (r["madj"].params["beta"] == 1).all()
     assert r["qqq"].params["benchmark"].iloc[0] == "QQQ"
@@ -158,8 +189,9 @@ def test_options_change_the_result(sora_prices):
 
 
 def test_several_events_with_own_windows_and_exclusions(sora_prices):
-    study = EventStudy([get_event("sora"), get_event("gpt4"), get_event("gpt4o"),
-                        get_event("nvda_q4fy24")])
+    study = EventStudy(
+        [get_event("sora"), get_event("gpt4"), get_event("gpt4o"), get_event("nvda_q4fy24")]
+    )
     with pytest.warns(AssetsExcludedWarning, match="excluded"):
         res = study.fit(sora_prices)
     ex = res.excluded.set_index(["event", "asset"])["reason"]
@@ -192,8 +224,11 @@ def test_several_events_with_own_windows_and_exclusions(sora_prices):
 def test_bad_inputs_raise_full_sentences(sora_prices, kwargs, fit_kwargs, error, match):
     def run():
         study = EventStudy(["2024-02-15"], **kwargs)
-        prices = sora_prices.drop(columns=fit_kwargs["drop"]) if fit_kwargs and fit_kwargs.get(
-            "drop") else sora_prices
+        prices = (
+            sora_prices.drop(columns=fit_kwargs["drop"])
+            if fit_kwargs and fit_kwargs.get("drop")
+            else sora_prices
+        )
         return study.fit(prices)
 
     with pytest.raises(error, match=match) as info:
@@ -218,6 +253,7 @@ def test_long_returns_input_and_no_warnings(sora_prices):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = EventStudy(["2024-02-15"], assets=["FET"]).fit(
-            returns=long, meta={"FET": "ai_token", "BTC": "crypto_benchmark"})
+            returns=long, meta={"FET": "ai_token", "BTC": "crypto_benchmark"}
+        )
     assert isinstance(res, EventStudyResult)
     assert res.spec["resolved"]["input"] == "returns"

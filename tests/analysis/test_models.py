@@ -32,12 +32,16 @@ def test_market_model_matches_statsmodels_ols(sora_result, sora_estimation_data,
         asset, bench = rets.columns
         ols = sm.OLS(rets[asset], sm.add_constant(rets[bench])).fit()
         expected = {
-            "alpha": ols.params["const"], "beta": ols.params[bench],
-            "se_alpha": ols.bse["const"], "se_beta": ols.bse[bench],
-            "sigma": np.sqrt(ols.scale), "nobs": ols.nobs,
+            "alpha": ols.params["const"],
+            "beta": ols.params[bench],
+            "se_alpha": ols.bse["const"],
+            "se_beta": ols.bse[bench],
+            "sigma": np.sqrt(ols.scale),
+            "nobs": ols.nobs,
         }[quantity]
-        np.testing.assert_allclose(params.loc[key, quantity], expected, rtol=1e-9,
-                                   err_msg=f"{key} {quantity}")
+        np.testing.assert_allclose(
+            params.loc[key, quantity], expected, rtol=1e-9, err_msg=f"{key} {quantity}"
+        )
 
 
 def test_lstsq_rederivation_with_missing_days():
@@ -49,8 +53,9 @@ def test_lstsq_rederivation_with_missing_days():
     fit = fit_model("market", y, x)
     for i in range(4):
         ok = ~np.isnan(y[i]) & ~np.isnan(x[i])
-        (a, b), ssr, *_ = np.linalg.lstsq(np.column_stack([np.ones(ok.sum()), x[i, ok]]),
-                                          y[i, ok], rcond=None)
+        (a, b), ssr, *_ = np.linalg.lstsq(
+            np.column_stack([np.ones(ok.sum()), x[i, ok]]), y[i, ok], rcond=None
+        )
         np.testing.assert_allclose([fit.alpha[i], fit.beta[i]], [a, b], rtol=1e-10)
         np.testing.assert_allclose(fit.sigma2[i], ssr[0] / (ok.sum() - 2), rtol=1e-10)
         assert fit.nobs[i] == ok.sum()

@@ -31,8 +31,9 @@ def test_wilcoxon_with_ties_uses_the_corrected_normal_approximation():
 def test_kp_adjustment_reduces_to_bmp_without_correlation():
     t = np.array([2.0, -1.5])
     np.testing.assert_allclose(st.kp_adjust(t, np.array([10, 10]), np.zeros(2)), t)
-    np.testing.assert_allclose(st.kp_adjust(t, np.array([10, 10]), np.full(2, 0.5)),
-                               t * np.sqrt(0.5 / 5.5))
+    np.testing.assert_allclose(
+        st.kp_adjust(t, np.array([10, 10]), np.full(2, 0.5)), t * np.sqrt(0.5 / 5.5)
+    )
 
 
 def test_patell_and_bmp_by_hand():
@@ -62,8 +63,15 @@ def test_rank_aggregates_scaling():
 
 def test_test_statistic_class():
     ok = st.TestStatistic("bmp", 2.1, 0.04, "mean SAR = 0", "t(9)", n=10)
-    bad = st.TestStatistic("bmp", float("nan"), float("nan"), "mean SAR = 0", "t(0)", n=1,
-                           reason="needs at least 2 pairs, has 1")
+    bad = st.TestStatistic(
+        "bmp",
+        float("nan"),
+        float("nan"),
+        "mean SAR = 0",
+        "t(0)",
+        n=1,
+        reason="needs at least 2 pairs, has 1",
+    )
     assert ok.valid and "p = 0.04" in str(ok) and ok.to_dict()["n"] == 10
     assert not bad.valid and "not computed" in str(bad)
 

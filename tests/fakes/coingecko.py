@@ -27,8 +27,10 @@ from tests.fakes.universe import Universe, seed_of
 
 DAY_S = 86_400
 AI = "artificial-intelligence"
-OTHER_CATEGORIES = (("layer-1", "Layer 1 (L1)", ("bitcoin", "ethereum")),
-                    ("smart-contract-platform", "Smart Contract Platform", ("ethereum",)))
+OTHER_CATEGORIES = (
+    ("layer-1", "Layer 1 (L1)", ("bitcoin", "ethereum")),
+    ("smart-contract-platform", "Smart Contract Platform", ("ethereum",)),
+)
 HISTORY_CAP_MESSAGE = (
     "Your request exceeds the allowed time range. Public API users are limited to querying "
     "historical data within the past 365 days. Upgrade to a paid plan to enjoy full historical "
@@ -67,18 +69,26 @@ class FakeCoinGecko(FakeServer):
 
     root = "/api/v3"
 
-    def __init__(self, n_coins: int = 20, *, delisted: tuple[str, ...] = (),
-                 plan: str = "keyless", api_key: str | None = None,
-                 history_days: int | None | str = "plan",
-                 rate_limit: tuple[int, float] | None = None,
-                 rate_limit_retry_after: bool = True, last: date | None = None,
-                 n_other: int = 0) -> None:
+    def __init__(
+        self,
+        n_coins: int = 20,
+        *,
+        delisted: tuple[str, ...] = (),
+        plan: str = "keyless",
+        api_key: str | None = None,
+        history_days: int | None | str = "plan",
+        rate_limit: tuple[int, float] | None = None,
+        rate_limit_retry_after: bool = True,
+        last: date | None = None,
+        n_other: int = 0,
+    ) -> None:
         super().__init__(rate_limit=rate_limit, rate_limit_retry_after=rate_limit_retry_after)
         self.universe = Universe(n_coins, delisted=delisted, last=last, n_other=n_other)
         self.plan = plan
         self.api_key = api_key
-        self.history_days = (None if plan == "pro" else 365) if history_days == "plan" \
-            else history_days
+        self.history_days = (
+            (None if plan == "pro" else 365) if history_days == "plan" else history_days
+        )
 
     # -- errors ------------------------------------------------------------------------
     def error_reply(self, status: int, path: str) -> Reply:
@@ -87,15 +97,18 @@ class FakeCoinGecko(FakeServer):
         if status == 404:
             return Reply(404, {"error": "coin not found"})
         if status >= 500:
-            return Reply(status, {"error": {"status": {"error_code": status,
-                                                       "error_message": "Internal error"}}})
+            return Reply(
+                status,
+                {"error": {"status": {"error_code": status, "error_message": "Internal error"}}},
+            )
         return Reply(status, {"error": f"HTTP {status}"})
 
     def rate_limited_reply(self) -> Reply:
         return Reply(429, _status_body(429, RATE_LIMIT_MESSAGE))
 
-    def fault_reply(self, fault: Fault, path: str, params: dict[str, str],
-                    headers: dict[str, str]) -> Reply | None:
+    def fault_reply(
+        self, fault: Fault, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> Reply | None:
         if fault.kind == "plan_limit":
             return self._history_cap()
         if fault.kind == "not_found":
@@ -103,9 +116,18 @@ class FakeCoinGecko(FakeServer):
         return None
 
     def _history_cap(self) -> Reply:
-        return Reply(401, {"error": {"status": {"timestamp": _iso(time.time()),
-                                                "error_code": 10012,
-                                                "error_message": HISTORY_CAP_MESSAGE}}})
+        return Reply(
+            401,
+            {
+                "error": {
+                    "status": {
+                        "timestamp": _iso(time.time()),
+                        "error_code": 10012,
+                        "error_message": HISTORY_CAP_MESSAGE,
+                    }
+                }
+            },
+        )
 
     def _check_key(self, params: dict[str, str], headers: dict[str, str]) -> Reply | None:
         if self.plan == "keyless" or self.api_key is None:
@@ -114,13 +136,19 @@ class FakeCoinGecko(FakeServer):
         pro = headers.get("x-cg-pro-api-key") or params.get("x_cg_pro_api_key")
         if self.plan == "demo":
             if pro and not demo:
-                return Reply(401, _status_body(10010, "Invalid API Key: a pro key must use "
-                                                      "pro-api.coingecko.com"))
+                return Reply(
+                    401,
+                    _status_body(
+                        10010, "Invalid API Key: a pro key must use pro-api.coingecko.com"
+                    ),
+                )
             given = demo
         else:
             if demo and not pro:
-                return Reply(401, _status_body(10011, "Invalid API Key: a demo key must use "
-                                                      "api.coingecko.com"))
+                return Reply(
+                    401,
+                    _status_body(10011, "Invalid API Key: a demo key must use api.coingecko.com"),
+                )
             given = pro
         if not given:
             return Reply(401, _status_body(10002, "API Key Missing"))
@@ -129,8 +157,9 @@ class FakeCoinGecko(FakeServer):
         return None
 
     # -- routes ------------------------------------------------------------------------
-    def route(self, path: str, params: dict[str, str], headers: dict[str, str],
-              transform: str | None) -> Reply:
+    def route(
+        self, path: str, params: dict[str, str], headers: dict[str, str], transform: str | None
+    ) -> Reply:
         refused = self._check_key(params, headers)
         if refused is not None:
             return refused
@@ -141,8 +170,10 @@ class FakeCoinGecko(FakeServer):
         if path == "/coins/categories":
             return Reply(200, self._category_rows())
         if path == "/coins/list":  # every coin CoinGecko knows: id, symbol, name
-            return Reply(200, [{"id": c, "symbol": s, "name": n}
-                               for c, s, n, _ in self.universe.specs.values()])
+            return Reply(
+                200,
+                [{"id": c, "symbol": s, "name": n} for c, s, n, _ in self.universe.specs.values()],
+            )
         if path == "/coins/markets":
             return self._markets(params, transform)
         if path == "/global":
@@ -153,8 +184,10 @@ class FakeCoinGecko(FakeServer):
         return Reply(404, {"error": "Incorrect path. Please check https://www.coingecko.com/api/"})
 
     def _categories(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        return [(AI, "Artificial Intelligence (AI)", tuple(self.universe.ai_ids)),
-                *OTHER_CATEGORIES]
+        return [
+            (AI, "Artificial Intelligence (AI)", tuple(self.universe.ai_ids)),
+            *OTHER_CATEGORIES,
+        ]
 
     def _today_stamp(self) -> date:
         return min(self.universe.last, datetime.now(UTC).date())
@@ -174,15 +207,21 @@ class FakeCoinGecko(FakeServer):
             cap = sum(v[1] for v in latest if v[1] == v[1])
             cap_before = sum(v[1] * v[3] / v[0] for v in latest if v[0] == v[0] and v[0])
             top = sorted(listed, key=lambda m: -self._latest(m)[1])[:3]
-            rows.append({
-                "id": cid, "name": name, "market_cap": cap,
-                "market_cap_change_24h": (cap / cap_before - 1) * 100 if cap_before else None,
-                "content": "", "top_3_coins_id": top,
-                "top_3_coins": [f"https://assets.coingecko.com/coins/images/1/small/{m}.png"
-                                for m in top],
-                "volume_24h": sum(v[2] for v in latest if v[2] == v[2]),
-                "updated_at": _iso(time.time()),
-            })
+            rows.append(
+                {
+                    "id": cid,
+                    "name": name,
+                    "market_cap": cap,
+                    "market_cap_change_24h": (cap / cap_before - 1) * 100 if cap_before else None,
+                    "content": "",
+                    "top_3_coins_id": top,
+                    "top_3_coins": [
+                        f"https://assets.coingecko.com/coins/images/1/small/{m}.png" for m in top
+                    ],
+                    "volume_24h": sum(v[2] for v in latest if v[2] == v[2]),
+                    "updated_at": _iso(time.time()),
+                }
+            )
         return sorted(rows, key=lambda r: -r["market_cap"])
 
     def _markets(self, params: dict[str, str], transform: str | None) -> Reply:
@@ -203,29 +242,42 @@ class FakeCoinGecko(FakeServer):
         everyone = sorted(self.universe.specs, key=lambda m: -self._latest(m)[1])
         global_rank = {m: i + 1 for i, m in enumerate(everyone)}
         ids.sort(key=lambda m: (-self._latest(m)[1], m))
-        chosen = ids[(page - 1) * per_page: page * per_page]
+        chosen = ids[(page - 1) * per_page : page * per_page]
         now = time.time()
         rows = []
         for coin_id in chosen:
             _, symbol, name, _ = self.universe.specs[coin_id]
             price, cap, vol, before = self._latest(coin_id)
-            rows.append({
-                "id": coin_id, "symbol": symbol, "name": name,
-                "image": f"https://assets.coingecko.com/coins/images/1/large/{coin_id}.png",
-                "current_price": price, "market_cap": round(cap),
-                "market_cap_rank": global_rank[coin_id],
-                "fully_diluted_valuation": round(cap * 1.2), "total_volume": round(vol),
-                "high_24h": max(price, before) * 1.01, "low_24h": min(price, before) * 0.99,
-                "price_change_24h": price - before,
-                "price_change_percentage_24h": (price / before - 1) * 100,
-                "market_cap_change_24h": cap - cap * before / price,
-                "market_cap_change_percentage_24h": (price / before - 1) * 100,
-                "circulating_supply": cap / price, "total_supply": cap / price * 1.2,
-                "max_supply": None, "ath": price * 2, "ath_change_percentage": -50.0,
-                "ath_date": "2024-03-14T07:10:36.635Z", "atl": price / 10,
-                "atl_change_percentage": 900.0, "atl_date": "2020-03-13T00:00:00.000Z",
-                "roi": None, "last_updated": _iso(now),
-            })
+            rows.append(
+                {
+                    "id": coin_id,
+                    "symbol": symbol,
+                    "name": name,
+                    "image": f"https://assets.coingecko.com/coins/images/1/large/{coin_id}.png",
+                    "current_price": price,
+                    "market_cap": round(cap),
+                    "market_cap_rank": global_rank[coin_id],
+                    "fully_diluted_valuation": round(cap * 1.2),
+                    "total_volume": round(vol),
+                    "high_24h": max(price, before) * 1.01,
+                    "low_24h": min(price, before) * 0.99,
+                    "price_change_24h": price - before,
+                    "price_change_percentage_24h": (price / before - 1) * 100,
+                    "market_cap_change_24h": cap - cap * before / price,
+                    "market_cap_change_percentage_24h": (price / before - 1) * 100,
+                    "circulating_supply": cap / price,
+                    "total_supply": cap / price * 1.2,
+                    "max_supply": None,
+                    "ath": price * 2,
+                    "ath_change_percentage": -50.0,
+                    "ath_date": "2024-03-14T07:10:36.635Z",
+                    "atl": price / 10,
+                    "atl_change_percentage": 900.0,
+                    "atl_date": "2020-03-13T00:00:00.000Z",
+                    "roi": None,
+                    "last_updated": _iso(now),
+                }
+            )
         if transform == "empty":
             rows = []
         elif transform == "nulls":
@@ -240,12 +292,20 @@ class FakeCoinGecko(FakeServer):
         total = sum(caps.values()) * 3  # the rest of the market
         btc_usd = self._latest("bitcoin")[0]
         data = {
-            "active_cryptocurrencies": 17111, "upcoming_icos": 0, "ongoing_icos": 49,
-            "ended_icos": 3376, "markets": 1297,
+            "active_cryptocurrencies": 17111,
+            "upcoming_icos": 0,
+            "ongoing_icos": 49,
+            "ended_icos": 3376,
+            "markets": 1297,
             "total_market_cap": {"btc": total / btc_usd, "usd": total},
-            "total_volume": {"btc": sum(vols.values()) * 3 / btc_usd, "usd": sum(vols.values()) * 3},
-            "market_cap_percentage": {"btc": caps["bitcoin"] / total * 100,
-                                      "eth": caps["ethereum"] / total * 100},
+            "total_volume": {
+                "btc": sum(vols.values()) * 3 / btc_usd,
+                "usd": sum(vols.values()) * 3,
+            },
+            "market_cap_percentage": {
+                "btc": caps["bitcoin"] / total * 100,
+                "eth": caps["ethereum"] / total * 100,
+            },
             "market_cap_change_percentage_24h_usd": -1.25,
             "updated_at": int(time.time()),
         }
@@ -253,8 +313,9 @@ class FakeCoinGecko(FakeServer):
             data["total_market_cap"]["usd"] = None
         return Reply(200, {"data": data})
 
-    def _market_chart_range(self, coin_id: str, params: dict[str, str],
-                            transform: str | None) -> Reply:
+    def _market_chart_range(
+        self, coin_id: str, params: dict[str, str], transform: str | None
+    ) -> Reply:
         if not self.universe.has(coin_id) or coin_id in self.universe.delisted:
             return Reply(404, {"error": "coin not found"})
         try:
@@ -267,8 +328,9 @@ class FakeCoinGecko(FakeServer):
         if self.history_days is not None and start < now - self.history_days * DAY_S:
             return self._history_cap()
         series = self.universe.series(coin_id)
-        first_ts = datetime(series.first.year, series.first.month, series.first.day,
-                            tzinfo=UTC).timestamp()
+        first_ts = datetime(
+            series.first.year, series.first.month, series.first.day, tzinfo=UTC
+        ).timestamp()
         last_stamp = self._today_stamp()
         points: list[tuple[int, float, float, float]] = []
         if end - start > 90 * DAY_S:
@@ -280,8 +342,14 @@ class FakeCoinGecko(FakeServer):
                 if stamp > last_stamp:
                     break
                 i = series.index(stamp)
-                points.append((int(t) * 1000, float(series.prices[i]),
-                               float(series.market_caps[i]), float(series.volumes[i])))
+                points.append(
+                    (
+                        int(t) * 1000,
+                        float(series.prices[i]),
+                        float(series.market_caps[i]),
+                        float(series.volumes[i]),
+                    )
+                )
                 t += DAY_S
         else:  # hourly, stamped a few seconds past the hour as the real API does
             offset = 37 + (seed_of(coin_id) % 20)
@@ -290,17 +358,25 @@ class FakeCoinGecko(FakeServer):
                 if t >= first_ts:
                     stamp = datetime.fromtimestamp(t, UTC).date()
                     i = min(series.index(stamp), len(series.prices) - 1)
-                    points.append((int(t * 1000) + 123, float(series.prices[i]),
-                                   float(series.market_caps[i]), float(series.volumes[i])))
+                    points.append(
+                        (
+                            int(t * 1000) + 123,
+                            float(series.prices[i]),
+                            float(series.market_caps[i]),
+                            float(series.volumes[i]),
+                        )
+                    )
                 t += 3600
         if end >= now - DAY_S and points:  # the live "now" point, as the real API appends
-            points.append((int(now * 1000), points[-1][1] * 1.001, points[-1][2] * 1.001,
-                           points[-1][3]))
+            points.append(
+                (int(now * 1000), points[-1][1] * 1.001, points[-1][2] * 1.001, points[-1][3])
+            )
         return Reply(200, self._chart_payload(points, transform))
 
     @staticmethod
-    def _chart_payload(points: list[tuple[int, float, float, float]],
-                       transform: str | None) -> dict[str, list[list[Any]]]:
+    def _chart_payload(
+        points: list[tuple[int, float, float, float]], transform: str | None
+    ) -> dict[str, list[list[Any]]]:
         if transform == "empty":
             points = []
         prices = [[t, p] for t, p, _, _ in points]

@@ -16,16 +16,25 @@ import pytest
 from tests.fakes.coingecko import FakeCoinGecko
 from tests.fakes.yahoo import FakeYahoo
 
-FAST = {"max_retry_seconds": 3.0, "timeout_seconds": 1.0, "backoff_base_seconds": 0.01,
-        "backoff_max_seconds": 0.05}
+FAST = {
+    "max_retry_seconds": 3.0,
+    "timeout_seconds": 1.0,
+    "backoff_base_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+}
 
 
 def fast_coingecko_config(fake: FakeCoinGecko, **overrides: Any):
     """A :class:`CoinGeckoConfig` for ``fake``: its plan and key, no practical rate limit."""
     from flows.sources.coingecko import CoinGeckoConfig
 
-    kwargs: dict[str, Any] = {"plan": fake.plan, "api_key": fake.api_key, "base_url": fake.url,
-                              "calls_per_minute": 60_000.0, **FAST}
+    kwargs: dict[str, Any] = {
+        "plan": fake.plan,
+        "api_key": fake.api_key,
+        "base_url": fake.url,
+        "calls_per_minute": 60_000.0,
+        **FAST,
+    }
     kwargs.update(overrides)
     return CoinGeckoConfig(**kwargs)
 

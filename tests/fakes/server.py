@@ -104,8 +104,9 @@ class FakeServer:
 
     root = ""  # path prefix of the API, e.g. "/api/v3"
 
-    def __init__(self, *, rate_limit: tuple[int, float] | None = None,
-                 rate_limit_retry_after: bool = True) -> None:
+    def __init__(
+        self, *, rate_limit: tuple[int, float] | None = None, rate_limit_retry_after: bool = True
+    ) -> None:
         self.rate_limit = rate_limit
         self.rate_limit_retry_after = rate_limit_retry_after
         self._faults: list[Fault] = []
@@ -121,9 +122,12 @@ class FakeServer:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=type(self).__name__)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=type(self).__name__,
+        )
         self._thread.start()
         return self
 
@@ -155,10 +159,18 @@ class FakeServer:
         return f"{self.origin}{self.root}/"
 
     # -- faults and log --------------------------------------------------------------
-    def inject(self, path: str, kind: str = "status", *, status: int | None = None,
-               retry_after: float | str | None = None, times: int | None = 1,
-               delay: float | None = None, body: str | None = None,
-               content_type: str = "application/json") -> Fault:
+    def inject(
+        self,
+        path: str,
+        kind: str = "status",
+        *,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        times: int | None = 1,
+        delay: float | None = None,
+        body: str | None = None,
+        content_type: str = "application/json",
+    ) -> Fault:
         """Make the next ``times`` requests matching ``path`` misbehave (see module doc)."""
         if kind == "status" and status is None:
             raise ValueError("a 'status' fault needs status=...")
@@ -180,16 +192,20 @@ class FakeServer:
 
     def calls(self, pattern: str = "*", *, status: int | None = None) -> list[RecordedRequest]:
         """Recorded requests whose path matches ``pattern`` (and ``status``, if given)."""
-        return [r for r in self.requests if fnmatch.fnmatchcase(r.path, pattern)
-                and (status is None or r.status == status)]
+        return [
+            r
+            for r in self.requests
+            if fnmatch.fnmatchcase(r.path, pattern) and (status is None or r.status == status)
+        ]
 
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
 
     # -- to override -----------------------------------------------------------------
-    def route(self, path: str, params: dict[str, str], headers: dict[str, str],
-              transform: str | None) -> Reply:
+    def route(
+        self, path: str, params: dict[str, str], headers: dict[str, str], transform: str | None
+    ) -> Reply:
         raise NotImplementedError
 
     def error_reply(self, status: int, path: str) -> Reply:
@@ -199,8 +215,9 @@ class FakeServer:
     def rate_limited_reply(self) -> Reply:
         return Reply(429, {"error": "Too Many Requests"})
 
-    def fault_reply(self, fault: Fault, path: str, params: dict[str, str],
-                    headers: dict[str, str]) -> Reply | None:
+    def fault_reply(
+        self, fault: Fault, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> Reply | None:
         """Subclasses answer their own fault kinds here; None when the kind is not theirs."""
         return None
 
@@ -230,12 +247,22 @@ class FakeServer:
             self._served.append(now)
             return None
 
-    def _record(self, method: str, path: str, params: dict[str, str], headers: dict[str, str],
-                query: str, at: float, status: int, fault: str | None) -> int:
+    def _record(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        query: str,
+        at: float,
+        status: int,
+        fault: str | None,
+    ) -> int:
         """Log a request on arrival (so a timed-out one counts at once); returns its index."""
         with self._lock:
-            self._log.append(RecordedRequest(method, path, params, headers, query, at, status,
-                                             fault))
+            self._log.append(
+                RecordedRequest(method, path, params, headers, query, at, status, fault)
+            )
             return len(self._log) - 1
 
     def _finish(self, index: int, status: int) -> None:
@@ -264,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Reply(404, {"error": "not found"}))
             fake._record("GET", path, params, headers, split.query, arrived, 404, None)
             return
-        path = path[len(fake.root):].rstrip("/") or "/"
+        path = path[len(fake.root) :].rstrip("/") or "/"
         fault = fake._take_fault(path)
         kind = fault.kind if fault else None
         wait = fake._admit(arrived)
@@ -283,8 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake._finish(index, reply.status)
         self._send(reply, cut=cut)
 
-    def _answer(self, fault: Fault | None, path: str, params: dict[str, str],
-                headers: dict[str, str]) -> tuple[Reply, str | None]:
+    def _answer(
+        self, fault: Fault | None, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[Reply, str | None]:
         fake = self.fake
         if fault is None:
             return fake.route(path, params, headers, None), None
@@ -300,14 +328,18 @@ class _Handler(BaseHTTPRequestHandler):
                 reply.headers["Retry-After"] = str(fault.retry_after)
             return reply, None
         if kind == "html":
-            reply = Reply(fault.status or 200, text=fault.body or HTML_PAGE,
-                          content_type="text/html; charset=UTF-8")
+            reply = Reply(
+                fault.status or 200,
+                text=fault.body or HTML_PAGE,
+                content_type="text/html; charset=UTF-8",
+            )
             if fault.retry_after is not None:
                 reply.headers["Retry-After"] = str(fault.retry_after)
             return reply, None
         if kind == "body":
-            return Reply(fault.status or 200, text=fault.body or "",
-                         content_type=fault.content_type), None
+            return Reply(
+                fault.status or 200, text=fault.body or "", content_type=fault.content_type
+            ), None
         if kind in ("truncated", "disconnect"):
             return fake.route(path, params, headers, None), kind
         if kind in TRANSFORM_KINDS:

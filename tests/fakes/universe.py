@@ -83,7 +83,10 @@ def coingecko_btc_eth() -> dict[str, dict[date, tuple[float, float, float]]]:
     out: dict[str, dict[date, tuple[float, float, float]]] = {}
     for row in frame.itertuples(index=False):
         out.setdefault(row.symbol, {})[date.fromisoformat(str(row.date))] = (
-            float(row.price_at_0000_utc), float(row.market_cap), float(row.total_volume))
+            float(row.price_at_0000_utc),
+            float(row.market_cap),
+            float(row.total_volume),
+        )
     return out
 
 
@@ -115,8 +118,9 @@ def _walk(seed: int, n: int, *, start_price: float, vol: float) -> np.ndarray:
     return start_price * np.exp(np.cumsum(steps))
 
 
-def make_coin(coin_id: str, symbol: str, name: str, real_symbol: str | None,
-              last: date) -> CoinSeries:
+def make_coin(
+    coin_id: str, symbol: str, name: str, real_symbol: str | None, last: date
+) -> CoinSeries:
     seed = seed_of(coin_id)
     rng = np.random.default_rng(seed + 1)
     if coin_id in ("bitcoin", "ethereum"):
@@ -127,8 +131,9 @@ def make_coin(coin_id: str, symbol: str, name: str, real_symbol: str | None,
         first = FIRST_DAY + timedelta(days=int(rng.integers(0, 2200)))
     n = max(1, (last - first).days + 1)
     start_price = {"bitcoin": 300.0, "ethereum": 1.0}.get(coin_id, float(10 ** rng.uniform(-2, 1)))
-    prices = _walk(seed, n, start_price=start_price,
-                   vol=0.03 if coin_id in ("bitcoin", "ethereum") else 0.045)
+    prices = _walk(
+        seed, n, start_price=start_price, vol=0.03 if coin_id in ("bitcoin", "ethereum") else 0.045
+    )
     supply = {"bitcoin": 19.5e6, "ethereum": 120e6}.get(coin_id, float(10 ** rng.uniform(7, 9.5)))
     turnover = float(rng.uniform(0.01, 0.2))
     caps = prices * supply
@@ -140,15 +145,14 @@ def make_coin(coin_id: str, symbol: str, name: str, real_symbol: str | None,
     elif real_symbol is not None:
         for close_day, (p, v) in sora_closes().get(real_symbol, {}).items():
             i = (close_day + timedelta(days=1) - first).days  # close of D-1 stamped at D
-            real[i] = (p, p * supply, v if not np.isnan(v) else float(vols[i]) if 0 <= i < n
-                       else v)
+            real[i] = (p, p * supply, v if not np.isnan(v) else float(vols[i]) if 0 <= i < n else v)
     real = {i: v for i, v in real.items() if 0 <= i < n}
     if real:
         # scale the walk so it joins the real stretch continuously on both sides
         lo_i, hi_i = min(real), max(real)
         for arr, k in ((prices, 0), (caps, 1)):
             arr[:lo_i] *= real[lo_i][k] / arr[lo_i]
-            arr[hi_i + 1:] *= real[hi_i][k] / arr[hi_i]
+            arr[hi_i + 1 :] *= real[hi_i][k] / arr[hi_i]
         for i, (p, mc, v) in real.items():
             prices[i], caps[i], vols[i] = p, mc, v
     return CoinSeries(coin_id, symbol, name, first, prices, caps, vols, len(real))
@@ -162,8 +166,14 @@ class Universe:
     history answers 404. Series run to ``last`` (default: today, UTC) and are built lazily.
     """
 
-    def __init__(self, n_ai: int = 20, *, delisted: tuple[str, ...] = (),
-                 last: date | None = None, n_other: int = 0) -> None:
+    def __init__(
+        self,
+        n_ai: int = 20,
+        *,
+        delisted: tuple[str, ...] = (),
+        last: date | None = None,
+        n_other: int = 0,
+    ) -> None:
         self.last = last or datetime.now(UTC).date()
         specs = list(REAL_AI_COINS[:n_ai])
         for i in range(len(specs), n_ai):
@@ -173,8 +183,9 @@ class Universe:
             specs.append((coin_id, coin_id[:4], coin_id.replace("-", " ").title(), None))
         self.ai_specs = specs
         # Coins outside every category the fake lists: only whole-universe mode sees them.
-        self.other_specs = [(f"coin-{i:05d}", f"c{i:05d}", f"Coin {i:05d}", None)
-                            for i in range(n_other)]
+        self.other_specs = [
+            (f"coin-{i:05d}", f"c{i:05d}", f"Coin {i:05d}", None) for i in range(n_other)
+        ]
         self.specs = {s[0]: s for s in [*specs, *BENCHMARK_COINS, *self.other_specs]}
         self._cache: dict[str, CoinSeries] = {}
         self._lock = threading.Lock()
@@ -243,8 +254,12 @@ def make_equity(ticker: str, last: date) -> EquitySeries:
         seed = seed_of(ticker)
         days = pd.bdate_range("2020-01-02", last).date
         dates = list(days)
-        adj = _walk(seed, len(dates), start_price=float(10 ** np.random.default_rng(seed).uniform(
-            1, 2.5)), vol=0.02)
+        adj = _walk(
+            seed,
+            len(dates),
+            start_price=float(10 ** np.random.default_rng(seed).uniform(1, 2.5)),
+            vol=0.02,
+        )
         o = adj * 0.998
         h = adj * 1.01
         lo = adj * 0.99
@@ -255,8 +270,11 @@ def make_equity(ticker: str, last: date) -> EquitySeries:
     dividends: dict[date, float] = {}
     if yld > 0:
         # ex-dividend on the first session of each quarter; factor compounds backwards
-        ex_days = {i for i in range(1, len(dates))
-                   if (dates[i].month - 1) // 3 != (dates[i - 1].month - 1) // 3}
+        ex_days = {
+            i
+            for i in range(1, len(dates))
+            if (dates[i].month - 1) // 3 != (dates[i - 1].month - 1) // 3
+        }
         running = 1.0
         for i in reversed(range(len(dates))):
             factor[i] = running
@@ -265,5 +283,6 @@ def make_equity(ticker: str, last: date) -> EquitySeries:
         for i in sorted(ex_days):
             dividends[dates[i]] = round(float(adj[i] * factor[i]) * yld / 4, 4)
     close = adj * factor
-    return EquitySeries(ticker, dates, o * factor, h * factor, lo * factor, adj, close, vol,
-                        dividends, real)
+    return EquitySeries(
+        ticker, dates, o * factor, h * factor, lo * factor, adj, close, vol, dividends, real
+    )

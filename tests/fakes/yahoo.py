@@ -40,9 +40,15 @@ class FakeYahoo(FakeServer):
 
     root = ""
 
-    def __init__(self, tickers: tuple[str, ...] = KNOWN, *, extra: tuple[str, ...] = (),
-                 rate_limit: tuple[int, float] | None = None,
-                 rate_limit_retry_after: bool = True, require_browser: bool = True) -> None:
+    def __init__(
+        self,
+        tickers: tuple[str, ...] = KNOWN,
+        *,
+        extra: tuple[str, ...] = (),
+        rate_limit: tuple[int, float] | None = None,
+        rate_limit_retry_after: bool = True,
+        require_browser: bool = True,
+    ) -> None:
         super().__init__(rate_limit=rate_limit, rate_limit_retry_after=rate_limit_retry_after)
         self.tickers = tuple(t.upper() for t in (*tickers, *extra))
         self.require_browser = require_browser
@@ -60,64 +66,111 @@ class FakeYahoo(FakeServer):
             return Reply(429, text="Too Many Requests\r\n", content_type="text/plain")
         if status == 404:
             return self._not_found()
-        return Reply(status, {"chart": {"result": None, "error": {
-            "code": "Internal Server Error", "description": f"HTTP {status}"}}})
+        return Reply(
+            status,
+            {
+                "chart": {
+                    "result": None,
+                    "error": {"code": "Internal Server Error", "description": f"HTTP {status}"},
+                }
+            },
+        )
 
     def rate_limited_reply(self) -> Reply:
         return Reply(429, text="Too Many Requests\r\n", content_type="text/plain")
 
     @staticmethod
     def _not_found() -> Reply:
-        return Reply(404, {"chart": {"result": None, "error": {
-            "code": "Not Found", "description": "No data found, symbol may be delisted"}}})
+        return Reply(
+            404,
+            {
+                "chart": {
+                    "result": None,
+                    "error": {
+                        "code": "Not Found",
+                        "description": "No data found, symbol may be delisted",
+                    },
+                }
+            },
+        )
 
-    def route(self, path: str, params: dict[str, str], headers: dict[str, str],
-              transform: str | None) -> Reply:
+    def route(
+        self, path: str, params: dict[str, str], headers: dict[str, str], transform: str | None
+    ) -> Reply:
         ua = headers.get("user-agent", "")
         if self.require_browser and not ua.startswith("Mozilla/"):
             return self.rate_limited_reply()
         prefix = "/v8/finance/chart/"
         if not path.startswith(prefix):
-            return Reply(404, {"finance": {"result": None, "error": {
-                "code": "Not Found", "description": "Path not found"}}})
-        ticker = path[len(prefix):].upper()
+            return Reply(
+                404,
+                {
+                    "finance": {
+                        "result": None,
+                        "error": {"code": "Not Found", "description": "Path not found"},
+                    }
+                },
+            )
+        ticker = path[len(prefix) :].upper()
         if ticker not in self.tickers:
             return self._not_found()
         try:
             p1, p2 = int(params["period1"]), int(params["period2"])
         except (KeyError, ValueError):
-            return Reply(400, {"chart": {"result": None, "error": {
-                "code": "Bad Request", "description": "Invalid input - period1/period2"}}})
+            return Reply(
+                400,
+                {
+                    "chart": {
+                        "result": None,
+                        "error": {
+                            "code": "Bad Request",
+                            "description": "Invalid input - period1/period2",
+                        },
+                    }
+                },
+            )
         s = self.series(ticker)
         rows = [i for i, d in enumerate(s.dates) if p1 <= session_open(d) < p2]
         return Reply(200, self._payload(ticker, s, rows, params, transform))
 
-    def _payload(self, ticker: str, s: EquitySeries, rows: list[int], params: dict[str, str],
-                 transform: str | None) -> dict[str, Any]:
+    def _payload(
+        self,
+        ticker: str,
+        s: EquitySeries,
+        rows: list[int],
+        params: dict[str, str],
+        transform: str | None,
+    ) -> dict[str, Any]:
         last = s.dates[-1]
         offset = int(datetime.combine(last, time(16), NEW_YORK).utcoffset().total_seconds())
         meta = {
-            "currency": "USD", "symbol": ticker,
+            "currency": "USD",
+            "symbol": ticker,
             "exchangeName": "PCX" if ticker in ETFS else "NMS",
             "fullExchangeName": "NYSEArca" if ticker in ETFS else "NasdaqGS",
             "instrumentType": "ETF" if ticker in ETFS else "EQUITY",
             "firstTradeDate": session_open(s.dates[0]),
             "regularMarketTime": int(datetime.combine(last, time(16), NEW_YORK).timestamp()),
-            "hasPrePostMarketData": True, "gmtoffset": offset,
+            "hasPrePostMarketData": True,
+            "gmtoffset": offset,
             "timezone": "EDT" if offset == -14400 else "EST",
             "exchangeTimezoneName": "America/New_York",
             "regularMarketPrice": round(float(s.close[-1]), 4),
-            "chartPreviousClose": round(float(s.close[rows[0] - 1]), 4) if rows and rows[0]
+            "chartPreviousClose": round(float(s.close[rows[0] - 1]), 4)
+            if rows and rows[0]
             else None,
             "priceHint": 2,
-            "currentTradingPeriod": {"regular": {
-                "timezone": "EDT" if offset == -14400 else "EST",
-                "start": session_open(last),
-                "end": int(datetime.combine(last, time(16), NEW_YORK).timestamp()),
-                "gmtoffset": offset}},
-            "dataGranularity": params.get("interval", "1d"), "range": "",
-            "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd",
-                            "max"],
+            "currentTradingPeriod": {
+                "regular": {
+                    "timezone": "EDT" if offset == -14400 else "EST",
+                    "start": session_open(last),
+                    "end": int(datetime.combine(last, time(16), NEW_YORK).timestamp()),
+                    "gmtoffset": offset,
+                }
+            },
+            "dataGranularity": params.get("interval", "1d"),
+            "range": "",
+            "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"],
         }
         result: dict[str, Any] = {"meta": meta}
         if transform == "empty" or not rows:
@@ -128,9 +181,13 @@ class FakeYahoo(FakeServer):
         elif transform == "duplicates":
             rows = [*rows, rows[-1]]
         ts = [session_open(s.dates[i]) for i in rows]
-        quote = {"open": [float(s.open[i]) for i in rows], "high": [float(s.high[i]) for i in rows],
-                 "low": [float(s.low[i]) for i in rows], "close": [float(s.close[i]) for i in rows],
-                 "volume": [int(s.volume[i]) for i in rows]}
+        quote = {
+            "open": [float(s.open[i]) for i in rows],
+            "high": [float(s.high[i]) for i in rows],
+            "low": [float(s.low[i]) for i in rows],
+            "close": [float(s.close[i]) for i in rows],
+            "volume": [int(s.volume[i]) for i in rows],
+        }
         adj = [float(s.adjclose[i]) for i in rows]
         if transform == "nulls":
             for key in quote:
@@ -144,8 +201,11 @@ class FakeYahoo(FakeServer):
         result["timestamp"] = ts
         events = {}
         if "div" in params.get("events", ""):
-            divs = {str(session_open(d)): {"amount": a, "date": session_open(d)}
-                    for d, a in s.dividends.items() if p1_le(d, ts)}
+            divs = {
+                str(session_open(d)): {"amount": a, "date": session_open(d)}
+                for d, a in s.dividends.items()
+                if p1_le(d, ts)
+            }
             if divs:
                 events["dividends"] = divs
         if events:

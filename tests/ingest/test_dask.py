@@ -18,27 +18,38 @@ def tables(db) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         return {
-            "coin_daily": con.execute("SELECT coin_id, date, price, market_cap, volume FROM "
-                                      "coin_daily ORDER BY ALL").df(),
-            "equity_daily": con.execute("SELECT ticker, date, close, adj_close FROM equity_daily "
-                                        "ORDER BY ALL").df(),
-            "fetch_coverage": con.execute("SELECT source, series_id, covered_from, covered_to "
-                                          "FROM fetch_coverage ORDER BY ALL").df(),
+            "coin_daily": con.execute(
+                "SELECT coin_id, date, price, market_cap, volume FROM coin_daily ORDER BY ALL"
+            ).df(),
+            "equity_daily": con.execute(
+                "SELECT ticker, date, close, adj_close FROM equity_daily ORDER BY ALL"
+            ).df(),
+            "fetch_coverage": con.execute(
+                "SELECT source, series_id, covered_from, covered_to "
+                "FROM fetch_coverage ORDER BY ALL"
+            ).df(),
         }
     finally:
         con.close()
 
 
-def test_dask_backfill_matches_threads_and_respects_the_rate_limit(prefect_harness, tmp_path,
-                                                                   monkeypatch):
+def test_dask_backfill_matches_threads_and_respects_the_rate_limit(
+    prefect_harness, tmp_path, monkeypatch
+):
     from tests.fakes.coingecko import FakeCoinGecko
     from tests.fakes.yahoo import FakeYahoo
 
-    with FakeCoinGecko(n_coins=40, plan="pro", api_key="pro-secret-key-123",
-                       rate_limit=(RATE, WINDOW)) as cg, FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo:
+    with (
+        FakeCoinGecko(
+            n_coins=40, plan="pro", api_key="pro-secret-key-123", rate_limit=(RATE, WINDOW)
+        ) as cg,
+        FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo,
+    ):
         for name, value in {
-            "AITOKENS_COINGECKO_URL": cg.url, "AITOKENS_YAHOO_URL": yahoo.url,
-            "COINGECKO_PLAN": "pro", "COINGECKO_API_KEY": "pro-secret-key-123",
+            "AITOKENS_COINGECKO_URL": cg.url,
+            "AITOKENS_YAHOO_URL": yahoo.url,
+            "COINGECKO_PLAN": "pro",
+            "COINGECKO_API_KEY": "pro-secret-key-123",
             "AITOKENS_COINGECKO_CALLS_PER_MINUTE": str(RATE * 60 / WINDOW),
             "AITOKENS_YAHOO_CALLS_PER_MINUTE": "6000",
             "AITOKENS_YAHOO_TICKERS": ",".join(SYNTHETIC_TICKERS),

@@ -161,22 +161,33 @@ def test_a_capped_backfill_records_only_what_was_asked_and_a_pro_key_fills_the_r
 
     db = tmp_path / "w.duckdb"
     since = days_ago(500)
-    opts = IngestOptions(flow="backfill", since=since, coins=("fetch-ai",), equities=False,
-                         global_market=False)
+    opts = IngestOptions(
+        flow="backfill", since=since, coins=("fetch-ai",), equities=False, global_market=False
+    )
     with FakeCoinGecko(n_coins=3) as cg, FakeYahoo() as yahoo:
         from flows.ingestion import run_ingestion
 
-        summary = run_ingestion(opts, db=db, coingecko=fast_coingecko_config(cg),
-                                yahoo=fast_yahoo_config(yahoo))
+        summary = run_ingestion(
+            opts, db=db, coingecko=fast_coingecko_config(cg), yahoo=fast_yahoo_config(yahoo)
+        )
         assert any("serves only the past 365 days" in n for n in summary.notes)
-        cov = dict(((s, f) for s, f, _ in duckdb.connect(str(db), read_only=True).execute(
-            "SELECT series_id, covered_from, covered_to FROM fetch_coverage").fetchall()))
+        cov = dict(
+            (
+                (s, f)
+                for s, f, _ in duckdb.connect(str(db), read_only=True)
+                .execute("SELECT series_id, covered_from, covered_to FROM fetch_coverage")
+                .fetchall()
+            )
+        )
         assert cov["bitcoin"] > since  # not the wish: what the cap let it ask
         cg.history_days = None  # the account is upgraded
         cg.reset_log()
-        run_ingestion(opts, db=db, coingecko=fast_coingecko_config(cg, plan="pro",
-                                                                    api_key="upgraded-pro-key"),
-                      yahoo=fast_yahoo_config(yahoo))
+        run_ingestion(
+            opts,
+            db=db,
+            coingecko=fast_coingecko_config(cg, plan="pro", api_key="upgraded-pro-key"),
+            yahoo=fast_yahoo_config(yahoo),
+        )
         assert len(cg.calls("/coins/bitcoin/market_chart/range")) == 1
     btc = coin_rows(db).query("coin_id == 'bitcoin'")["date"]
     assert btc.min().date() == since and btc.max().date() == days_ago(1)
@@ -189,8 +200,15 @@ def test_an_error_while_loading_cancels_the_fetches_not_yet_started(env, monkeyp
 
     monkeypatch.setattr(ingestion.Ingestion, "load", failing_load)
     with pytest.raises(RuntimeError, match="the disk is full"):
-        env.run(IngestOptions(flow="backfill", since=days_ago(30), equities=False,
-                              global_market=False, max_workers=1))
+        env.run(
+            IngestOptions(
+                flow="backfill",
+                since=days_ago(30),
+                equities=False,
+                global_market=False,
+                max_workers=1,
+            )
+        )
     # One fetch failed to load; at most the one already running besides it was made.
     assert len(env.cg.calls("/coins/*/market_chart/range")) <= 2
 
@@ -198,8 +216,13 @@ def test_an_error_while_loading_cancels_the_fetches_not_yet_started(env, monkeyp
 def test_equity_revisions_from_a_split_or_dividend_are_applied_to_held_rows(env):
     """Yahoo rewrites past adjusted closes after a split or dividend: the next run that needs
     new sessions refetches the ticker's whole range (one call) and updates the revised rows."""
-    opts = IngestOptions(flow="backfill", since=days_ago(40), until=days_ago(8),
-                         global_market=False, coins=("fetch-ai",))
+    opts = IngestOptions(
+        flow="backfill",
+        since=days_ago(40),
+        until=days_ago(8),
+        global_market=False,
+        coins=("fetch-ai",),
+    )
     env.run(opts)
     series = env.yahoo.series("AITK")
     series.adjclose[:] = series.adjclose * 0.98  # a dividend: every past adjusted close moves
@@ -208,9 +231,12 @@ def test_equity_revisions_from_a_split_or_dividend_are_applied_to_held_rows(env)
     assert len(env.yahoo.calls("/v8/finance/chart/AITK")) == 1
     assert summary.rows["equity_daily"].updated > 10
     con = duckdb.connect(str(env.db), read_only=True)
-    held = con.execute("SELECT date, adj_close FROM equity_daily WHERE ticker = 'AITK' "
-                       "ORDER BY date").df()
+    held = con.execute(
+        "SELECT date, adj_close FROM equity_daily WHERE ticker = 'AITK' ORDER BY date"
+    ).df()
     con.close()
     want = dict(zip(series.dates, series.adjclose, strict=True))
-    assert all(row.adj_close == pytest.approx(want[row.date.date()], rel=1e-12)
-               for row in held.itertuples())
+    assert all(
+        row.adj_close == pytest.approx(want[row.date.date()], rel=1e-12)
+        for row in held.itertuples()
+    )

@@ -44,7 +44,8 @@ def test_backfill_then_daily_flow_through_prefect(prefect_harness, flow_env):
     assert result["skipped"].keys() == {"old-ai-coin"}
     con = duckdb.connect(str(flow_env.db), read_only=True)
     n_coins, n_days = con.execute(
-        "SELECT count(DISTINCT coin_id), count(DISTINCT date) FROM coin_daily").fetchall()[0]
+        "SELECT count(DISTINCT coin_id), count(DISTINCT date) FROM coin_daily"
+    ).fetchall()[0]
     tickers = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM equity_daily").fetchall()}
     con.close()
     assert (n_coins, n_days) == (8, 100)
@@ -57,8 +58,9 @@ def test_backfill_then_daily_flow_through_prefect(prefect_harness, flow_env):
     assert flow_env.cg.requests == [] and flow_env.yahoo.requests == []
 
     # The harness is shared by the session: pick this run's artifact by its run id.
-    artifacts = [a for a in asyncio.run(_artifacts("backfill-summary"))
-                 if result["run_id"] in a.data]
+    artifacts = [
+        a for a in asyncio.run(_artifacts("backfill-summary")) if result["run_id"] in a.data
+    ]
     assert len(artifacts) == 1, "the backfill left no markdown artifact of its own"
     text = artifacts[0].data
     assert "# backfill" in text and "| coin_daily | 800 |" in text and "old-ai-coin" in text

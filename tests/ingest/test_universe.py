@@ -21,9 +21,16 @@ def test_universe_all_lists_every_coin_and_states_the_cost_first(tmp_path):
                 seen["planned"] = total
                 seen["history_calls_before"] = len(cg.calls("/coins/*/market_chart/range"))
 
-            summary = env.run(IngestOptions(flow="backfill", since=days_ago(30), universe="all",
-                                            equities=False, global_market=False),
-                              on_plan=on_plan)
+            summary = env.run(
+                IngestOptions(
+                    flow="backfill",
+                    since=days_ago(30),
+                    universe="all",
+                    equities=False,
+                    global_market=False,
+                ),
+                on_plan=on_plan,
+            )
             history = cg.calls("/coins/*/market_chart/range")
             listing = cg.calls("/coins/list")
     assert seen == {"planned": 47, "history_calls_before": 0}  # 5 AI + 40 others + BTC + ETH
@@ -48,8 +55,9 @@ def test_universe_second_run_same_day_makes_no_call_and_changes_no_row(tmp_path)
 
         with FakeYahoo() as yahoo:
             env = Env(cg, yahoo, tmp_path / "w.duckdb")
-            opts = IngestOptions(flow="daily_ingest", universe="all", equities=False,
-                                 lookback_days=20)
+            opts = IngestOptions(
+                flow="daily_ingest", universe="all", equities=False, lookback_days=20
+            )
             env.run(opts)
             cg.reset_log()
             again = env.run(opts)

@@ -53,7 +53,7 @@ CASES = {
         (["ATTACH '{tmp}/other.duckdb' AS o"], "read-only"),
         (["SET threads = 1"], "read-only"),
         ([f"SELECT * FROM imported_daily WHERE symbol = '{SQLI}'"], "does not parse"),
-        (["SELECT * FROM \"coins; DROP TABLE coins\""], "query failed"),
+        (['SELECT * FROM "coins; DROP TABLE coins"'], "query failed"),
         (["SELECT 10::TINYINT * 100::TINYINT"], "query failed"),
         ([""], "no SQL statement"),
         (["SELECT 1", "--format", "xml"], "Invalid value for '--format'"),
@@ -113,19 +113,22 @@ CASES = {
     ],
 }
 PARAMS = [
-    pytest.param(command, case, id=f"{command}-{i}") if not isinstance(case, type(pytest.param()))
+    pytest.param(command, case, id=f"{command}-{i}")
+    if not isinstance(case, type(pytest.param()))
     else pytest.param(command, case.values, id=f"{command}-{i}", marks=case.marks)
-    for command, cases in CASES.items() for i, case in enumerate(cases)
+    for command, cases in CASES.items()
+    for i, case in enumerate(cases)
 ]
 TRIED = len(PARAMS)
 
 
 @pytest.mark.parametrize(("command", "case"), PARAMS)
-def test_hostile_input_is_refused_cleanly(command, case, warehouse, isolated, capsys,
-                                          sora_prices_csv):
+def test_hostile_input_is_refused_cleanly(
+    command, case, warehouse, isolated, capsys, sora_prices_csv
+):
     argv, needle = case
     sqli_csv = isolated / "sqli.csv"
-    sqli_csv.write_text(f"date,symbol,close\n2024-02-15,\"{SQLI}\",1.0\n", encoding="utf-8")
+    sqli_csv.write_text(f'date,symbol,close\n2024-02-15,"{SQLI}",1.0\n', encoding="utf-8")
     values = {"csv": str(sora_prices_csv), "sqli_csv": str(sqli_csv), "tmp": str(isolated)}
     argv = [a.format(**values) if "{" in a and "DROP" not in a else a for a in argv]
     if "--db" not in argv:

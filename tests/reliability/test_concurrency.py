@@ -49,8 +49,12 @@ class Analyst:
     """Another process that opens the warehouse read-only on demand (as a notebook would)."""
 
     def __init__(self, db: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def _say(self, cmd: str, answer: str) -> None:
         self.proc.stdin.write(cmd + "\n")
@@ -70,8 +74,9 @@ class Analyst:
 
 
 COINS = ("fetch-ai", "render-token")  # plus BTC and ETH: four coins keep the runs short
-FIRST = IngestOptions(flow="backfill", since=days_ago(60), until=days_ago(20), coins=COINS,
-                      global_market=False)
+FIRST = IngestOptions(
+    flow="backfill", since=days_ago(60), until=days_ago(20), coins=COINS, global_market=False
+)
 SECOND = IngestOptions(flow="backfill", since=days_ago(60), coins=COINS, global_market=False)
 
 
@@ -87,15 +92,19 @@ def references(tmp_path_factory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("references")
     out = {}
     with (
-        FakeCoinGecko(n_coins=6, plan="pro", api_key="pro-secret-key-123",
-                      delisted=("old-ai-coin",)) as cg,
+        FakeCoinGecko(
+            n_coins=6, plan="pro", api_key="pro-secret-key-123", delisted=("old-ai-coin",)
+        ) as cg,
         FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo,
     ):
-        configs = {"coingecko": fast_coingecko_config(cg),
-                   "yahoo": fast_yahoo_config(yahoo, tickers=SYNTHETIC_TICKERS)}
-        for name, runs in (("two_runs", (FIRST, SECOND)),
-                           ("cli", (IngestOptions(flow="backfill", since=SECOND.since,
-                                                  coins=COINS),))):
+        configs = {
+            "coingecko": fast_coingecko_config(cg),
+            "yahoo": fast_yahoo_config(yahoo, tickers=SYNTHETIC_TICKERS),
+        }
+        for name, runs in (
+            ("two_runs", (FIRST, SECOND)),
+            ("cli", (IngestOptions(flow="backfill", since=SECOND.since, coins=COINS),)),
+        ):
             db = folder / f"{name}.duckdb"
             for options in runs:
                 run_ingestion(options, db=db, **configs)
@@ -125,8 +134,10 @@ def test_flow_waits_for_the_analyst_and_completes_once_released(
         analyst.stop()
     assert summary.status == "completed"
     assert waited >= 1.4
-    assert any(f"PID {analyst.proc.pid}" in r.getMessage() and "retrying" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        f"PID {analyst.proc.pid}" in r.getMessage() and "retrying" in r.getMessage()
+        for r in caplog.records
+    )
     assert canonical_dump(env.db) == reference
 
 
@@ -146,8 +157,13 @@ def test_lock_held_past_the_timeout_fails_clearly_and_the_next_run_catches_up(
 
     try:
         with pytest.raises(WarehouseLockedError) as info:
-            run_ingestion(SECOND, db=env.db, coingecko=env.cg_config(),
-                          yahoo=env.yahoo_config(), on_progress=grab_after_first)
+            run_ingestion(
+                SECOND,
+                db=env.db,
+                coingecko=env.cg_config(),
+                yahoo=env.yahoo_config(),
+                on_progress=grab_after_first,
+            )
         message = str(info.value)
         assert f"it is locked by PID {analyst.proc.pid}" in message
         assert "gave up after 1s" in message and "AITOKENS_LOCK_TIMEOUT" in message
@@ -188,10 +204,24 @@ def test_second_ingestion_run_refuses_cleanly_and_the_first_completes(
     want = references["cli"]
     env.cg.inject("/coins/*/market_chart/range", kind="slow", delay=1.0, times=None)
     env_vars = fake_env(env.cg, env.yahoo)
-    args = ["backfill", "--no-prefect", "--since", SECOND.since.isoformat(), "--coins",
-            ",".join(COINS), "--db", str(env.db)]
-    first = subprocess.Popen(cli_command(*args), env=env_vars, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "backfill",
+        "--no-prefect",
+        "--since",
+        SECOND.since.isoformat(),
+        "--coins",
+        ",".join(COINS),
+        "--db",
+        str(env.db),
+    ]
+    first = subprocess.Popen(
+        cli_command(*args),
+        env=env_vars,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         lock = lock_path(env.db)

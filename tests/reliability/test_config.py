@@ -13,10 +13,18 @@ from flows.errors import BadApiKeyError, ConfigError
 from flows.sources.coingecko import CoinGeckoConfig
 from flows.sources.equities import YahooConfig
 
-ENV_NAMES = ("AITOKENS_CONFIG", "COINGECKO_API_KEY", "COINGECKO_PLAN", "AITOKENS_DB",
-             "AITOKENS_LOCK_TIMEOUT", "AITOKENS_COINGECKO_CALLS_PER_MINUTE",
-             "AITOKENS_COINGECKO_CATEGORIES", "AITOKENS_YAHOO_TICKERS", "AITOKENS_COINGECKO_URL",
-             "AITOKENS_COINGECKO_SECRET_BLOCK")
+ENV_NAMES = (
+    "AITOKENS_CONFIG",
+    "COINGECKO_API_KEY",
+    "COINGECKO_PLAN",
+    "AITOKENS_DB",
+    "AITOKENS_LOCK_TIMEOUT",
+    "AITOKENS_COINGECKO_CALLS_PER_MINUTE",
+    "AITOKENS_COINGECKO_CATEGORIES",
+    "AITOKENS_YAHOO_TICKERS",
+    "AITOKENS_COINGECKO_URL",
+    "AITOKENS_COINGECKO_SECRET_BLOCK",
+)
 
 
 @pytest.fixture
@@ -36,10 +44,12 @@ def settings_file(tmp_path, monkeypatch):
 
 
 def test_file_values_are_used_and_the_environment_wins(settings_file, monkeypatch):
-    settings_file('[coingecko]\nplan = "keyless"\ncalls_per_minute = 12\n'
-                  'categories = ["artificial-intelligence", "layer-1"]\ntimeout_seconds = 7\n'
-                  '[yahoo]\ntickers = ["nvda", "tsm"]\n'
-                  '[warehouse]\npath = "wh/x.duckdb"\nlock_timeout = 4\n')
+    settings_file(
+        '[coingecko]\nplan = "keyless"\ncalls_per_minute = 12\n'
+        'categories = ["artificial-intelligence", "layer-1"]\ntimeout_seconds = 7\n'
+        '[yahoo]\ntickers = ["nvda", "tsm"]\n'
+        '[warehouse]\npath = "wh/x.duckdb"\nlock_timeout = 4\n'
+    )
     cg = CoinGeckoConfig.from_env()
     assert (cg.plan, cg.calls_per_minute, cg.timeout_seconds) == ("keyless", 12.0, 7.0)
     assert cg.categories == ("artificial-intelligence", "layer-1")
@@ -88,8 +98,11 @@ def test_bad_settings_file_is_one_clear_error_with_exit_2(case, settings_file, c
     text, needle = BAD_FILES[case]
     settings_file(text)
     # `status` reads the file first; ingestion settings are read by the ingest commands
-    argv = (["ingest", "--no-prefect", "--db", str(tmp_path / "wh.duckdb")]
-            if case == "pro-without-key" else ["status", "--db", str(tmp_path / "none.duckdb")])
+    argv = (
+        ["ingest", "--no-prefect", "--db", str(tmp_path / "wh.duckdb")]
+        if case == "pro-without-key"
+        else ["status", "--db", str(tmp_path / "none.duckdb")]
+    )
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
@@ -105,16 +118,19 @@ def test_settings_file_named_by_the_environment_must_exist(settings_file, monkey
     assert "AITOKENS_CONFIG=/nonexistent/aitokens.toml: no such file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("env", "error", "needle"), [
-    ({"COINGECKO_PLAN": "gold"}, ConfigError, "is not a plan"),
-    ({"COINGECKO_PLAN": "pro"}, BadApiKeyError, "needs an API key"),
-    ({"COINGECKO_PLAN": "demo"}, BadApiKeyError, "needs an API key"),
-    ({"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "nan"}, ConfigError, "finite"),
-    ({"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "0"}, ConfigError, "must be positive"),
-    ({"AITOKENS_COINGECKO_TIMEOUT": "-1"}, ConfigError, "finite number, zero or more"),
-    ({"AITOKENS_COINGECKO_TIMEOUT": "0"}, ConfigError, "positive number of seconds"),
-    ({"AITOKENS_YAHOO_CALLS_PER_MINUTE": "lots"}, ConfigError, "is not a number"),
-])
+@pytest.mark.parametrize(
+    ("env", "error", "needle"),
+    [
+        ({"COINGECKO_PLAN": "gold"}, ConfigError, "is not a plan"),
+        ({"COINGECKO_PLAN": "pro"}, BadApiKeyError, "needs an API key"),
+        ({"COINGECKO_PLAN": "demo"}, BadApiKeyError, "needs an API key"),
+        ({"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "nan"}, ConfigError, "finite"),
+        ({"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "0"}, ConfigError, "must be positive"),
+        ({"AITOKENS_COINGECKO_TIMEOUT": "-1"}, ConfigError, "finite number, zero or more"),
+        ({"AITOKENS_COINGECKO_TIMEOUT": "0"}, ConfigError, "positive number of seconds"),
+        ({"AITOKENS_YAHOO_CALLS_PER_MINUTE": "lots"}, ConfigError, "is not a number"),
+    ],
+)
 def test_bad_environment_settings(env, error, needle, settings_file):
     with pytest.raises(error, match=needle):
         CoinGeckoConfig.from_env(env)

@@ -44,8 +44,9 @@ RESULTS: dict[str, int] = {"kills": 0, "reruns": 0, "requests_before_kill": 0}
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[tuple[FakeCoinGecko, FakeYahoo]]:
     with (
-        FakeCoinGecko(n_coins=6, plan="pro", api_key="pro-secret-key-123",
-                      delisted=("old-ai-coin",)) as cg,
+        FakeCoinGecko(
+            n_coins=6, plan="pro", api_key="pro-secret-key-123", delisted=("old-ai-coin",)
+        ) as cg,
         FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo,
     ):
         # Slow history answers a little, so kills land while fetching, loading and committing.
@@ -68,14 +69,22 @@ def reference(fakes, tmp_path_factory) -> tuple[dict, float, int]:
     return canonical_dump(db), time.monotonic() - started, requests
 
 
-def _kill_at_random_point(cmd: list[str], env: dict[str, str], rng: random.Random, cg, yahoo,
-                          duration: float, requests: int) -> str:
+def _kill_at_random_point(
+    cmd: list[str],
+    env: dict[str, str],
+    rng: random.Random,
+    cg,
+    yahoo,
+    duration: float,
+    requests: int,
+) -> str:
     """Start the run, SIGKILL it after a seeded number of served requests (plus jitter) or a
     seeded delay; return how it was killed."""
     cg.reset_log()
     yahoo.reset_log()
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         if rng.random() < 0.6:
             target = rng.randint(1, requests - 1)

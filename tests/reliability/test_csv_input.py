@@ -29,8 +29,9 @@ def write(tmp_path: Path, data: bytes, name: str = "in.csv") -> Path:
     return path
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom",
-                                      "utf-16-be-bom", "utf-32"])
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "utf-16-be-bom", "utf-32"]
+)
 def test_unicode_files_with_a_byte_order_mark_are_read(tmp_path, encoding):
     text = GOOD.replace("binance_spot", "binance_spot")
     if encoding == "utf-16-le-bom":
@@ -41,13 +42,16 @@ def test_unicode_files_with_a_byte_order_mark_are_read(tmp_path, encoding):
         data = text.encode(encoding)
     parsed = read_price_csv(write(tmp_path, data))
     assert parsed.frame[["symbol", "close", "volume_usd", "source"]].values.tolist() == [
-        ["FET", 0.66, 1500.0, "binance_spot"]]
+        ["FET", 0.66, 1500.0, "binance_spot"]
+    ]
 
 
 # (bytes of the file, phrase of the message): each refused whole
 REFUSED = {
-    "cp1252": (("date,symbol,close,venue\n2024-02-15,FET,0.66,Börse\n").encode("cp1252"),
-               "looks like Windows-1252"),
+    "cp1252": (
+        ("date,symbol,close,venue\n2024-02-15,FET,0.66,Börse\n").encode("cp1252"),
+        "looks like Windows-1252",
+    ),
     "utf16-no-bom": (GOOD.encode("utf-16-le"), "UTF-16 without a byte-order mark"),
     "nul-bytes": (GOOD.encode() + b"\x00\x00garbage\n", "NUL"),
     "semicolons": (b"date;symbol;close\n2024-02-15;FET;0,66\n", "separates its columns with semi"),
@@ -76,7 +80,7 @@ BAD_LINES = {
     "us-date": ("02/16/2024,FET,0.5,,binance_spot", "not a YYYY-MM-DD date"),
     "ancient-date": ("1066-10-14,FET,0.5,,binance_spot", "before 1900"),
     "future-date": ("2999-01-01,FET,0.5,,binance_spot", "in the future"),
-    "sql-symbol": ("2024-02-16,\"FET'); DROP TABLE coins;--\",0.5,,binance_spot", "not a ticker"),
+    "sql-symbol": ('2024-02-16,"FET\'); DROP TABLE coins;--",0.5,,binance_spot', "not a ticker"),
     "sql-venue": ("2024-02-16,FET,0.5,,x'); DROP TABLE imported_daily;--", "venue"),
     "too-many-fields": ("2024-02-16,FET,0.5,1,binance_spot,extra", "has 6 fields"),
     "duplicate-key": ("2024-02-15,FET,0.67,1500,binance_spot", "appears again"),
@@ -122,17 +126,23 @@ SYMBOLS = st.sampled_from(["FET", "AGIX", "RNDR", "NVDA", "BTC", "BRK.B", "^GSPC
 DAYS = st.integers(0, 800).map(lambda n: date(2022, 1, 1) + timedelta(days=n))
 PRICE = st.floats(1e-9, 1e12, allow_nan=False, allow_infinity=False)
 OPTIONAL = st.one_of(st.none(), st.floats(0, 1e15, allow_nan=False, allow_infinity=False))
-ROW = st.tuples(SYMBOLS, DAYS, PRICE, OPTIONAL, OPTIONAL,
-                st.sampled_from(["", "binance_spot", "nasdaq"]))
+ROW = st.tuples(
+    SYMBOLS, DAYS, PRICE, OPTIONAL, OPTIONAL, st.sampled_from(["", "binance_spot", "nasdaq"])
+)
 ROWS = st.lists(ROW, min_size=1, max_size=25, unique_by=lambda r: (r[0], r[1]))
-FORM = st.fixed_dictionaries({
-    "encoding": st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
-    "newline": st.sampled_from(["\n", "\r\n"]),
-    "blank_every": st.sampled_from([0, 3]),
-    "upper_header": st.booleans(),
-})
-HYP = settings(max_examples=60, deadline=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FORM = st.fixed_dictionaries(
+    {
+        "encoding": st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+        "newline": st.sampled_from(["\n", "\r\n"]),
+        "blank_every": st.sampled_from([0, 3]),
+        "upper_header": st.booleans(),
+    }
+)
+HYP = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def render(rows, form, bad: dict[int, tuple[str, str]] | None = None) -> tuple[bytes, list[int]]:
@@ -142,9 +152,14 @@ def render(rows, form, bad: dict[int, tuple[str, str]] | None = None) -> tuple[b
     for i, (symbol, day, close, volume, cap, venue) in enumerate(rows):
         if form["blank_every"] and i % form["blank_every"] == 0:
             lines.append("")
-        cells = {"date": day.isoformat(), "symbol": symbol.lower(), "close": repr(close),
-                 "volume_usd": "" if volume is None else repr(volume),
-                 "market_cap": "" if cap is None else repr(cap), "venue": venue}
+        cells = {
+            "date": day.isoformat(),
+            "symbol": symbol.lower(),
+            "close": repr(close),
+            "volume_usd": "" if volume is None else repr(volume),
+            "market_cap": "" if cap is None else repr(cap),
+            "venue": venue,
+        }
         if bad and i in bad:
             column, value = bad[i]
             cells[column] = value
@@ -171,10 +186,18 @@ def test_any_valid_file_imports_exactly(rows, form, memory_warehouse):
         parsed = read_price_csv(path)
         con = memory_warehouse
         con.execute("DELETE FROM imported_daily")
-        import_prices(con, parsed.frame, path=path, rows_read=parsed.rows_read,
-                      exact_duplicates=parsed.exact_duplicates)
-    got = sorted(con.execute("SELECT symbol, date, close, volume_usd, market_cap, source "
-                             "FROM imported_daily").fetchall())
+        import_prices(
+            con,
+            parsed.frame,
+            path=path,
+            rows_read=parsed.rows_read,
+            exact_duplicates=parsed.exact_duplicates,
+        )
+    got = sorted(
+        con.execute(
+            "SELECT symbol, date, close, volume_usd, market_cap, source FROM imported_daily"
+        ).fetchall()
+    )
 
     def nan_none(v):
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
@@ -184,12 +207,25 @@ def test_any_valid_file_imports_exactly(rows, form, memory_warehouse):
     assert parsed.rows_read == len(rows)
 
 
-BAD_CELLS = st.sampled_from([
-    ("close", "nan"), ("close", "inf"), ("close", "-1"), ("close", "0"), ("close", "abc"),
-    ("close", ""), ("close", '"0,5"'), ("volume_usd", "-3"), ("market_cap", "1e999"),
-    ("date", "2024-13-45"), ("date", "15/02/2024"), ("date", ""), ("symbol", ""),
-    ("symbol", '"FET;DROP TABLE x"'), ("venue", '"a b"'),
-])
+BAD_CELLS = st.sampled_from(
+    [
+        ("close", "nan"),
+        ("close", "inf"),
+        ("close", "-1"),
+        ("close", "0"),
+        ("close", "abc"),
+        ("close", ""),
+        ("close", '"0,5"'),
+        ("volume_usd", "-3"),
+        ("market_cap", "1e999"),
+        ("date", "2024-13-45"),
+        ("date", "15/02/2024"),
+        ("date", ""),
+        ("symbol", ""),
+        ("symbol", '"FET;DROP TABLE x"'),
+        ("venue", '"a b"'),
+    ]
+)
 
 
 @HYP

@@ -46,11 +46,16 @@ async def _prefect_records() -> dict[str, list[str]]:
 def _warehouse_texts(db: Path) -> dict[str, str]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()]
-        return {t: json.dumps(con.execute(f'SELECT * FROM "{t}"').fetchall(), default=str)
-                for t in tables}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
+        return {
+            t: json.dumps(con.execute(f'SELECT * FROM "{t}"').fetchall(), default=str)
+            for t in tables
+        }
     finally:
         con.close()
 
@@ -65,11 +70,14 @@ def leak_env(tmp_path, monkeypatch, prefect_harness):
         FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo,
     ):
         for name, value in {
-            "AITOKENS_COINGECKO_URL": cg.url, "AITOKENS_YAHOO_URL": yahoo.url,
-            "COINGECKO_PLAN": "pro", "COINGECKO_API_KEY": KEY,
+            "AITOKENS_COINGECKO_URL": cg.url,
+            "AITOKENS_YAHOO_URL": yahoo.url,
+            "COINGECKO_PLAN": "pro",
+            "COINGECKO_API_KEY": KEY,
             "AITOKENS_COINGECKO_CALLS_PER_MINUTE": "6000",
             "AITOKENS_YAHOO_CALLS_PER_MINUTE": "6000",
-            "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "5", "AITOKENS_YAHOO_MAX_RETRY_SECONDS": "5",
+            "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "5",
+            "AITOKENS_YAHOO_MAX_RETRY_SECONDS": "5",
             "AITOKENS_YAHOO_TICKERS": ",".join(SYNTHETIC_TICKERS),
         }.items():
             monkeypatch.setenv(name, value)
@@ -78,8 +86,10 @@ def leak_env(tmp_path, monkeypatch, prefect_harness):
         log_file = tmp_path / "debug.log"
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        loggers = [logging.getLogger(n) for n in ("", "prefect", "aitokens", "urllib3",
-                                                  "warehouse", "flows")]
+        loggers = [
+            logging.getLogger(n)
+            for n in ("", "prefect", "aitokens", "urllib3", "warehouse", "flows")
+        ]
         levels = [lg.level for lg in loggers]
         for lg in loggers:
             lg.addHandler(handler)

@@ -28,9 +28,15 @@ HOSTILE = [
 @pytest.fixture
 def warehouse(tmp_path):
     db = tmp_path / "wh.duckdb"
-    frame = pd.DataFrame({"symbol": ["FET", "NVDA"], "date": [pd.Timestamp("2024-02-15").date()] * 2,
-                          "source": ["csv", "csv"], "asset_class": ["ai_token", "equity"],
-                          "close": [0.66, 72.6]})
+    frame = pd.DataFrame(
+        {
+            "symbol": ["FET", "NVDA"],
+            "date": [pd.Timestamp("2024-02-15").date()] * 2,
+            "source": ["csv", "csv"],
+            "asset_class": ["ai_token", "equity"],
+            "close": [0.66, 72.6],
+        }
+    )
     with open_warehouse(db) as con, transaction(con):
         upsert(con, "imported_daily", frame, ["symbol", "date", "source"])
     return db
@@ -61,12 +67,20 @@ def test_hostile_value_stored_through_a_binding_round_trips(warehouse):
     """A symbol that looks like SQL is stored verbatim, not executed (the CSV importer refuses
     such symbols before they get here; the loader alone must still be safe)."""
     evil = HOSTILE[0]
-    frame = pd.DataFrame({"symbol": [evil], "date": [pd.Timestamp("2024-02-16").date()],
-                          "source": [evil], "asset_class": ["x"], "close": [1.0]})
+    frame = pd.DataFrame(
+        {
+            "symbol": [evil],
+            "date": [pd.Timestamp("2024-02-16").date()],
+            "source": [evil],
+            "asset_class": ["x"],
+            "close": [1.0],
+        }
+    )
     with open_warehouse(warehouse) as con, transaction(con):
         upsert(con, "imported_daily", frame, ["symbol", "date", "source"])
     with open_warehouse(warehouse, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM coins").fetchall()[0][0] >= 0
-        rows = con.execute("SELECT symbol, source FROM imported_daily WHERE symbol = ?",
-                           [evil]).fetchall()
+        rows = con.execute(
+            "SELECT symbol, source FROM imported_daily WHERE symbol = ?", [evil]
+        ).fetchall()
     assert rows == [(evil, evil)]

@@ -18,8 +18,12 @@ def test_sector_report_builds_when_benchmarks_do_not_overlap(tmp_path, sora_pric
     assert run_cli(["import", str(sora_prices_csv), "--db", str(db)]).code == 0
     since = datetime.now(UTC).date() - timedelta(days=60)
     with FakeCoinGecko(n_coins=6, plan="pro", api_key="mixed-era-key") as cg, FakeYahoo() as yahoo:
-        run_ingestion(IngestOptions(flow="backfill", since=since, equities=False), db=db,
-                      coingecko=fast_coingecko_config(cg), yahoo=fast_yahoo_config(yahoo))
+        run_ingestion(
+            IngestOptions(flow="backfill", since=since, equities=False),
+            db=db,
+            coingecko=fast_coingecko_config(cg),
+            yahoo=fast_yahoo_config(yahoo),
+        )
     result = run_cli(["report", "--db", str(db), "--out", str(tmp_path / "out")])
     assert result.code == 0, result.err
     html = (tmp_path / "out" / "ai_sector.html").read_text(encoding="utf-8")

@@ -27,8 +27,9 @@ TODAY = datetime.now(UTC).date()
 START, END = TODAY - timedelta(days=200), TODAY - timedelta(days=1)
 
 
-def history(client: CoinGeckoClient, coin: str = "fetch-ai", start: date = START,
-            end: date = END) -> cg.CoinHistory:
+def history(
+    client: CoinGeckoClient, coin: str = "fetch-ai", start: date = START, end: date = END
+) -> cg.CoinHistory:
     return cg.fetch_coin_history(client, coin, start, end)
 
 
@@ -47,11 +48,14 @@ def test_unknown_category_is_named(cg_client):
         cg.fetch_categories(cg_client, ["artificial-intelligence", "no-such-category"])
 
 
-@pytest.mark.parametrize(("n_coins", "per_page", "calls"), [(20, 250, 1), (20, 7, 3), (21, 7, 4),
-                                                            (300, 250, 2)])
+@pytest.mark.parametrize(
+    ("n_coins", "per_page", "calls"), [(20, 250, 1), (20, 7, 3), (21, 7, 4), (300, 250, 2)]
+)
 def test_members_every_page_until_a_short_page(n_coins, per_page, calls):
-    with FakeCoinGecko(n_coins=n_coins) as fake, \
-            CoinGeckoClient(fast_coingecko_config(fake)) as client:
+    with (
+        FakeCoinGecko(n_coins=n_coins) as fake,
+        CoinGeckoClient(fast_coingecko_config(fake)) as client,
+    ):
         members = cg.fetch_category_members(client, "artificial-intelligence", per_page=per_page)
         assert len(fake.calls("/coins/markets")) == calls
     assert len(members) == n_coins and members["coin_id"].is_unique
@@ -79,8 +83,10 @@ def test_history_one_call_per_coin_per_chunk(cg_client, fake_coingecko):
 
 def test_long_backfill_is_chunked_to_365_days(shared_dir):
     # pro plan: no history cap, so the real 2023-2024 closes of the Sora panel are reachable
-    with FakeCoinGecko(plan="pro", api_key="pro-key") as fake, \
-            CoinGeckoClient(fast_coingecko_config(fake)) as client:
+    with (
+        FakeCoinGecko(plan="pro", api_key="pro-key") as fake,
+        CoinGeckoClient(fast_coingecko_config(fake)) as client,
+    ):
         res = cg.fetch_coin_history(client, "fetch-ai", date(2023, 1, 1), date(2024, 4, 25))
         requests_made = fake.calls(CHART)
     assert res.calls == len(requests_made) == 2
@@ -111,8 +117,7 @@ def test_300_coins_are_served(cg_client):
 
 # ---------------------------------------------------------------- faults
 def test_429_with_retry_after_is_honoured(cg_client, fake_coingecko):
-    fake_coingecko.inject("/coins/fetch-ai/market_chart/range", status=429, retry_after=1,
-                          times=2)
+    fake_coingecko.inject("/coins/fetch-ai/market_chart/range", status=429, retry_after=1, times=2)
     t0 = time.monotonic()
     res = history(cg_client)
     assert time.monotonic() - t0 >= 1.9  # two Retry-After: 1 waits
@@ -157,8 +162,10 @@ def test_5xx_is_retried(cg_client, fake_coingecko, status):
 def test_persistent_5xx_ends_in_upstream_error(fake_coingecko):
     fake_coingecko.inject("/global", status=503, times=None)
     cfg = fast_coingecko_config(fake_coingecko, max_retry_seconds=0.2)
-    with CoinGeckoClient(cfg) as client, pytest.raises(UpstreamError,
-                                                       match=r"server error \(HTTP 503"):
+    with (
+        CoinGeckoClient(cfg) as client,
+        pytest.raises(UpstreamError, match=r"server error \(HTTP 503"),
+    ):
         cg.fetch_global(client)
 
 
@@ -179,8 +186,10 @@ def test_timeout_is_retried(fake_coingecko):
 def test_persistent_timeout_names_the_setting(fake_coingecko):
     fake_coingecko.inject("/global", "timeout", delay=2.0, times=None)
     cfg = fast_coingecko_config(fake_coingecko, timeout_seconds=0.2, max_retry_seconds=0.1)
-    with CoinGeckoClient(cfg) as client, pytest.raises(UpstreamError,
-                                                       match="timed out.*AITOKENS_COINGECKO_TIMEOUT"):
+    with (
+        CoinGeckoClient(cfg) as client,
+        pytest.raises(UpstreamError, match="timed out.*AITOKENS_COINGECKO_TIMEOUT"),
+    ):
         cg.fetch_global(client)
 
 
@@ -201,8 +210,10 @@ def test_truncated_json_is_retried(cg_client, fake_coingecko, kind):
 def test_persistent_truncated_json_says_so(fake_coingecko):
     fake_coingecko.inject("/coins/markets", "truncated", times=None)
     cfg = fast_coingecko_config(fake_coingecko, max_retry_seconds=0.1)
-    with CoinGeckoClient(cfg) as client, pytest.raises(UpstreamError,
-                                                       match="invalid or truncated JSON"):
+    with (
+        CoinGeckoClient(cfg) as client,
+        pytest.raises(UpstreamError, match="invalid or truncated JSON"),
+    ):
         cg.fetch_category_members(client, "artificial-intelligence")
 
 
@@ -260,8 +271,10 @@ def test_duplicates_and_disorder_resolve_to_clean_data(cg_client, fake_coingecko
 
 
 def test_delisted_coin_is_skipped_with_reason_and_others_go_on():
-    with FakeCoinGecko(delisted=("cortex",)) as fake, \
-            CoinGeckoClient(fast_coingecko_config(fake)) as client:
+    with (
+        FakeCoinGecko(delisted=("cortex",)) as fake,
+        CoinGeckoClient(fast_coingecko_config(fake)) as client,
+    ):
         coins = ["fetch-ai", "cortex", "render-token"]
         results = {r.coin_id: r for r in cg.iter_coin_histories(client, coins, START, END)}
         assert len(fake.calls("/coins/cortex/market_chart/range")) == 1  # no retry, no more chunks
@@ -318,8 +331,10 @@ def test_pro_key_on_the_demo_host_is_explained():
 
 
 def test_key_travels_in_a_header_only():
-    with FakeCoinGecko(plan="demo", api_key="demo-key-123") as fake, \
-            CoinGeckoClient(fast_coingecko_config(fake)) as client:
+    with (
+        FakeCoinGecko(plan="demo", api_key="demo-key-123") as fake,
+        CoinGeckoClient(fast_coingecko_config(fake)) as client,
+    ):
         cg.fetch_global(client)
         req = fake.requests[0]
     assert req.headers["x-cg-demo-api-key"] == "demo-key-123"
@@ -345,16 +360,21 @@ def test_key_never_in_logs_errors_or_raw_responses(caplog):
             fake.inject(CHART, "truncated", times=1)
             cg.fetch_coin_history(client, "fetch-ai", START, END)
             cg.fetch_category_members(client, "artificial-intelligence")
-            for kind, kw in (("html", {}), ("status", {"status": 503}), ("plan_limit", {}),
-                             ("timeout", {"delay": 2.0})):
+            for kind, kw in (
+                ("html", {}),
+                ("status", {"status": 503}),
+                ("plan_limit", {}),
+                ("timeout", {"delay": 2.0}),
+            ):
                 fake.inject("/global", kind, times=None, **kw)
                 try:
                     cg.fetch_global(client)
                 except Exception as exc:  # collected and inspected below
                     errors.append(exc)
                 fake.clear_faults()
-        with CoinGeckoClient(fast_coingecko_config(fake, api_key=SECRET + "x"),
-                             on_exchange=record) as bad:
+        with CoinGeckoClient(
+            fast_coingecko_config(fake, api_key=SECRET + "x"), on_exchange=record
+        ) as bad:
             with pytest.raises(BadApiKeyError) as info:
                 cg.fetch_global(bad)
             errors.append(info.value)
@@ -362,9 +382,13 @@ def test_key_never_in_logs_errors_or_raw_responses(caplog):
     assert len(errors) == 5
     import traceback
 
-    texts = [*seen, *queries, *(rec.getMessage() for rec in caplog.records),
-             *("".join(traceback.format_exception(e)) for e in errors),
-             *(repr(e) for e in errors)]
+    texts = [
+        *seen,
+        *queries,
+        *(rec.getMessage() for rec in caplog.records),
+        *("".join(traceback.format_exception(e)) for e in errors),
+        *(repr(e) for e in errors),
+    ]
     assert caplog.records and seen
     assert not [t for t in texts if SECRET in t]
 
@@ -375,8 +399,9 @@ def test_limiter_keeps_a_rate_limited_fake_busy_without_429():
     # the test is short); the client is told R and must fill the window without a 429.
     rate, window = 24, 2.0
     with FakeCoinGecko(n_coins=50, rate_limit=(rate, window)) as fake:
-        cfg = fast_coingecko_config(fake, calls_per_minute=rate * 60 / window,
-                                    rate_window_seconds=window)
+        cfg = fast_coingecko_config(
+            fake, calls_per_minute=rate * 60 / window, rate_window_seconds=window
+        )
         with CoinGeckoClient(cfg) as client:
             coins = [f"ai-token-{i:03d}" for i in range(11, 46)] + ["bitcoin"]
             results = list(cg.iter_coin_histories(client, coins, START, END, max_workers=4))
@@ -408,8 +433,10 @@ def test_each_answer_is_reported_once(cg_client, fake_coingecko, exchanges):
     fake_coingecko.inject(CHART, status=500, times=1)
     history(cg_client)
     statuses = [(e, s) for e, _, s, _ in exchanges.rows]
-    assert statuses == [("/coins/fetch-ai/market_chart/range", 500),
-                        ("/coins/fetch-ai/market_chart/range", 200)]
+    assert statuses == [
+        ("/coins/fetch-ai/market_chart/range", 500),
+        ("/coins/fetch-ai/market_chart/range", 200),
+    ]
     params = exchanges.rows[-1][1]
     assert set(params) == {"vs_currency", "from", "to"}
     assert math.isfinite(float(params["from"]))

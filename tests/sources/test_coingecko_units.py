@@ -44,12 +44,17 @@ def test_config_defaults_keyless():
 
 
 def test_config_from_env_all_settings():
-    cfg = CoinGeckoConfig.from_env({
-        "COINGECKO_PLAN": "pro", "COINGECKO_API_KEY": "k-123",
-        "AITOKENS_COINGECKO_URL": "http://mirror:8080/api/v3",
-        "AITOKENS_COINGECKO_CALLS_PER_MINUTE": "120", "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "9",
-        "AITOKENS_COINGECKO_TIMEOUT": "4", "AITOKENS_COINGECKO_CATEGORIES": "artificial-intelligence, ai-agents",
-    })
+    cfg = CoinGeckoConfig.from_env(
+        {
+            "COINGECKO_PLAN": "pro",
+            "COINGECKO_API_KEY": "k-123",
+            "AITOKENS_COINGECKO_URL": "http://mirror:8080/api/v3",
+            "AITOKENS_COINGECKO_CALLS_PER_MINUTE": "120",
+            "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "9",
+            "AITOKENS_COINGECKO_TIMEOUT": "4",
+            "AITOKENS_COINGECKO_CATEGORIES": "artificial-intelligence, ai-agents",
+        }
+    )
     assert cfg.plan == "pro" and cfg.api_key == "k-123"
     assert cfg.base_url == "http://mirror:8080/api/v3/"  # trailing slash added
     assert (cfg.calls_per_minute, cfg.max_retry_seconds, cfg.timeout_seconds) == (120, 9, 4)
@@ -68,24 +73,29 @@ def test_config_plan_needing_key_names_the_variable():
         CoinGeckoConfig.from_env({"COINGECKO_PLAN": "pro"})
 
 
-@pytest.mark.parametrize("env", [{"COINGECKO_PLAN": "gold"},
-                                 {"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "fast"},
-                                 {"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "0"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"COINGECKO_PLAN": "gold"},
+        {"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "fast"},
+        {"AITOKENS_COINGECKO_CALLS_PER_MINUTE": "0"},
+    ],
+)
 def test_config_rejects_bad_values(env):
     with pytest.raises(ConfigError):
         CoinGeckoConfig.from_env(env)
 
 
 # ---------------------------------------------------------------- chunks
-@given(st.dates(date(2013, 1, 1), date(2030, 1, 1)), st.integers(0, 3000),
-       st.integers(1, 400))
+@given(st.dates(date(2013, 1, 1), date(2030, 1, 1)), st.integers(0, 3000), st.integers(1, 400))
 def test_plan_chunks_cover_every_date_once(start, length, max_days):
     end = start + timedelta(days=length)
     chunks = plan_chunks(start, end, max_days)
     assert chunks[0].start == start and chunks[-1].end == end
     assert all(1 <= c.days <= max_days for c in chunks)
-    assert all(b.start == a.end + timedelta(days=1) for a, b in zip(chunks, chunks[1:],
-                                                                      strict=False))
+    assert all(
+        b.start == a.end + timedelta(days=1) for a, b in zip(chunks, chunks[1:], strict=False)
+    )
     assert len(chunks) == math.ceil((length + 1) / max_days)
 
 
@@ -134,9 +144,11 @@ def test_coin_universe_always_adds_btc_eth_once():
 
 # ---------------------------------------------------------------- parsing
 def _payload(points):
-    return {"prices": [[t, p] for t, p, _, _ in points],
-            "market_caps": [[t, c] for t, _, c, _ in points],
-            "total_volumes": [[t, v] for t, _, _, v in points]}
+    return {
+        "prices": [[t, p] for t, p, _, _ in points],
+        "market_caps": [[t, c] for t, _, c, _ in points],
+        "total_volumes": [[t, v] for t, _, _, v in points],
+    }
 
 
 def test_parse_recorded_fixture(shared_dir: Path):
@@ -156,8 +168,9 @@ def test_parse_recorded_fixture(shared_dir: Path):
 
 def test_parse_duplicates_keep_last_and_sort():
     d1, d2, d3 = (ms(D + timedelta(days=i)) for i in range(3))
-    body = _payload([(d3, 3.0, 30, 300), (d1, 1.0, 10, 100), (d2, 2.0, 20, 200),
-                     (d2, 2.5, 25, 250)])
+    body = _payload(
+        [(d3, 3.0, 30, 300), (d1, 1.0, 10, 100), (d2, 2.0, 20, 200), (d2, 2.5, 25, 250)]
+    )
     parsed = parse_market_chart("x", body)
     assert parsed.unordered and parsed.n_duplicates == 1
     assert parsed.frame["price"].tolist() == [1.0, 2.5, 3.0]
@@ -176,8 +189,9 @@ def test_parse_nulls_drop_priceless_rows_keep_nan_caps():
 def test_parse_drops_intraday_points_and_trims_to_range():
     hourly = [(ms(D, 3600 * h + 37), 1.0 + h, 1, 1) for h in range(5)]
     daily = [(ms(D + timedelta(days=i)), float(i), 1, 1) for i in range(10)]
-    parsed = parse_market_chart("x", _payload(hourly + daily), start=D + timedelta(days=2),
-                                end=D + timedelta(days=4))
+    parsed = parse_market_chart(
+        "x", _payload(hourly + daily), start=D + timedelta(days=2), end=D + timedelta(days=4)
+    )
     assert parsed.n_partial == 5 and parsed.n_outside == 7
     assert parsed.frame["price"].tolist() == [3.0, 4.0, 5.0]
 
@@ -190,14 +204,19 @@ def test_parse_empty_and_malformed():
     assert math.isnan(parsed.frame["market_cap"].iloc[0])
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"status": {"error_code": 429, "error_message": "slow down"}}, (429, "slow down")),
-    ({"error": {"status": {"error_code": 10012, "error_message": "365 days"}}},
-     (10012, "365 days")),
-    ({"error": "coin not found"}, (None, "coin not found")),
-    ({"prices": []}, (None, None)),
-    ([{"id": "x"}], (None, None)),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"status": {"error_code": 429, "error_message": "slow down"}}, (429, "slow down")),
+        (
+            {"error": {"status": {"error_code": 10012, "error_message": "365 days"}}},
+            (10012, "365 days"),
+        ),
+        ({"error": "coin not found"}, (None, "coin not found")),
+        ({"prices": []}, (None, None)),
+        ([{"id": "x"}], (None, None)),
+    ],
+)
 def test_error_info_shapes(body, expected):
     assert error_info(body) == expected
 
@@ -205,8 +224,15 @@ def test_error_info_shapes(body, expected):
 def test_parse_drops_zero_negative_and_infinite_prices_with_a_note():
     day = 86_400_000
     base = 1_700_000_000_000 // day * day
-    payload = {"prices": [[base, 1.0], [base + day, 0.0], [base + 2 * day, -3.0],
-                          [base + 3 * day, float("inf")], [base + 4 * day, 2.0]]}
+    payload = {
+        "prices": [
+            [base, 1.0],
+            [base + day, 0.0],
+            [base + 2 * day, -3.0],
+            [base + 3 * day, float("inf")],
+            [base + 4 * day, 2.0],
+        ]
+    }
     parsed = parse_market_chart("x", payload)
     assert parsed.frame["price"].tolist() == [1.0, 2.0]
     assert parsed.n_bad_price == 1 and parsed.n_null_price == 2  # -3 and inf parse as missing

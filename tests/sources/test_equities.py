@@ -27,8 +27,13 @@ START, END = date(2024, 2, 12), date(2024, 2, 23)  # NYSE closed 2024-02-19 (Pre
 
 
 def test_config_from_env():
-    cfg = YahooConfig.from_env({"AITOKENS_YAHOO_URL": "http://127.0.0.1:9",
-                                "AITOKENS_YAHOO_TICKERS": "nvda, tsm", "AITOKENS_YAHOO_TIMEOUT": "3"})
+    cfg = YahooConfig.from_env(
+        {
+            "AITOKENS_YAHOO_URL": "http://127.0.0.1:9",
+            "AITOKENS_YAHOO_TICKERS": "nvda, tsm",
+            "AITOKENS_YAHOO_TIMEOUT": "3",
+        }
+    )
     assert cfg.base_url == "http://127.0.0.1:9/" and cfg.tickers == ("NVDA", "TSM")
     assert cfg.timeout_seconds == 3
     assert YahooConfig.from_env({}).tickers == ("NVDA", "AMD", "SPY", "QQQ")
@@ -57,8 +62,7 @@ def test_real_adjusted_closes_and_session_dates(yahoo_client, shared_dir: Path):
     frame = fetch_equity_daily(yahoo_client, "NVDA", START, END).frame.set_index("date")
     sora = pd.read_csv(shared_dir / "data/sora2024/prices.csv")
     nvda = sora[sora.symbol == "NVDA"].set_index("date")["close"]
-    assert frame.loc[date(2024, 2, 15), "adj_close"] == pytest.approx(nvda["2024-02-15"],
-                                                                      abs=0.005)
+    assert frame.loc[date(2024, 2, 15), "adj_close"] == pytest.approx(nvda["2024-02-15"], abs=0.005)
     # a session opens 09:30 New York = 14:30 UTC in winter: the date is the local session date
     assert frame.loc[date(2024, 2, 15), "ts"] == pd.Timestamp("2024-02-15 14:30", tz="UTC")
 
@@ -66,23 +70,44 @@ def test_real_adjusted_closes_and_session_dates(yahoo_client, shared_dir: Path):
 def test_session_date_uses_exchange_time_zone():
     # Tokyo opens 09:00 JST = 00:00 UTC of the same day; a late US-style session in UTC+9
     stamp = int(datetime(2024, 2, 15, 0, 0, tzinfo=UTC).timestamp())
-    payload = {"chart": {"result": [{"meta": {"exchangeTimezoneName": "Asia/Tokyo"},
-                                     "timestamp": [stamp - 3600],
-                                     "indicators": {"quote": [{"close": [1.0]}],
-                                                    "adjclose": [{"adjclose": [1.0]}]}}],
-                         "error": None}}
+    payload = {
+        "chart": {
+            "result": [
+                {
+                    "meta": {"exchangeTimezoneName": "Asia/Tokyo"},
+                    "timestamp": [stamp - 3600],
+                    "indicators": {"quote": [{"close": [1.0]}], "adjclose": [{"adjclose": [1.0]}]},
+                }
+            ],
+            "error": None,
+        }
+    }
     frame = parse_chart("7203.T", payload).frame
     assert frame["date"].tolist() == [date(2024, 2, 15)]  # 2024-02-14 23:00 UTC is the 15th
 
 
 def test_partial_session_is_dropped():
     d = date(2024, 2, 15)
-    payload = {"chart": {"result": [{
-        "meta": {"exchangeTimezoneName": "America/New_York", "currentTradingPeriod": {
-            "regular": {"start": session_open(d), "end": session_open(d) + 23400}}},
-        "timestamp": [session_open(date(2024, 2, 14)), session_open(d)],
-        "indicators": {"quote": [{"close": [1.0, 2.0]}], "adjclose": [{"adjclose": [1.0, 2.0]}]},
-    }], "error": None}}
+    payload = {
+        "chart": {
+            "result": [
+                {
+                    "meta": {
+                        "exchangeTimezoneName": "America/New_York",
+                        "currentTradingPeriod": {
+                            "regular": {"start": session_open(d), "end": session_open(d) + 23400}
+                        },
+                    },
+                    "timestamp": [session_open(date(2024, 2, 14)), session_open(d)],
+                    "indicators": {
+                        "quote": [{"close": [1.0, 2.0]}],
+                        "adjclose": [{"adjclose": [1.0, 2.0]}],
+                    },
+                }
+            ],
+            "error": None,
+        }
+    }
     during = datetime(2024, 2, 15, 17, tzinfo=UTC)  # noon in New York, market open
     parsed = parse_chart("X", payload, now=during)
     assert parsed.n_partial == 1 and parsed.frame["date"].tolist() == [date(2024, 2, 14)]
@@ -131,8 +156,12 @@ def test_429_is_retried(yahoo_client, fake_yahoo, retry_after):
 def test_python_user_agent_is_refused_but_ours_is_a_browser(fake_yahoo):
     import requests
 
-    assert requests.get(fake_yahoo.url + "v8/finance/chart/NVDA",
-                        params={"period1": 0, "period2": 1}).status_code == 429
+    assert (
+        requests.get(
+            fake_yahoo.url + "v8/finance/chart/NVDA", params={"period1": 0, "period2": 1}
+        ).status_code
+        == 429
+    )
     cfg = fast_yahoo_config(fake_yahoo, user_agent="python-requests/2", max_retry_seconds=0.1)
     with YahooClient(cfg) as client, pytest.raises(RateLimitedError, match="HTTP 429"):
         fetch_equity_daily(client, "NVDA", START, END)
@@ -162,8 +191,10 @@ def test_html_is_a_clear_error(yahoo_client, fake_yahoo):
 
 def test_persistent_failure_is_bounded(fake_yahoo):
     fake_yahoo.inject(CHART, status=503, times=None)
-    with YahooClient(fast_yahoo_config(fake_yahoo, max_retry_seconds=0.2)) as client, \
-            pytest.raises(UpstreamError, match="gave up after"):
+    with (
+        YahooClient(fast_yahoo_config(fake_yahoo, max_retry_seconds=0.2)) as client,
+        pytest.raises(UpstreamError, match="gave up after"),
+    ):
         fetch_equity_daily(client, "NVDA", START, END)
 
 

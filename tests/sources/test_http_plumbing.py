@@ -137,10 +137,17 @@ def _flaky(errors: list[Exception]):
 def test_retry_loop_retries_retryable_then_succeeds():
     clock = FakeClock()
     limiter = RateLimiter(6000, clock=clock, sleep=clock.sleep)
-    attempt, calls = _flaky([UpstreamError("503", retryable=True),
-                             RateLimitedError("429", retry_after=2.0)])
-    out = call_with_retries(attempt, policy=RetryPolicy(10, 0.1, 1), limiter=limiter, what="t",
-                            clock=clock, sleep=clock.sleep)
+    attempt, calls = _flaky(
+        [UpstreamError("503", retryable=True), RateLimitedError("429", retry_after=2.0)]
+    )
+    out = call_with_retries(
+        attempt,
+        policy=RetryPolicy(10, 0.1, 1),
+        limiter=limiter,
+        what="t",
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert out == "ok" and calls["n"] == 3
     assert clock.now >= 2.0  # Retry-After honoured through the limiter
 
@@ -158,8 +165,14 @@ def test_retry_loop_is_bounded_in_total_time():
     limiter = RateLimiter(6000, clock=clock, sleep=clock.sleep)
     attempt, calls = _flaky([UpstreamError("503", retryable=True) for _ in range(1000)])
     with pytest.raises(UpstreamError, match=r"gave up after \d+ attempts"):
-        call_with_retries(attempt, policy=RetryPolicy(30, 1, 8), limiter=limiter, what="t",
-                          clock=clock, sleep=clock.sleep)
+        call_with_retries(
+            attempt,
+            policy=RetryPolicy(30, 1, 8),
+            limiter=limiter,
+            what="t",
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert clock.now <= 30 + 1
     assert 4 <= calls["n"] < 20
 
@@ -169,13 +182,21 @@ def test_retry_after_longer_than_budget_gives_up_at_once():
     limiter = RateLimiter(6000, clock=clock, sleep=clock.sleep)
     attempt, calls = _flaky([RateLimitedError("429", retry_after=120)])
     with pytest.raises(RateLimitedError, match="gave up after 1 attempts"):
-        call_with_retries(attempt, policy=RetryPolicy(60, 1, 8), limiter=limiter, what="t",
-                          clock=clock, sleep=clock.sleep)
+        call_with_retries(
+            attempt,
+            policy=RetryPolicy(60, 1, 8),
+            limiter=limiter,
+            what="t",
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert calls["n"] == 1
 
 
-@pytest.mark.parametrize(("value", "expected"), [("3", 3.0), (" 0.5 ", 0.5), ("", None),
-                                                 (None, None), ("soon", None), ("-4", 0.0)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3", 3.0), (" 0.5 ", 0.5), ("", None), (None, None), ("soon", None), ("-4", 0.0)],
+)
 def test_parse_retry_after_seconds(value, expected):
     assert parse_retry_after(value) == expected
 
@@ -195,18 +216,21 @@ def test_scrubber_removes_secrets_and_key_params():
     scrub = Scrubber(["s3cr3t", None, ""])
     assert scrub("url?x_cg_demo_api_key=s3cr3t&a=1") == "url?x_cg_demo_api_key=***&a=1"
     assert scrub.params({"x_cg_pro_api_key": "s3cr3t", "from": 1, "q": "s3cr3t"}) == {
-        "from": 1, "q": "***"}
+        "from": 1,
+        "q": "***",
+    }
 
 
-@pytest.mark.parametrize(("total", "per_page", "calls"), [(0, 5, 1), (4, 5, 1), (5, 5, 2),
-                                                          (12, 5, 3), (15, 5, 4)])
+@pytest.mark.parametrize(
+    ("total", "per_page", "calls"), [(0, 5, 1), (4, 5, 1), (5, 5, 2), (12, 5, 3), (15, 5, 4)]
+)
 def test_paginate_stops_at_short_page(total, per_page, calls):
     rows = list(range(total))
     asked = []
 
     def fetch(page: int) -> list[int]:
         asked.append(page)
-        return rows[(page - 1) * per_page: page * per_page]
+        return rows[(page - 1) * per_page : page * per_page]
 
     pages = list(paginate(fetch, per_page))
     assert [x for p in pages for x in p] == rows

@@ -41,11 +41,31 @@ def test_add_list_remove(sora_db, capsys):
     listed = capsys.readouterr().out.splitlines()
     assert listed[0] == "name,event_date,event_ts,description,kind,is_confounder,origin,updated_at"
     assert [line.split(",")[0] for line in listed[1:]] == [
-        "chatgpt", "gpt4", "gemini", "sora", "gpt4o", "sora_release"
+        "chatgpt",
+        "gpt4",
+        "gemini",
+        "sora",
+        "gpt4o",
+        "sora_release",
     ]
-    assert listed[3].startswith("gemini,2023-12-06,2023-12-06T18:00:00+00:00,Google Gemini,ai,False,analyst,")
-    assert main(["events", "add", "--name", "amd_q4", "--when", "2024-01-30T16:15-05:00",
-                 "--kind", "earnings"]) == 0
+    assert listed[3].startswith(
+        "gemini,2023-12-06,2023-12-06T18:00:00+00:00,Google Gemini,ai,False,analyst,"
+    )
+    assert (
+        main(
+            [
+                "events",
+                "add",
+                "--name",
+                "amd_q4",
+                "--when",
+                "2024-01-30T16:15-05:00",
+                "--kind",
+                "earnings",
+            ]
+        )
+        == 0
+    )
     assert "(kind earnings, confounder)" in capsys.readouterr().out
     assert main(["events", "remove", "gemini"]) == 0
     assert capsys.readouterr().out == "Removed event 'gemini' (2023-12-06T18:00:00+00:00).\n"
@@ -53,14 +73,29 @@ def test_add_list_remove(sora_db, capsys):
 
 
 def test_hostile_name_is_stored_verbatim_and_harmless(sora_db, capsys):
-    assert main(["events", "add", "--name", HOSTILE, "--when", "2024-03-01",
-                 "--description", "Robert'); DROP TABLE events; --"]) == 0
+    assert (
+        main(
+            [
+                "events",
+                "add",
+                "--name",
+                HOSTILE,
+                "--when",
+                "2024-03-01",
+                "--description",
+                "Robert'); DROP TABLE events; --",
+            ]
+        )
+        == 0
+    )
     events = catalog(sora_db)
     assert events[HOSTILE]["description"] == "Robert'); DROP TABLE events; --"
     con = duckdb.connect(str(sora_db), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM coins").fetchall() == [(0,)]  # table still there
-        assert con.execute("SELECT name FROM events WHERE name = ?", [HOSTILE]).fetchall() == [(HOSTILE,)]
+        assert con.execute("SELECT name FROM events WHERE name = ?", [HOSTILE]).fetchall() == [
+            (HOSTILE,)
+        ]
     finally:
         con.close()
     capsys.readouterr()
@@ -73,20 +108,35 @@ def test_hostile_name_is_stored_verbatim_and_harmless(sora_db, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--name", "sora", "--when", "2024-02-15"],
-         "Error: event 'sora' already exists: pass --replace to overwrite it, or remove it first (aitokens events remove)"),
-        (["--name", "2024-01-01", "--when", "2024-01-01"],
-         "Error: --name '2024-01-01' reads as a date or time, which `--event` would take as a date; choose a word such as 'sora'"),
-        (["--name", " ", "--when", "2024-01-01"],
-         "Error: --name is empty: give the event a short name such as 'sora'"),
-        (["--name", "a\tb", "--when", "2024-01-01"], "Error: --name 'a\\tb' holds control characters"),
+        (
+            ["--name", "sora", "--when", "2024-02-15"],
+            "Error: event 'sora' already exists: pass --replace to overwrite it, or remove it first (aitokens events remove)",
+        ),
+        (
+            ["--name", "2024-01-01", "--when", "2024-01-01"],
+            "Error: --name '2024-01-01' reads as a date or time, which `--event` would take as a date; choose a word such as 'sora'",
+        ),
+        (
+            ["--name", " ", "--when", "2024-01-01"],
+            "Error: --name is empty: give the event a short name such as 'sora'",
+        ),
+        (
+            ["--name", "a\tb", "--when", "2024-01-01"],
+            "Error: --name 'a\\tb' holds control characters",
+        ),
         (["--name", "x", "--when", "2024-13-01"], "Error: --when '2024-13-01' is not a valid date"),
-        (["--name", "x", "--when", "2024-02-21 16:20"],
-         "Error: --when '2024-02-21 16:20' has a time of day but no time zone: add one, e.g. 2024-02-21 16:20Z or 2024-02-21 16:20-05:00"),
-        (["--name", "x", "--when", "soon"],
-         "Error: --when 'soon' is neither a date (2024-02-15) nor a timestamp with a zone (2024-02-21T16:20-05:00)"),
-        (["--name", "x", "--when", "2024-01-01", "--kind", "Big News"],
-         "Error: --kind 'Big News' must be a short lower-case word (letters, digits, _ or -), e.g. ai, earnings, macro"),
+        (
+            ["--name", "x", "--when", "2024-02-21 16:20"],
+            "Error: --when '2024-02-21 16:20' has a time of day but no time zone: add one, e.g. 2024-02-21 16:20Z or 2024-02-21 16:20-05:00",
+        ),
+        (
+            ["--name", "x", "--when", "soon"],
+            "Error: --when 'soon' is neither a date (2024-02-15) nor a timestamp with a zone (2024-02-21T16:20-05:00)",
+        ),
+        (
+            ["--name", "x", "--when", "2024-01-01", "--kind", "Big News"],
+            "Error: --kind 'Big News' must be a short lower-case word (letters, digits, _ or -), e.g. ai, earnings, macro",
+        ),
     ],
 )
 def test_add_rejects_bad_input(sora_db, capsys, args, message):
@@ -97,8 +147,24 @@ def test_add_rejects_bad_input(sora_db, capsys, args, message):
 
 
 def test_replace_and_remove_unknown(sora_db, capsys):
-    assert main(["events", "add", "--name", "sora", "--when", "2024-02-15T15:00Z", "--kind", "ai",
-                 "--description", "Sora (OpenAI blog post, 10:00 New York)", "--replace"]) == 0
+    assert (
+        main(
+            [
+                "events",
+                "add",
+                "--name",
+                "sora",
+                "--when",
+                "2024-02-15T15:00Z",
+                "--kind",
+                "ai",
+                "--description",
+                "Sora (OpenAI blog post, 10:00 New York)",
+                "--replace",
+            ]
+        )
+        == 0
+    )
     assert catalog(sora_db)["sora"]["when"] == "2024-02-15T15:00:00+00:00"
     capsys.readouterr()
     assert main(["events", "remove", "sorra"]) == 2

@@ -25,22 +25,53 @@ def with_coingecko(sora_db, sora_prices_csv):
     now = datetime(2024, 5, 1)
     daily = pd.concat(
         [
-            pd.DataFrame({"coin_id": "fetch-ai", "date": fet["date"].dt.date,
-                          "price": fet["close"] * 1.01, "source": "coingecko"}),
-            pd.DataFrame({"coin_id": "ocean-protocol", "date": ocean["date"].dt.date,
-                          "price": ocean["close"] * 0.5, "source": "coingecko"}),
+            pd.DataFrame(
+                {
+                    "coin_id": "fetch-ai",
+                    "date": fet["date"].dt.date,
+                    "price": fet["close"] * 1.01,
+                    "source": "coingecko",
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "coin_id": "ocean-protocol",
+                    "date": ocean["date"].dt.date,
+                    "price": ocean["close"] * 0.5,
+                    "source": "coingecko",
+                }
+            ),
         ]
     )
     with open_warehouse(sora_db) as con, transaction(con):
-        upsert(con, "coins", pd.DataFrame({
-            "coin_id": ["fetch-ai", "ocean-protocol"], "symbol": ["fet", "ocean"],
-            "name": ["Fetch.ai", "Ocean Protocol"], "asset_class": ["crypto", "crypto"],
-            "updated_at": now}), ["coin_id"])
+        upsert(
+            con,
+            "coins",
+            pd.DataFrame(
+                {
+                    "coin_id": ["fetch-ai", "ocean-protocol"],
+                    "symbol": ["fet", "ocean"],
+                    "name": ["Fetch.ai", "Ocean Protocol"],
+                    "asset_class": ["crypto", "crypto"],
+                    "updated_at": now,
+                }
+            ),
+            ["coin_id"],
+        )
         upsert(con, "coin_daily", daily, ["coin_id", "date", "source"], ingested_at=now)
-        upsert(con, "category_members", pd.DataFrame({
-            "category_id": "artificial-intelligence", "coin_id": ["fetch-ai", "ocean-protocol"],
-            "snapshot_date": date(2024, 1, 1), "rank": [1, 2]}),
-            ["category_id", "coin_id", "snapshot_date"])
+        upsert(
+            con,
+            "category_members",
+            pd.DataFrame(
+                {
+                    "category_id": "artificial-intelligence",
+                    "coin_id": ["fetch-ai", "ocean-protocol"],
+                    "snapshot_date": date(2024, 1, 1),
+                    "rank": [1, 2],
+                }
+            ),
+            ["category_id", "coin_id", "snapshot_date"],
+        )
     return sora_db
 
 
@@ -67,8 +98,22 @@ def test_default_source_has_most_observations_and_is_stated(with_coingecko, caps
 
 
 def test_longer_estimation_prefers_the_longer_series(with_coingecko, capsys):
-    assert main(["study", "--event", "sora", "--assets", "FET", "--no-equities", "--no-save",
-                 "--estimation", "-300:-11"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--event",
+                "sora",
+                "--assets",
+                "FET",
+                "--no-equities",
+                "--no-save",
+                "--estimation",
+                "-300:-11",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert (
         "Note: FET: source binance_spot (most observations in the study span of binance_spot "
@@ -77,21 +122,54 @@ def test_longer_estimation_prefers_the_longer_series(with_coingecko, capsys):
 
 
 def test_source_option_picks_one_vendor_for_the_whole_series(with_coingecko, capsys):
-    assert main(["study", "--event", "sora", "--assets", "FET", "--no-equities",
-                 "--source", "fet=coingecko"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--event",
+                "sora",
+                "--assets",
+                "FET",
+                "--no-equities",
+                "--source",
+                "fet=coingecko",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "Note: FET: source coingecko (--source FET=coingecko); not mixed with binance_spot" in out
+    assert (
+        "Note: FET: source coingecko (--source FET=coingecko); not mixed with binance_spot" in out
+    )
     spec, fp = spec_of(with_coingecko)
     fet = next(s for s in fp["series"] if s["symbol"] == "FET")
-    assert (fet["source"], fet["asset_id"], fet["first_date"]) == ("coingecko", "fetch-ai", "2023-10-01")
+    assert (fet["source"], fet["asset_id"], fet["first_date"]) == (
+        "coingecko",
+        "fetch-ai",
+        "2023-10-01",
+    )
     assert spec["resolved"]["asset_classes"] == {"FET": "crypto"}
     assert main(["study", "--event", "sora", "--source", "kraken"]) == 2
-    assert capsys.readouterr().err.startswith("Error: --source kraken: no series of the study's symbols")
+    assert capsys.readouterr().err.startswith(
+        "Error: --source kraken: no series of the study's symbols"
+    )
 
 
 def test_category_takes_imported_ai_tokens_and_coingecko_members(with_coingecko, capsys):
-    assert main(["study", "--event", "sora", "--category", "artificial-intelligence",
-                 "--no-equities", "--no-save"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--event",
+                "sora",
+                "--category",
+                "artificial-intelligence",
+                "--no-equities",
+                "--no-save",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert (
         "Note: --category artificial-intelligence: 8 symbols with asset_class 'ai_token'; 2 "

@@ -68,9 +68,7 @@ def test_sora_output_states_policy_confounders_and_sources(sora_run):
     assert f"=== AI tokens vs BTC ({group}-tokens): 8 pairs kept, 0 excluded ===" in lines
     assert f"=== Equities vs SPY ({group}-equities): 2 pairs kept, 0 excluded ===" in lines
     assert "Flag NVDA / sora (confounder): nvda_q4fy24 falls on day +4 (2024-02-22)." in lines
-    assert lines[-1] == (
-        f"Wrote {sora_run[2]}."
-    )
+    assert lines[-1] == (f"Wrote {sora_run[2]}.")
     assert lines[-2].startswith(f"Saved as {group} ({group}-tokens, {group}-equities) in ")
     assert lines[-2].endswith(f"; reproduce with: aitokens study --rerun {group}")
 
@@ -81,7 +79,9 @@ def test_cars_match_the_engine_on_the_same_panel(sora_run, sora_db):
     with open_warehouse(sora_db, read_only=True) as con:
         panel = price_panel(con, [*TOKENS, "BTC"])
     direct = EventStudy(
-        [get_event("sora")], assets=TOKENS, benchmarks={"ai_token": "BTC"},
+        [get_event("sora")],
+        assets=TOKENS,
+        benchmarks={"ai_token": "BTC"},
         confounders=[get_event("nvda_q4fy24")],
     ).fit(panel)
     stored = query(
@@ -93,8 +93,12 @@ def test_cars_match_the_engine_on_the_same_panel(sora_run, sora_db):
     for window in ("[0,1]", "[0,5]", "[-5,10]"):
         for asset in TOKENS:
             row = stored.loc[(asset, window)]
-            np.testing.assert_allclose(row["value"], direct.car.loc[("sora", asset), window], rtol=1e-12)
-            np.testing.assert_allclose(row["tstat"], direct.car_tstat.loc[("sora", asset), window], rtol=1e-12)
+            np.testing.assert_allclose(
+                row["value"], direct.car.loc[("sora", asset), window], rtol=1e-12
+            )
+            np.testing.assert_allclose(
+                row["tstat"], direct.car_tstat.loc[("sora", asset), window], rtol=1e-12
+            )
     kp = query(
         sora_db,
         "SELECT label, value, pvalue, n FROM study_results WHERE study_id = ? AND kind = 'test' "
@@ -114,15 +118,22 @@ def test_run_is_persisted_in_full(sora_run, sora_db):
     tokens = runs.iloc[1]
     spec = json.loads(tokens["spec"])
     assert spec["resolved"]["assets"] == TOKENS
-    assert spec["events"] == [{"name": "sora", "when": "2024-02-15",
-                               "description": "OpenAI Sora announcement", "kind": "ai"}]
+    assert spec["events"] == [
+        {
+            "name": "sora",
+            "when": "2024-02-15",
+            "description": "OpenAI Sora announcement",
+            "kind": "ai",
+        }
+    ]
     assert [c["name"] for c in spec["confounders"]] == ["nvda_q4fy24"]
     assert (spec["estimation_window"], spec["event_window"]) == ([-120, -11], [-5, 10])
     fp = json.loads(tokens["fingerprint"])
     assert fp["data_sha256"] == tokens["data_sha256"] == spec["resolved"]["data_sha256"]
     assert fp["date_range"] == ["2023-01-01", "2024-04-25"]
     assert {(s["symbol"], s["source"], s["role"]) for s in fp["series"]} >= {
-        ("BTC", "binance_spot", "benchmark"), ("AGIX", "binance_perp", "asset")
+        ("BTC", "binance_spot", "benchmark"),
+        ("AGIX", "binance_perp", "asset"),
     }
     assert tokens["command"] == (
         "aitokens study --event sora --benchmark BTC --equity-benchmark SPY --estimation -120:-11 "
@@ -165,12 +176,26 @@ def test_json_file_holds_each_legs_to_json(sora_run):
     assert payload["study_ids"] == {"tokens": f"{group}-tokens", "equities": f"{group}-equities"}
     assert set(payload["legs"]) == {"tokens", "equities"}
     tokens = payload["legs"]["tokens"]
-    assert set(tokens) == {"spec", "event_mappings", "params", "results", "tests", "excluded",
-                           "flags", "portfolios"}
+    assert set(tokens) == {
+        "spec",
+        "event_mappings",
+        "params",
+        "results",
+        "tests",
+        "excluded",
+        "flags",
+        "portfolios",
+    }
     car = {(r["asset"], r["window"]): r["value"] for r in tokens["results"] if r["kind"] == "car"}
-    assert set(car) == {(a, w) for a in TOKENS for w in
-                        ("[0,0]", "[0,1]", "[-1,1]", "[0,3]", "[0,5]", "[0,10]", "[-5,10]")}
-    assert payload["legs"]["equities"]["flags"][0]["detail"] == "nvda_q4fy24 falls on day +4 (2024-02-22)"
+    assert set(car) == {
+        (a, w)
+        for a in TOKENS
+        for w in ("[0,0]", "[0,1]", "[-1,1]", "[0,3]", "[0,5]", "[0,10]", "[-5,10]")
+    }
+    assert (
+        payload["legs"]["equities"]["flags"][0]["detail"]
+        == "nvda_q4fy24 falls on day +4 (2024-02-22)"
+    )
 
 
 def test_rerun_reproduces_to_1e12_and_detects_tampering(sora_run, sora_db, capsys):
@@ -201,10 +226,14 @@ def test_rerun_reads_the_stored_date_range_only(sora_run, sora_db, capsys, tmp_p
     """Prices added after the run do not change its rerun: the fingerprint's dates are reused."""
     _, group, _ = sora_run
     later = tmp_path / "later.csv"
-    later.write_text("date,symbol,close,asset_class,venue\n2024-04-26,FET,2.5,ai_token,binance_spot\n")
+    later.write_text(
+        "date,symbol,close,asset_class,venue\n2024-04-26,FET,2.5,ai_token,binance_spot\n"
+    )
     assert main(["import", str(later)]) == 0
     code, out, _ = run(capsys, "study", "--rerun", f"{group}-tokens")
-    assert code == 0 and "same input data (SHA-256 matches)" in out and out.endswith("reproduced.\n")
+    assert (
+        code == 0 and "same input data (SHA-256 matches)" in out and out.endswith("reproduced.\n")
+    )
 
 
 def test_no_save_and_studies_show(sora_db, sora_run, capsys):
@@ -224,8 +253,17 @@ def test_no_save_and_studies_show(sora_db, sora_run, capsys):
 
 def test_multi_event_study(sora_db, capsys):
     code, out, err = run(
-        capsys, "study", "--event", "sora", "--event", "2023-11-06", "--assets", "fet,agix,wld",
-        "--no-equities", "--window", "-2:5",
+        capsys,
+        "study",
+        "--event",
+        "sora",
+        "--event",
+        "2023-11-06",
+        "--assets",
+        "fet,agix,wld",
+        "--no-equities",
+        "--window",
+        "-2:5",
     )
     assert (code, err) == (0, "")
     assert "Event 2023-11-06 = 2023-11-06; day 0: crypto 2023-11-06 (date is a session)." in out
@@ -235,13 +273,24 @@ def test_multi_event_study(sora_db, capsys):
     assert spec["car_windows"] == [[0, 0], [0, 1], [-1, 1], [0, 3], [0, 5], [-2, 5]]
     cars = query(sora_db, "SELECT DISTINCT event, asset FROM study_results WHERE kind = 'car'")
     assert len(cars) == 6  # WLD listed 2023-07-24: enough history for both events
-    groups = set(query(sora_db, "SELECT DISTINCT grp FROM study_results WHERE kind = 'test'")["grp"])
+    groups = set(
+        query(sora_db, "SELECT DISTINCT grp FROM study_results WHERE kind = 'test'")["grp"]
+    )
     assert groups == {"all", "event=sora", "event=2023-11-06"}
 
 
 def test_event_time_moves_equities_to_next_session(sora_db, capsys):
-    code, out, _ = run(capsys, "study", "--event", "sora", "--event-time", "2024-02-15T22:00Z",
-                       "--assets", "FET", "--no-save")
+    code, out, _ = run(
+        capsys,
+        "study",
+        "--event",
+        "sora",
+        "--event-time",
+        "2024-02-15T22:00Z",
+        "--assets",
+        "FET",
+        "--no-save",
+    )
     assert code == 0
     assert out.splitlines()[1] == (
         "Event sora = 2024-02-15T22:00:00+00:00 (OpenAI Sora announcement); day 0: crypto "
@@ -253,22 +302,43 @@ def test_event_time_moves_equities_to_next_session(sora_db, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--assets", "FET,FOO,agx"],
-         "Error: --assets: not in the warehouse: FOO; AGX (close matches: AGIX). Symbols held: AGIX, AMD, ARKM, BTC, ETH, FET, GRT, INJ, NMR, NVDA, QQQ, RNDR, SPY, WLD"),
-        (["--equities", "NVDA,AMDD"],
-         "Error: --equities: not in the warehouse: AMDD (close matches: AMD, ARKM). Symbols held: AGIX, AMD, ARKM, BTC, ETH, FET, GRT, INJ, NMR, NVDA, QQQ, RNDR, SPY, WLD"),
-        (["--window", "10:-5"], "Error: --window 10:-5 starts after it ends (first day 10 > last day -5)"),
-        (["--window", "-5"], "Error: --window '-5' is not FIRST:LAST in days relative to day 0 (e.g. -5:10)"),
-        (["--estimation", "-120:-3"],
-         "Error: --estimation -120:-3 must end before --window -5:10 starts (estimation ends on day -3, the event window starts on day -5)"),
+        (
+            ["--assets", "FET,FOO,agx"],
+            "Error: --assets: not in the warehouse: FOO; AGX (close matches: AGIX). Symbols held: AGIX, AMD, ARKM, BTC, ETH, FET, GRT, INJ, NMR, NVDA, QQQ, RNDR, SPY, WLD",
+        ),
+        (
+            ["--equities", "NVDA,AMDD"],
+            "Error: --equities: not in the warehouse: AMDD (close matches: AMD, ARKM). Symbols held: AGIX, AMD, ARKM, BTC, ETH, FET, GRT, INJ, NMR, NVDA, QQQ, RNDR, SPY, WLD",
+        ),
+        (
+            ["--window", "10:-5"],
+            "Error: --window 10:-5 starts after it ends (first day 10 > last day -5)",
+        ),
+        (
+            ["--window", "-5"],
+            "Error: --window '-5' is not FIRST:LAST in days relative to day 0 (e.g. -5:10)",
+        ),
+        (
+            ["--estimation", "-120:-3"],
+            "Error: --estimation -120:-3 must end before --window -5:10 starts (estimation ends on day -3, the event window starts on day -5)",
+        ),
         (["--car", "0:20"], "Error: --car 0:20 lies outside the event window --window -5:10"),
-        (["--min-obs", "2"], "Error: --min-obs 2 must lie between 5 and the 110 days of --estimation -120:-11"),
-        (["--event-time", "2024-02-15T18:00"],
-         "Error: --event-time '2024-02-15T18:00' has a time of day but no time zone: add one, e.g. 2024-02-15T18:00Z or 2024-02-15T18:00-05:00"),
-        (["--event-time", "2024-02-16T18:00Z"],
-         "Error: --event-time 2024-02-16T18:00Z is on 2024-02-16, not on the day of event sora (2024-02-15)"),
-        (["--source", "FET=coingecko"],
-         "Error: --source FET=coingecko: FET has no series from coingecko (its sources: binance_spot)"),
+        (
+            ["--min-obs", "2"],
+            "Error: --min-obs 2 must lie between 5 and the 110 days of --estimation -120:-11",
+        ),
+        (
+            ["--event-time", "2024-02-15T18:00"],
+            "Error: --event-time '2024-02-15T18:00' has a time of day but no time zone: add one, e.g. 2024-02-15T18:00Z or 2024-02-15T18:00-05:00",
+        ),
+        (
+            ["--event-time", "2024-02-16T18:00Z"],
+            "Error: --event-time 2024-02-16T18:00Z is on 2024-02-16, not on the day of event sora (2024-02-15)",
+        ),
+        (
+            ["--source", "FET=coingecko"],
+            "Error: --source FET=coingecko: FET has no series from coingecko (its sources: binance_spot)",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(sora_db, capsys, args, message):
@@ -296,9 +366,13 @@ def test_window_outside_the_data(sora_db, capsys):
         "outside the prices of benchmark BTC (binance_spot: 2023-01-01 to 2024-04-25); choose "
         "another --event or --window, or load the missing dates\n"
     )
-    code, _, err = run(capsys, "study", "--event", "2024-04-20", "--no-equities", "--window", "-5:3")
+    code, _, err = run(
+        capsys, "study", "--event", "2024-04-20", "--no-equities", "--window", "-5:3"
+    )
     assert (code, err) == (0, "")  # day +3 is 2024-04-23: inside BTC's prices (to 2024-04-25)
-    code, _, err = run(capsys, "study", "--event", "2024-04-20", "--equities", "NVDA", "--assets", "NVDA")
+    code, _, err = run(
+        capsys, "study", "--event", "2024-04-20", "--equities", "NVDA", "--assets", "NVDA"
+    )
     assert code == 2
     assert err.startswith(
         "Error: Equities vs SPY: the event window -5:10 of 2024-04-20 (2024-04-15 to 2024-05-06) "
@@ -307,7 +381,9 @@ def test_window_outside_the_data(sora_db, capsys):
 
 
 def test_too_little_history(sora_db, capsys):
-    code, _, err = run(capsys, "study", "--event", "sora", "--estimation", "-1000:-11", "--no-equities")
+    code, _, err = run(
+        capsys, "study", "--event", "sora", "--estimation", "-1000:-11", "--no-equities"
+    )
     assert code == 2
     assert err.startswith(
         "Error: AI tokens vs BTC: No asset-event pair has the data the study needs, so nothing can "
@@ -329,7 +405,16 @@ def test_unbalanced_history_reports_exclusions(sora_db, capsys):
 
 
 def test_every_command_has_help(capsys):
-    for cmd in (["study"], ["events"], ["events", "add"], ["events", "list"], ["events", "remove"],
-                ["events", "seed"], ["studies"], ["studies", "list"], ["studies", "show"]):
+    for cmd in (
+        ["study"],
+        ["events"],
+        ["events", "add"],
+        ["events", "list"],
+        ["events", "remove"],
+        ["events", "seed"],
+        ["studies"],
+        ["studies", "list"],
+        ["studies", "show"],
+    ):
         assert main([*cmd, "--help"]) == 0
         assert "Example: aitokens" in capsys.readouterr().out, cmd

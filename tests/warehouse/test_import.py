@@ -166,8 +166,15 @@ def test_a_failed_upsert_reports_its_own_error(db_path):
     from warehouse.db import transaction
     from warehouse.load import upsert
 
-    bad = pd.DataFrame({"symbol": ["FET"], "date": ["not a date"], "source": ["x"],
-                        "asset_class": ["ai_token"], "close": [1.0]})
+    bad = pd.DataFrame(
+        {
+            "symbol": ["FET"],
+            "date": ["not a date"],
+            "source": ["x"],
+            "asset_class": ["ai_token"],
+            "close": [1.0],
+        }
+    )
     with (
         open_warehouse(db_path) as con,
         pytest.raises(duckdb.ConversionException, match="not a date"),
