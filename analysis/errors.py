@@ -1,13 +1,16 @@
 """Typed errors and warnings of the analysis engine.
 
-The CLI maps :class:`EventStudyInputError` (a ``ValueError``) to exit code 2; the message of every
-error is one or more full sentences that say what is missing and how to fix it.
+:class:`EventStudyInputError` is a ``ValueError`` (bad arguments, as numpy and pandas raise them)
+and a :class:`warehouse.errors.UserInputError` (the CLI exits 2 with its message); the message of
+every error is one or more full sentences that say what is missing and how to fix it.
 """
 
 from __future__ import annotations
 
+from warehouse.errors import UserInputError
 
-class EventStudyInputError(ValueError):
+
+class EventStudyInputError(UserInputError, ValueError):
     """The inputs of an event study are unusable (bad columns, windows, events or metadata)."""
 
 

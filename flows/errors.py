@@ -1,30 +1,23 @@
-"""Typed errors raised by aitokens' library code.
+"""Typed errors of the sources and settings (under the one root, :mod:`warehouse.errors`).
 
-Only the CLI turns these into ``Error: ...`` lines and exit codes. Every message is one line,
+Only the CLI turns these into ``Error: ...`` lines and exit codes (2 for a
+:class:`~warehouse.errors.UserInputError`, 1 otherwise). Every message is one line,
 says what happened and how to fix it, and never contains an API key: messages are built from
 the endpoint path, the HTTP status and the vendor's error text, and the key is sent in a header.
 """
 
 from __future__ import annotations
 
+from typing import Any
 
-class AitokensSourceError(Exception):
-    """Base class of every error the flows and sources raise on purpose.
-
-    ``exit_code`` is what the CLI exits with: 2 when the user must act (a setting, a key),
-    1 when the tool or the upstream failed.
-    """
-
-    exit_code = 1
+from warehouse.errors import AitokensError, UserInputError
 
 
-class ConfigError(AitokensSourceError, ValueError):
+class ConfigError(UserInputError, ValueError):
     """A setting (environment variable or argument) has an invalid value."""
 
-    exit_code = 2
 
-
-class SourceError(AitokensSourceError):
+class SourceError(AitokensError):
     """An upstream data source (CoinGecko, Yahoo) answered with something unusable.
 
     Parameters
@@ -81,10 +74,8 @@ class UpstreamError(SourceError):
     """The source failed: 5xx, timeout, refused connection, invalid JSON or unexpected shape."""
 
 
-class PlanLimitError(SourceError):
+class PlanLimitError(SourceError, UserInputError):
     """The request is outside what the API plan allows (CoinGecko 10012 history cap, 10005)."""
-
-    exit_code = 2
 
 
 class NotFoundError(SourceError):
@@ -94,7 +85,7 @@ class NotFoundError(SourceError):
 class CoinNotFoundError(NotFoundError):
     """CoinGecko does not know this coin id (delisted or renamed): skip it and record why."""
 
-    def __init__(self, message: str, *, coin_id: str, **kwargs) -> None:
+    def __init__(self, message: str, *, coin_id: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.coin_id = coin_id
 
@@ -102,15 +93,13 @@ class CoinNotFoundError(NotFoundError):
 class TickerNotFoundError(NotFoundError):
     """Yahoo has no chart for this ticker (delisted or misspelt): skip it and record why."""
 
-    def __init__(self, message: str, *, ticker: str, **kwargs) -> None:
+    def __init__(self, message: str, *, ticker: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.ticker = ticker
 
 
-class BadApiKeyError(SourceError):
+class BadApiKeyError(SourceError, UserInputError):
     """The API key is missing, invalid or meant for another plan: stop and fix the variable."""
-
-    exit_code = 2
 
 
 class HtmlResponseError(SourceError):

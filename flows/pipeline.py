@@ -26,13 +26,11 @@ from prefect.cache_policies import NO_CACHE
 from flows.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
 from flows.retries import warehouse_locked
 from warehouse.db import resolve_db_path
-from warehouse.errors import WarehouseError
+from warehouse.errors import AitokensError
 
 
-class PipelineFailedError(WarehouseError):
+class PipelineFailedError(AitokensError):
     """A step failed but the run went on (e.g. ingest); the report was still written."""
-
-    exit_code = 1
 
     def __init__(self, message: str, summary: PipelineSummary | None = None) -> None:
         super().__init__(message)

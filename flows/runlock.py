@@ -16,13 +16,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from warehouse.errors import WarehouseError
+from warehouse.errors import UserInputError, WarehouseError
 
 
-class RunLockedError(WarehouseError):
-    """Another ingestion run holds the warehouse's run lock."""
-
-    exit_code = 2
+class RunLockedError(WarehouseError, UserInputError):
+    """Another ingestion run holds the warehouse's run lock: wait for it, then run again."""
 
 
 def lock_path(db_file: Path) -> Path:

@@ -1,22 +1,33 @@
-"""Typed errors of the warehouse layer.
+"""The one error root of aitokens, and the warehouse's own errors.
 
-The library raises these; only the CLI turns them into ``Error: ...`` lines and exit codes.
-``exit_code`` 2 means the user gave bad input or must act first; 1 means the tool failed.
+Every error the library raises on purpose derives from :class:`AitokensError`; those the user
+can fix (a bad file, a bad option, a step to run first) also derive from
+:class:`UserInputError`. Only the CLI turns them into ``Error: ...`` lines, and it maps them to
+exit codes in one place (:func:`flows.cli.exit_codes.exit_code_for`): 2 for a
+:class:`UserInputError`, 1 for any other :class:`AitokensError`.
+
+The root lives here because ``warehouse`` is the one room every other room may import
+(``analysis`` imports nothing else of ours; see docs/ARCHITECTURE.md), and this module imports
+nothing, so depending on it costs no DuckDB import.
 """
 
 from __future__ import annotations
 
 
-class WarehouseError(Exception):
+class AitokensError(Exception):
+    """Root of every error aitokens raises on purpose: the tool or an upstream failed."""
+
+
+class UserInputError(AitokensError):
+    """The user must act: fix an input, a setting or a file, or run another step first."""
+
+
+class WarehouseError(AitokensError):
     """Base class of every error the warehouse raises on purpose."""
 
-    exit_code = 1
 
-
-class InputError(WarehouseError):
+class InputError(WarehouseError, UserInputError):
     """The user's input (a file, a query, an argument) is invalid; nothing was written."""
-
-    exit_code = 2
 
 
 class WarehouseMissingError(InputError):

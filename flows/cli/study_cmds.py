@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from flows.options import db_option
+from flows.cli.options import db_option
 from flows.study import (  # noqa: F401 - re-exported names the commands use
     DEFAULT_BENCHMARK,
     DEFAULT_EQUITIES,
@@ -230,7 +230,7 @@ def events_list(kind: str | None, fmt: str, db: Path | None) -> None:
 
     Example: aitokens events list --kind earnings
     """
-    from flows.output import render_frame
+    from flows.cli.render import render_frame
     from warehouse.db import open_warehouse
     from warehouse.studies import list_events
 
@@ -332,7 +332,7 @@ def studies_list(fmt: str, db: Path | None) -> None:
 
     Example: aitokens studies list --format csv
     """
-    from flows.output import render_frame
+    from flows.cli.render import render_frame
     from warehouse.db import open_warehouse
     from warehouse.studies import list_studies
 

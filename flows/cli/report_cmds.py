@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flows.options import db_option
+from flows.cli.options import db_option
 
 event_option = click.option(
     "--event",

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from flows.options import db_option
+from flows.cli.options import db_option
 
 DAILY_CRON = "15 1 * * *"  # UTC: CoinGecko publishes the last complete day at about 00:35 UTC
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flows.options import db_option
+from flows.cli.options import db_option
 
 
 @click.command("export")
