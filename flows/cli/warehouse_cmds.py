@@ -9,6 +9,7 @@ import click
 from flows.cli.options import db_option
 from flows.cli.render import FORMATS, render_frame
 
+
 @click.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path))
 @click.option(
