@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from flows.ingestion import IngestOptions, run_ingestion  # noqa: E402
+from flows.services.ingest_options import IngestOptions  # noqa: E402
+from flows.services.steps import run_ingestion  # noqa: E402
 from flows.sources import coingecko as cg  # noqa: E402
 from tests.fakes.coingecko import FakeCoinGecko  # noqa: E402
 from tests.fakes.fixtures import fast_yahoo_config  # noqa: E402
@@ -66,7 +67,7 @@ def rate_limited(coins: int, rate: float, workdir: Path, path: str) -> dict[str,
         started = time.monotonic()
         if path == "prefect":
             _point_env_at(fake, yahoo, rate)
-            from flows.ingest import backfill
+            from flows.pipelines.ingest_flows import backfill
 
             result = backfill(
                 since=since(), db=str(workdir / "limited-prefect.duckdb"), tickers=["SPY"]
@@ -76,8 +77,7 @@ def rate_limited(coins: int, rate: float, workdir: Path, path: str) -> dict[str,
             status = run_ingestion(
                 options(),
                 db=workdir / "limited.duckdb",
-                coingecko=config(fake, rate),
-                yahoo=fast_yahoo_config(yahoo),
+                configs={"coingecko": config(fake, rate), "yahoo": fast_yahoo_config(yahoo)},
             ).status
         wall = time.monotonic() - started
         history = [r for r in fake.calls(HISTORY) if r.status == 200]
@@ -142,12 +142,14 @@ def overhead(coins: int, workdir: Path) -> dict[str, float]:
 
         t0 = time.perf_counter()
         run_ingestion(
-            options(), db=workdir / "plain.duckdb", coingecko=conf, yahoo=fast_yahoo_config(yahoo)
+            options(),
+            db=workdir / "plain.duckdb",
+            configs={"coingecko": conf, "yahoo": fast_yahoo_config(yahoo)},
         )
         plain = time.perf_counter() - t0
 
         _point_env_at(fake, yahoo, unlimited)
-        from flows.ingest import backfill
+        from flows.pipelines.ingest_flows import backfill
 
         t0 = time.perf_counter()
         backfill(since=since(), db=str(workdir / "prefect.duckdb"), tickers=["SPY"])

@@ -38,33 +38,32 @@ from pathlib import Path
 from typing import Any
 
 from flows.errors import ConfigError
-from flows.sources import constants as C
 
 ENV_CONFIG = "AITOKENS_CONFIG"
+ENV_COINGECKO_KEY = "COINGECKO_API_KEY"  # named in the message that refuses a key in the file
 DEFAULT_CONFIG_NAME = "aitokens.toml"
 
-# section -> key -> (kind, environment variable that overrides it)
-SCHEMA: dict[str, dict[str, tuple[str, str | None]]] = {
-    "coingecko": {
-        "plan": ("plan", C.ENV_COINGECKO_PLAN),
-        "calls_per_minute": ("positive", C.ENV_COINGECKO_CPM),
-        "categories": ("names", C.ENV_COINGECKO_CATEGORIES),
-        "timeout_seconds": ("positive", C.ENV_COINGECKO_TIMEOUT),
-        "max_retry_seconds": ("non_negative", C.ENV_COINGECKO_MAX_RETRY),
-        "base_url": ("url", C.ENV_COINGECKO_URL),
-    },
-    "yahoo": {
-        "tickers": ("names", C.ENV_YAHOO_TICKERS),
-        "calls_per_minute": ("positive", C.ENV_YAHOO_CPM),
-        "timeout_seconds": ("positive", C.ENV_YAHOO_TIMEOUT),
-        "max_retry_seconds": ("non_negative", C.ENV_YAHOO_MAX_RETRY),
-        "base_url": ("url", C.ENV_YAHOO_URL),
-    },
-    "warehouse": {
-        "path": ("path", "AITOKENS_DB"),
-        "lock_timeout": ("non_negative", "AITOKENS_LOCK_TIMEOUT"),
-    },
+Kind = str | tuple[str, ...]  # "positive", "non_negative", "names", "url", "path", or choices
+
+# The warehouse's own section; each source declares its own (Source.settings_schema).
+WAREHOUSE_SCHEMA: dict[str, tuple[Kind, str | None]] = {
+    "path": ("path", "AITOKENS_DB"),
+    "lock_timeout": ("non_negative", "AITOKENS_LOCK_TIMEOUT"),
 }
+
+
+def schema() -> dict[str, Mapping[str, tuple[Kind, str | None]]]:
+    """section -> key -> (kind, environment variable that overrides it): every registered
+    source's section, then ``[warehouse]``."""
+    from flows.sources.registry import source_classes
+
+    sections: dict[str, Mapping[str, tuple[Kind, str | None]]] = {
+        cls.settings_section: cls.settings_schema for cls in source_classes().values()
+    }
+    sections["warehouse"] = WAREHOUSE_SCHEMA
+    return sections
+
+
 _SECRET_KEY = re.compile(r"(api[_-]?)?key|secret|token|password", re.IGNORECASE)
 _TOML_POSITION = re.compile(r"\(at line (?P<line>\d+), column (?P<col>\d+)\)")
 
@@ -74,12 +73,14 @@ class FileConfig:
     """The validated contents of the settings file (empty sections when there is none)."""
 
     path: Path | None = None
-    coingecko: dict[str, Any] = field(default_factory=dict)
-    yahoo: dict[str, Any] = field(default_factory=dict)
-    warehouse: dict[str, Any] = field(default_factory=dict)
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
-        return dict(getattr(self, name))
+        return dict(self.sections.get(name, {}))
+
+    @property
+    def warehouse(self) -> dict[str, Any]:
+        return self.section("warehouse")
 
     @property
     def label(self) -> str:
@@ -116,7 +117,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> FileConfig:
 
 
 def parse_config(text: str, path: Path | None = None) -> FileConfig:
-    """Validate TOML text against :data:`SCHEMA`; raise ``ConfigError`` on the first problem."""
+    """Validate TOML text against :func:`schema`; raise ``ConfigError`` on the first problem."""
+    known = schema()
     label = path.name if path else DEFAULT_CONFIG_NAME
     try:
         data = tomllib.loads(text)
@@ -127,9 +129,9 @@ def parse_config(text: str, path: Path | None = None) -> FileConfig:
         where = f"{label} [{name}]"
         if _SECRET_KEY.search(name):
             raise ConfigError(_no_secrets(f"{label}: {name}"))
-        if name not in SCHEMA:
+        if name not in known:
             raise ConfigError(
-                f"{label}: unknown section [{name}]; known: {', '.join(f'[{s}]' for s in SCHEMA)}"
+                f"{label}: unknown section [{name}]; known: {', '.join(f'[{s}]' for s in known)}"
             )
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: {name} must be a section ([{name}]), not a value")
@@ -137,12 +139,12 @@ def parse_config(text: str, path: Path | None = None) -> FileConfig:
         for key, value in table.items():
             if _SECRET_KEY.search(key):
                 raise ConfigError(_no_secrets(f"{where} {key}"))
-            if key not in SCHEMA[name]:
-                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(SCHEMA[name])}")
-            kind, _ = SCHEMA[name][key]
-            values[key] = _check(f"{where} {key}", kind, value)
+            if key not in known[name]:
+                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(known[name])}")
+            kind, _ = known[name][key]
+            values[key] = _check(f"{where} {key}", kind, value, key)
         sections[name] = values
-    return FileConfig(path, **sections)
+    return FileConfig(path, sections)
 
 
 def _toml_error(label: str, message: str) -> str:
@@ -159,17 +161,17 @@ def _toml_error(label: str, message: str) -> str:
 def _no_secrets(where: str) -> str:
     return (
         f"{where}: API keys are never read from the settings file; remove it and set "
-        f"{C.ENV_COINGECKO_KEY} in the environment or store it in a Prefect Secret block "
+        f"{ENV_COINGECKO_KEY} in the environment or store it in a Prefect Secret block "
         "(see flows/secrets.py)"
     )
 
 
-def _check(where: str, kind: str, value: Any) -> Any:
-    if kind == "plan":
-        plan = value.strip().lower() if isinstance(value, str) else value
-        if plan not in C.PLANS:
-            raise ConfigError(f"{where} = {value!r} is not a plan; use one of {', '.join(C.PLANS)}")
-        return plan
+def _check(where: str, kind: Kind, value: Any, key: str) -> Any:
+    if isinstance(kind, tuple):
+        choice = value.strip().lower() if isinstance(value, str) else value
+        if choice not in kind:
+            raise ConfigError(f"{where} = {value!r} is not a {key}; use one of {', '.join(kind)}")
+        return choice
     if kind in ("positive", "non_negative"):
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(f"{where} = {value!r} is not a number")
@@ -199,10 +201,11 @@ def merged_settings(section: str, environ: Mapping[str, str] | None = None) -> d
     """
     env = os.environ if environ is None else environ
     values = load_config(environ).section(section)
+    known = schema()[section]
     return {
         k: v
         for k, v in values.items()
-        if not (SCHEMA[section][k][1] and env.get(SCHEMA[section][k][1], "").strip())
+        if not (known[k][1] and env.get(str(known[k][1]), "").strip())
     }
 
 
@@ -228,7 +231,7 @@ def apply_warehouse_settings(environ: dict[str, str] | None = None) -> FileConfi
 __all__ = [
     "ENV_CONFIG",
     "FileConfig",
-    "SCHEMA",
+    "schema",
     "apply_warehouse_settings",
     "config_path",
     "load_config",

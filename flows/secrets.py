@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 
 from flows.errors import ConfigError
-from flows.sources import constants as C
+from flows.sources.coingecko import constants as C
 
 log = logging.getLogger("aitokens.secrets")
 

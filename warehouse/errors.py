@@ -2,8 +2,8 @@
 
 Every error the library raises on purpose derives from :class:`AitokensError`; those the user
 can fix (a bad file, a bad option, a step to run first) also derive from
-:class:`UserInputError`. Only the CLI turns them into ``Error: ...`` lines, and it maps them to
-exit codes in one place (:func:`flows.cli.exit_codes.exit_code_for`): 2 for a
+:class:`UserInputError`. Only the CLI turns them into ``Error: ...`` lines; the exit code of
+every error is decided in one place, :attr:`AitokensError.exit_code`: 2 for a
 :class:`UserInputError`, 1 for any other :class:`AitokensError`.
 
 The root lives here because ``warehouse`` is the one room every other room may import
@@ -13,9 +13,17 @@ nothing, so depending on it costs no DuckDB import.
 
 from __future__ import annotations
 
+EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+
 
 class AitokensError(Exception):
     """Root of every error aitokens raises on purpose: the tool or an upstream failed."""
+
+    @property
+    def exit_code(self) -> int:
+        """2 when the user can fix it (:class:`UserInputError`), 1 when we or an upstream
+        failed: the only mapping from errors to exit codes."""
+        return EXIT_BAD_INPUT if isinstance(self, UserInputError) else EXIT_FAILURE
 
 
 class UserInputError(AitokensError):

@@ -8,7 +8,7 @@ leaves whole batches only, and the next run starts from what is really there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -65,32 +65,6 @@ def save_raw_responses(
     finally:
         con.unregister("_raw_stage")
     return len(rows)
-
-
-def coin_bounds(
-    con: duckdb.DuckDBPyConnection, source: str = COINGECKO
-) -> dict[str, tuple[date, date]]:
-    """First and last close date held per coin: where an incremental run resumes."""
-    rows = con.execute(
-        "SELECT coin_id, min(date), max(date) FROM coin_daily WHERE source = ? GROUP BY coin_id",
-        [source],
-    ).fetchall()
-    return {coin: (first, last) for coin, first, last in rows}
-
-
-def equity_bounds(
-    con: duckdb.DuckDBPyConnection, source: str = YAHOO
-) -> dict[str, tuple[date, date]]:
-    rows = con.execute(
-        "SELECT ticker, min(date), max(date) FROM equity_daily WHERE source = ? GROUP BY ticker",
-        [source],
-    ).fetchall()
-    return {ticker: (first, last) for ticker, first, last in rows}
-
-
-def global_last_date(con: duckdb.DuckDBPyConnection) -> date | None:
-    rows = con.execute("SELECT max(date) FROM global_daily").fetchall()
-    return rows[0][0] if rows else None
 
 
 def load_snapshot(
@@ -185,43 +159,13 @@ def ensure_coins(con: duckdb.DuckDBPyConnection, coin_ids: Iterable[str]) -> Non
         upsert(con, "coins", frame, ["coin_id"])
 
 
-def upsert_coin_daily(
-    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str = COINGECKO
+def upsert_series_rows(
+    con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str], frame: pd.DataFrame
 ) -> UpsertResult:
-    """Parsed closes (coin_id, date, ts, price, market_cap, volume) into ``coin_daily``;
-    inside the caller's transaction, which also holds the raw answers and the coverage."""
-    batch = frame.rename(columns={"ts": "source_ts"})[
-        ["coin_id", "date", "price", "market_cap", "volume", "source_ts"]
-    ].copy()
-    batch["source_ts"] = _naive_utc(batch["source_ts"])
-    batch["source"] = source
-    return upsert(con, "coin_daily", batch, ["coin_id", "date", "source"], on_conflict="last")
-
-
-def upsert_equity_daily(
-    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str = YAHOO
-) -> UpsertResult:
-    """Sessions (ticker, date, open, high, low, close, adj_close, volume) into
-    ``equity_daily``, inside the caller's transaction."""
-    cols = ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
-    batch = frame[cols].copy()
-    batch["source"] = source
-    return upsert(con, "equity_daily", batch, ["ticker", "date", "source"], on_conflict="last")
-
-
-def read_coverage(
-    con: duckdb.DuckDBPyConnection, source: str
-) -> dict[str, tuple[date, date | None]]:
-    """Requested-and-received range per series (``fetch_coverage``); series loaded before
-    coverage was recorded fall back to their first and last dates."""
-    rows = con.execute(
-        "SELECT series_id, covered_from, covered_to FROM fetch_coverage WHERE source = ?", [source]
-    ).fetchall()
-    coverage = {sid: (lo, hi) for sid, lo, hi in rows}
-    bounds = coin_bounds(con, source) if source == COINGECKO else equity_bounds(con, source)
-    for sid, (first, last) in bounds.items():
-        coverage.setdefault(sid, (first, last))
-    return coverage
+    """A source's tidy rows into its declared table on its key, inside the caller's
+    transaction (which also holds the raw answers and the coverage); a later answer for the
+    same key replaces an earlier one (vendors revise)."""
+    return upsert(con, table, frame, list(key), on_conflict="last")
 
 
 def save_coverage(

@@ -73,3 +73,44 @@ def last_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
         return None
     names = [d[0] for d in cur.description]
     return dict(zip(names, rows[0], strict=True))
+
+
+def read_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
+    """The run's row as a :class:`RunRecord` (errors and details decoded), or None."""
+    rows = con.execute(
+        "SELECT run_id, flow, started_at, finished_at, status, rows_inserted, rows_updated, "
+        "rows_unchanged, calls, errors, details FROM ingest_runs WHERE run_id = ?",
+        [run_id],
+    ).fetchall()
+    if not rows:
+        return None
+    (rid, flow, started, finished, status, inserted, updated, unchanged, calls, errors, details) = (
+        rows[0]
+    )
+    return RunRecord(
+        flow=flow,
+        run_id=rid,
+        started_at=started,
+        finished_at=finished,
+        status=status,
+        rows_inserted=inserted or 0,
+        rows_updated=updated or 0,
+        rows_unchanged=unchanged or 0,
+        calls=calls or 0,
+        errors=json.loads(errors or "[]"),
+        details=json.loads(details or "{}"),
+    )
+
+
+def mark_abandoned(
+    con: duckdb.DuckDBPyConnection, *, except_run: str, reason: str, at: datetime
+) -> list[str]:
+    """Mark every other run still ``running`` as ``abandoned`` (it died without finishing);
+    returns their ids. Called with the run lock held, inside the caller's transaction."""
+    rows = con.execute(
+        "UPDATE ingest_runs SET status = 'abandoned', finished_at = ?, "
+        "errors = json_array(json_object('item', 'run', 'reason', ?)) "
+        "WHERE status = 'running' AND run_id <> ? RETURNING run_id",
+        [at, reason, except_run],
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -116,7 +116,7 @@ def _run(
     task_runner: str | None = None,
     dask_address: str | None = None,
 ) -> None:
-    from flows.ingestion import run_ingestion
+    from flows.services.steps import run_ingestion
     from flows.sources.coingecko import CoinGeckoConfig
     from warehouse.errors import InputError
 
@@ -126,7 +126,7 @@ def _run(
     config = CoinGeckoConfig.from_env()
     with _Progress(label, float(config.calls_per_minute)) as bar:
         if use_prefect:
-            from flows import ingest as prefect_flows
+            from flows.pipelines import ingest_flows as prefect_flows
 
             if not os.environ.get("PREFECT_API_URL"):
                 bar.progress.console.print(
@@ -141,7 +141,7 @@ def _run(
                     else prefect_flows.daily_ingest
                 )
                 if task_runner or dask_address:
-                    from flows.runners import build_task_runner
+                    from flows.pipelines.runners import build_task_runner
 
                     runner = build_task_runner(task_runner or "dask", address=dask_address)
                     flow = flow.with_options(task_runner=runner)
@@ -173,30 +173,15 @@ def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
 
 def _run_summary(db: Path | None, run_id: str) -> Any:
     """Rebuild the summary of the run the flow just finished (by its id) from ``ingest_runs``."""
-    import json
-
-    from flows.ingestion import IngestSummary
+    from flows.services.ingest_summary import IngestSummary
     from warehouse.db import open_warehouse
-    from warehouse.load import UpsertResult
+    from warehouse.runs import read_run
 
     with open_warehouse(db, read_only=True) as con:
-        cur = con.execute(
-            "SELECT run_id, flow, started_at, finished_at, status, rows_inserted, rows_updated, "
-            "rows_unchanged, errors, details FROM ingest_runs WHERE run_id = ?",
-            [run_id],
-        )
-        row = cur.fetchall()[0]
-    details = json.loads(row[9] or "{}")
-    summary = IngestSummary(row[0], row[1], row[2], row[3], row[4])
-    summary.calls.update(details.get("calls", {}))
-    summary.rows["all tables"] = UpsertResult("all tables", row[5], row[6], row[7])
-    summary.series_fetched = details.get("series_fetched", 0)
-    summary.series_up_to_date = details.get("series_up_to_date", 0)
-    summary.notes = details.get("notes", [])
-    summary.skipped = {
-        e["item"]: e["reason"] for e in json.loads(row[8] or "[]") if e.get("item") != "run"
-    }
-    return summary
+        run = read_run(con, run_id)
+    if run is None:  # the flow returned an id it never recorded: a bug, not the user's
+        raise RuntimeError(f"run {run_id} is not in ingest_runs")
+    return IngestSummary.from_record(run)
 
 
 def _common(fn: Any) -> Any:
@@ -257,7 +242,7 @@ def ingest_command(
 
     Example: aitokens ingest --db data/aitokens.duckdb
     """
-    from flows.ingestion import IngestOptions
+    from flows.services.ingest_options import IngestOptions
 
     options = IngestOptions(
         flow="daily_ingest",
@@ -301,7 +286,7 @@ def backfill_command(
 
     Example: aitokens backfill --since 2023-01-01
     """
-    from flows.ingestion import IngestOptions
+    from flows.services.ingest_options import IngestOptions
     from warehouse.errors import InputError
 
     start = since.date()
@@ -337,7 +322,7 @@ def serve_command(cron: str, name: str, db: str | None, event: str | None, out: 
 
     Example: aitokens serve --cron "15 1 * * *"
     """
-    from flows.schedule import serve_daily
+    from flows.pipelines.schedule import serve_daily
 
     _quiet_prefect(True)
     serve_daily(name=name, cron=cron, db=db, event=event, out=out)

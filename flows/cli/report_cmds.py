@@ -39,7 +39,7 @@ def report_command(event: str, out: Path, db: Path | None) -> None:
 
     Example: aitokens report --event sora --out reports/
     """
-    from flows.report import build_reports
+    from flows.services.report import build_reports
 
     summary = build_reports(db, event=event, out=out)
     for line in summary.lines():
@@ -76,7 +76,7 @@ def pipeline_command(
 
     Example: aitokens pipeline --import ../shared/data/sora2024/prices.csv --offline
     """
-    from flows.pipeline import PipelineFailedError, run_pipeline
+    from flows.services.pipeline import PipelineFailedError, run_pipeline
 
     verbose = bool(click.get_current_context().find_root().params.get("verbose"))
     try:
@@ -102,7 +102,8 @@ def _run_flow(db, import_csv, offline, event, out, verbose):
             "Starting Prefect with a temporary local server (~15 s); point PREFECT_API_URL at "
             "`prefect server start` to keep run history, or pass --no-prefect."
         )
-    from flows.pipeline import PipelineSummary, StepOutcome, pipeline
+    from flows.pipelines.daily_pipeline import pipeline
+    from flows.services.pipeline import PipelineSummary
 
     result = pipeline(
         db=str(db) if db else None,
@@ -111,10 +112,7 @@ def _run_flow(db, import_csv, offline, event, out, verbose):
         event=event,
         out=str(out.resolve()),
     )
-    summary = PipelineSummary(result["db"], result["event"], result["out"])
-    summary.steps = [StepOutcome(**s) for s in result["steps"]]
-    summary.caveats, summary.reports = result["caveats"], result["reports"]
-    return summary
+    return PipelineSummary.from_dict(result)
 
 
 def _echo(summary) -> None:

@@ -1,5 +1,5 @@
 """`aitokens study`, `aitokens events ...` and `aitokens studies ...`: the commands only parse,
-call :mod:`flows.study` and the warehouse's event catalog, and print."""
+call :mod:`flows.services.study` and the warehouse's event catalog, and print."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from flows.cli.options import db_option
-from flows.study import (  # noqa: F401 - re-exported names the commands use
+from flows.services.study import (
     DEFAULT_BENCHMARK,
-    DEFAULT_EQUITIES,
     DEFAULT_EQUITY_BENCHMARK,
     DEFAULT_ESTIMATION,
     DEFAULT_WINDOW,
@@ -19,16 +18,9 @@ from flows.study import (  # noqa: F401 - re-exported names the commands use
     RERUN_TOLERANCE,
     StudyRequest,
     _split_list,
-    build_records,
-    context_lines,
     ensure_schema,
     execute_study,
-    headline,
-    leg_text,
-    parse_window,
-    plan_study,
     rerun_study,
-    run_plan,
 )
 from warehouse.errors import InputError
 

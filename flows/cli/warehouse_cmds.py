@@ -28,29 +28,19 @@ def import_command(csv_file: Path, asset_class: str, db: Path | None) -> None:
 
     Example: aitokens import ../shared/data/sora2024/prices.csv
     """
-    from flows.sources.csv_import import read_price_csv
-    from warehouse.db import open_warehouse, resolve_db_path
-    from warehouse.imports import import_prices
+    from flows.services.csv_import import import_csv
 
-    parsed = read_price_csv(csv_file, default_asset_class=asset_class)
-    with open_warehouse(db) as con:
-        report = import_prices(
-            con,
-            parsed.frame,
-            path=csv_file,
-            rows_read=parsed.rows_read,
-            exact_duplicates=parsed.exact_duplicates,
-        )
-    r = report.result
+    done = import_csv(db, csv_file, default_asset_class=asset_class)
+    report, r = done.report, done.report.result
     click.echo(
-        f"Imported {csv_file.name} into {resolve_db_path(db)}: {report.rows_read:,} rows read, "
+        f"Imported {csv_file.name} into {done.db_file}: {report.rows_read:,} rows read, "
         f"{report.series} series; {r.inserted:,} inserted, {r.updated:,} updated, "
         f"{r.unchanged:,} unchanged."
     )
     if report.exact_duplicates:
         click.echo(f"{report.exact_duplicates:,} exact duplicate line(s) collapsed.")
-    if parsed.ignored_columns:
-        click.echo(f"Ignored unknown column(s): {', '.join(parsed.ignored_columns)}.")
+    if done.parsed.ignored_columns:
+        click.echo(f"Ignored unknown column(s): {', '.join(done.parsed.ignored_columns)}.")
     if report.changed_nothing:
         click.echo("Nothing changed: the warehouse already held these rows.")
 

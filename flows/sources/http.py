@@ -18,14 +18,16 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from flows.errors import SourceError
-from flows.sources.constants import (
-    DEFAULT_BACKOFF_BASE_SECONDS,
-    DEFAULT_BACKOFF_MAX_SECONDS,
-    DEFAULT_MAX_RETRY_SECONDS,
-    RATE_HEADROOM,
-)
 
 log = logging.getLogger("aitokens.sources")
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_RETRY_SECONDS = 300.0  # total time one request may spend retrying
+DEFAULT_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_BACKOFF_MAX_SECONDS = 60.0
+# The limiter spaces calls for this share of the configured rate, so that request jitter
+# never pushes a sliding one-minute window over the server's limit (>= 90% busy is the goal).
+RATE_HEADROOM = 0.95
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ def fast_coingecko_config(fake: FakeCoinGecko, **overrides: Any):
 
 def fast_yahoo_config(fake: FakeYahoo, **overrides: Any):
     """A :class:`YahooConfig` for ``fake`` with tiny retry delays."""
-    from flows.sources.equities import YahooConfig
+    from flows.sources.yahoo import YahooConfig
 
     kwargs: dict[str, Any] = {"base_url": fake.url, "calls_per_minute": 60_000.0, **FAST}
     kwargs.update(overrides)

@@ -31,10 +31,13 @@ class Env:
         return fast_yahoo_config(self.yahoo, tickers=SYNTHETIC_TICKERS, **overrides)
 
     def run(self, options, **kwargs):
-        from flows.ingestion import run_ingestion
+        from flows.services.steps import run_ingestion
 
         return run_ingestion(
-            options, db=self.db, coingecko=self.cg_config(), yahoo=self.yahoo_config(), **kwargs
+            options,
+            db=self.db,
+            configs={"coingecko": self.cg_config(), "yahoo": self.yahoo_config()},
+            **kwargs,
         )
 
 

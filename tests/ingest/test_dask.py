@@ -55,8 +55,8 @@ def test_dask_backfill_matches_threads_and_respects_the_rate_limit(
             "AITOKENS_YAHOO_TICKERS": ",".join(SYNTHETIC_TICKERS),
         }.items():
             monkeypatch.setenv(name, value)
-        from flows.ingest import backfill
-        from flows.runners import build_task_runner
+        from flows.pipelines.ingest_flows import backfill
+        from flows.pipelines.runners import build_task_runner
 
         since = days_ago(60)
         threads = backfill.with_options(task_runner=build_task_runner("threads"))

@@ -8,9 +8,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from flows import ingestion
-from flows.ingestion import IngestOptions, plan_series
+from flows.services import ingestion
+from flows.services.ingest_options import IngestOptions
 from flows.sources.coingecko import plan_chunks
+from flows.sources.planning import plan_series
 from tests.ingest.conftest import days_ago
 from tests.warehouse.helpers import dump_tables
 
@@ -121,9 +122,13 @@ def test_crash_mid_backfill_then_rerun_equals_uninterrupted_run(env, tmp_path, m
     options = IngestOptions(
         flow="backfill", since=days_ago(60), equities=False, global_market=False
     )
-    from flows.ingestion import run_ingestion
+    from flows.services.steps import run_ingestion
 
-    run_ingestion(options, db=reference_db, coingecko=env.cg_config(), yahoo=env.yahoo_config())
+    run_ingestion(
+        options,
+        db=reference_db,
+        configs={"coingecko": env.cg_config(), "yahoo": env.yahoo_config()},
+    )
 
     real_load = ingestion.Ingestion.load
     loaded = []
@@ -165,10 +170,12 @@ def test_a_capped_backfill_records_only_what_was_asked_and_a_pro_key_fills_the_r
         flow="backfill", since=since, coins=("fetch-ai",), equities=False, global_market=False
     )
     with FakeCoinGecko(n_coins=3) as cg, FakeYahoo() as yahoo:
-        from flows.ingestion import run_ingestion
+        from flows.services.steps import run_ingestion
 
         summary = run_ingestion(
-            opts, db=db, coingecko=fast_coingecko_config(cg), yahoo=fast_yahoo_config(yahoo)
+            opts,
+            db=db,
+            configs={"coingecko": fast_coingecko_config(cg), "yahoo": fast_yahoo_config(yahoo)},
         )
         assert any("serves only the past 365 days" in n for n in summary.notes)
         cov = dict(
@@ -185,8 +192,10 @@ def test_a_capped_backfill_records_only_what_was_asked_and_a_pro_key_fills_the_r
         run_ingestion(
             opts,
             db=db,
-            coingecko=fast_coingecko_config(cg, plan="pro", api_key="upgraded-pro-key"),
-            yahoo=fast_yahoo_config(yahoo),
+            configs={
+                "coingecko": fast_coingecko_config(cg, plan="pro", api_key="upgraded-pro-key"),
+                "yahoo": fast_yahoo_config(yahoo),
+            },
         )
         assert len(cg.calls("/coins/bitcoin/market_chart/range")) == 1
     btc = coin_rows(db).query("coin_id == 'bitcoin'")["date"]

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from flows.errors import HtmlResponseError
-from flows.ingestion import IngestOptions, run_ingestion
+from flows.services.ingest_options import IngestOptions
+from flows.services.steps import run_ingestion
 from tests.ingest.conftest import days_ago
 
 VICTIM = "render-token"
@@ -46,7 +47,9 @@ def reference(tmp_path_factory):
         FakeYahoo() as yahoo,
     ):
         run_ingestion(
-            options(), db=db, coingecko=fast_coingecko_config(cg), yahoo=fast_yahoo_config(yahoo)
+            options(),
+            db=db,
+            configs={"coingecko": fast_coingecko_config(cg), "yahoo": fast_yahoo_config(yahoo)},
         )
     return coin_frame(db)
 

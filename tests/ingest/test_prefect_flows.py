@@ -36,7 +36,7 @@ async def _artifacts(key: str):
 
 
 def test_backfill_then_daily_flow_through_prefect(prefect_harness, flow_env):
-    from flows.ingest import backfill, daily_ingest
+    from flows.pipelines.ingest_flows import backfill, daily_ingest
 
     result = backfill(since=days_ago(100), db=str(flow_env.db))
     assert result["status"] == "completed"
@@ -69,7 +69,7 @@ def test_backfill_then_daily_flow_through_prefect(prefect_harness, flow_env):
 
 def test_flow_failure_is_recorded_and_published(prefect_harness, flow_env):
     from flows.errors import HtmlResponseError
-    from flows.ingest import daily_ingest
+    from flows.pipelines.ingest_flows import daily_ingest
 
     flow_env.cg.inject("/coins/categories", kind="html", times=None)
     with pytest.raises(HtmlResponseError):
@@ -84,7 +84,7 @@ def test_flow_failure_is_recorded_and_published(prefect_harness, flow_env):
 
 def test_block_page_mid_history_stops_the_flow_with_the_clear_error(prefect_harness, flow_env):
     from flows.errors import HtmlResponseError
-    from flows.ingest import backfill
+    from flows.pipelines.ingest_flows import backfill
 
     flow_env.cg.inject("/coins/render-token/market_chart/range", kind="html", times=None)
     with pytest.raises(HtmlResponseError, match="received HTML"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flows.errors import BadApiKeyError, HtmlResponseError, RateLimitedError, UpstreamError
-from flows.ingest import _transient_source_error
-from flows.retries import warehouse_locked as _warehouse_locked
+from flows.pipelines.retries import transient_source_error as _transient_source_error
+from flows.pipelines.retries import warehouse_locked as _warehouse_locked
 from warehouse.errors import WarehouseLockedError
 
 

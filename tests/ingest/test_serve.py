@@ -111,7 +111,7 @@ def test_serve_registers_the_daily_cron_and_a_triggered_run_completes(
     prefect_server, env, tmp_path
 ):
     api, home = prefect_server
-    from flows.schedule import daily_flow
+    from flows.pipelines.schedule import daily_flow
 
     flow_name = daily_flow().name
     serve_env = {

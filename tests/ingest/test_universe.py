@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from flows.ingestion import IngestOptions
+from flows.services.ingest_options import IngestOptions
 from tests.fakes.coingecko import FakeCoinGecko
 from tests.ingest.conftest import Env, days_ago
 

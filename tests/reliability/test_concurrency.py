@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from flows.ingestion import IngestOptions, run_ingestion
-from flows.runlock import lock_path
+from flows.services.ingest_options import IngestOptions
+from flows.services.runlock import lock_path
+from flows.services.steps import run_ingestion
 from tests.ingest.conftest import days_ago
 from tests.reliability.helpers import REPO, canonical_dump, cli_command, fake_env, run_statuses
 from warehouse.errors import WarehouseLockedError
@@ -107,7 +108,7 @@ def references(tmp_path_factory) -> dict[str, dict]:
         ):
             db = folder / f"{name}.duckdb"
             for options in runs:
-                run_ingestion(options, db=db, **configs)
+                run_ingestion(options, db=db, configs=configs)
             out[name] = canonical_dump(db)
     return out
 
@@ -160,8 +161,7 @@ def test_lock_held_past_the_timeout_fails_clearly_and_the_next_run_catches_up(
             run_ingestion(
                 SECOND,
                 db=env.db,
-                coingecko=env.cg_config(),
-                yahoo=env.yahoo_config(),
+                configs={"coingecko": env.cg_config(), "yahoo": env.yahoo_config()},
                 on_progress=grab_after_first,
             )
         message = str(info.value)

@@ -11,7 +11,7 @@ from flows.cli import main
 from flows.config import apply_warehouse_settings, load_config, parse_config
 from flows.errors import BadApiKeyError, ConfigError
 from flows.sources.coingecko import CoinGeckoConfig
-from flows.sources.equities import YahooConfig
+from flows.sources.yahoo import YahooConfig
 
 ENV_NAMES = (
     "AITOKENS_CONFIG",

@@ -105,7 +105,7 @@ def leak_env(tmp_path, monkeypatch, prefect_harness):
 
 def test_planted_key_is_found_nowhere(leak_env, capfd, sora_prices_csv):
     from flows.errors import HtmlResponseError
-    from flows.ingest import backfill, daily_ingest
+    from flows.pipelines.ingest_flows import backfill, daily_ingest
 
     cg, yahoo, folder, log_file = leak_env
     db = folder / "wh" / "aitokens.duckdb"

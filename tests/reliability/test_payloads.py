@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.errors import SourceError, UpstreamError
-from flows.ingestion import IngestOptions
+from flows.services.ingest_options import IngestOptions
 from flows.sources.coingecko import CHART_COLUMNS, parse_market_chart
-from flows.sources.equities import EQUITY_COLUMNS, parse_chart
+from flows.sources.yahoo import EQUITY_COLUMNS, parse_chart
 from tests.ingest.conftest import days_ago
 
 D = date(2024, 2, 15)

@@ -12,7 +12,7 @@ from warehouse import studies
 from warehouse.db import open_warehouse, transaction
 from warehouse.errors import InputError, WarehouseError
 from warehouse.export import export_warehouse
-from warehouse.ingest_load import read_coverage
+from warehouse.ingest_state import read_coverage
 from warehouse.load import upsert
 from warehouse.queries import price_panel
 
@@ -48,7 +48,12 @@ def test_hostile_values_are_data(evil, warehouse, tmp_path):
     with open_warehouse(warehouse) as con:
         assert price_panel(con, [evil], sources=[evil]).empty
         assert len(price_panel(con, ["FET", evil])) == 1
-        assert read_coverage(con, evil) == {}
+        assert (
+            read_coverage(
+                con, evil, table="coin_daily", series_column="coin_id", time_column="date"
+            )
+            == {}
+        )
         assert studies.load_series(con, [(evil, evil)]).empty
         with pytest.raises(WarehouseError):
             studies.find_event(con, evil)

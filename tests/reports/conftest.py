@@ -90,7 +90,8 @@ def real_run(tmp_path_factory, sora_prices_csv: Path, prefect_harness) -> Run:
 def fake_warehouse(tmp_path_factory) -> Path:
     """Backfilled from the fakes since 2023-08-01: 8 AI coins with market caps, BTC, ETH,
     NVDA/AMD/SPY/QQQ (real closes where ../shared has them), one category snapshot (today)."""
-    from flows.ingestion import IngestOptions, run_ingestion
+    from flows.services.ingest_options import IngestOptions
+    from flows.services.steps import run_ingestion
     from tests.fakes.coingecko import FakeCoinGecko
     from tests.fakes.fixtures import fast_coingecko_config, fast_yahoo_config
     from tests.fakes.yahoo import FakeYahoo
@@ -103,8 +104,7 @@ def fake_warehouse(tmp_path_factory) -> Path:
         summary = run_ingestion(
             IngestOptions(flow="backfill", since=date(2023, 8, 1)),
             db=db,
-            coingecko=fast_coingecko_config(cg),
-            yahoo=fast_yahoo_config(yahoo),
+            configs={"coingecko": fast_coingecko_config(cg), "yahoo": fast_yahoo_config(yahoo)},
         )
     assert summary.status == "completed", summary
     return db

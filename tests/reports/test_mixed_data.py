@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flows.ingestion import IngestOptions, run_ingestion
+from flows.services.ingest_options import IngestOptions
+from flows.services.steps import run_ingestion
 from tests.fakes.coingecko import FakeCoinGecko
 from tests.fakes.fixtures import fast_coingecko_config, fast_yahoo_config
 from tests.fakes.yahoo import FakeYahoo
@@ -21,8 +22,7 @@ def test_sector_report_builds_when_benchmarks_do_not_overlap(tmp_path, sora_pric
         run_ingestion(
             IngestOptions(flow="backfill", since=since, equities=False),
             db=db,
-            coingecko=fast_coingecko_config(cg),
-            yahoo=fast_yahoo_config(yahoo),
+            configs={"coingecko": fast_coingecko_config(cg), "yahoo": fast_yahoo_config(yahoo)},
         )
     result = run_cli(["report", "--db", str(db), "--out", str(tmp_path / "out")])
     assert result.code == 0, result.err

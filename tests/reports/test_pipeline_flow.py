@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import flows.ingest
-import flows.pipeline as pl
-from flows.report import ReportSummary
+import flows.pipelines.ingest_flows as ingest_flows
+import flows.services.pipeline as pl
+from flows.pipelines.daily_pipeline import pipeline
+from flows.services.report import ReportSummary
 
 
 @pytest.fixture
@@ -80,9 +81,9 @@ def test_prefect_flow_runs_ingest_as_subflow_and_fails_after_the_report(
     def failing_ingest(db: str | None = None):
         raise RuntimeError("CoinGecko answered 503 three times")
 
-    monkeypatch.setattr(flows.ingest, "daily_ingest", failing_ingest)
+    monkeypatch.setattr(ingest_flows, "daily_ingest", failing_ingest)
     with pytest.raises(pl.PipelineFailedError) as info:
-        pl.pipeline(db=str(tmp_path / "w.duckdb"), out=str(tmp_path))
+        pipeline(db=str(tmp_path / "w.duckdb"), out=str(tmp_path))
     assert [(x.name, x.status) for x in info.value.summary.steps] == [
         ("ingest", "failed"),
         ("study", "ok"),
@@ -94,7 +95,7 @@ def test_prefect_flow_runs_ingest_as_subflow_and_fails_after_the_report(
 
 
 def test_the_schedule_serves_the_pipeline():
-    from flows.schedule import daily_flow
+    from flows.pipelines.schedule import daily_flow
 
-    assert daily_flow() is pl.pipeline
+    assert daily_flow() is pipeline
     assert daily_flow().name == "pipeline"

@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analysis import plots, sector
-from flows.report import inject_parameters, load_event_inputs, report_events, study_model
+from flows.services.report import inject_parameters, load_event_inputs, report_events, study_model
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from flows.report import NOTEBOOK_DIR
+from flows.services.report import NOTEBOOK_DIR
 from tests.reports.conftest import (
     EVENT_FIGURES,
     SECTOR_FIGURES_FULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.sources.coingecko import CoinGeckoClient
-from flows.sources.equities import YahooClient
+from flows.sources.yahoo import YahooClient
 from tests.fakes import (  # noqa: F401 - fixtures are used by name
     FakeCoinGecko,
     FakeYahoo,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.errors import BadApiKeyError, ConfigError
-from flows.sources import constants as C
+from flows.sources.coingecko import constants as C
 from flows.sources.coingecko import (
     CHART_COLUMNS,
     Chunk,

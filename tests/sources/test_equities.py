@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from flows.errors import ConfigError, HtmlResponseError, RateLimitedError, UpstreamError
-from flows.sources import constants as C
-from flows.sources.equities import (
+from flows.sources.yahoo import constants as C
+from flows.sources.yahoo import (
     EQUITY_COLUMNS,
     YahooClient,
     YahooConfig,

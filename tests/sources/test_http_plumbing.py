@@ -11,8 +11,8 @@ from email.utils import format_datetime
 import pytest
 
 from flows.errors import BadApiKeyError, RateLimitedError, UpstreamError
-from flows.sources.constants import RATE_HEADROOM
 from flows.sources.http import (
+    RATE_HEADROOM,
     RateLimiter,
     RetryPolicy,
     Scrubber,

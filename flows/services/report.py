@@ -31,7 +31,7 @@ from warehouse.errors import InputError, WarehouseError
 
 log = logging.getLogger("aitokens.report")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 TEMPLATE_DIR = NOTEBOOK_DIR / "templates"
 TEMPLATE_NAME = "aitokens_report"
@@ -210,7 +210,7 @@ def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT)
     e.g. NVIDIA results, are flagged when they fall inside a window). The catalog is what
     analysts edit with `aitokens events`; a warehouse without one uses the built-in list."""
     from analysis import DEFAULT_EVENTS, Event
-    from flows.study import resolve_event
+    from flows.services.study import resolve_event
     from warehouse.studies import catalog_events
 
     path = resolve_db_path(db)

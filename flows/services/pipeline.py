@@ -1,9 +1,9 @@
 """The daily pipeline: (import a CSV) -> ingest -> study -> report, so every run leaves a report.
 
-Plain steps first (``import_step``, ``ingest_step``, ``study_step``, ``report_step``,
-``run_pipeline``), callable and testable without Prefect; then the Prefect flow ``pipeline``
-whose tasks wrap the same steps, with the ingestion as a subflow (``flows.ingest.daily_ingest``).
-``aitokens serve`` schedules this flow (see :func:`flows.schedule.daily_flow`).
+Its steps (``import_step``, ``ingest_step``, ``study_step``, ``report_step``) and their order
+(:func:`run_pipeline`) are plain Python; a step runner executes them in this process or as
+Prefect tasks (:mod:`flows.services.steps`), so ``--no-prefect`` and the Prefect flow
+(:mod:`flows.pipelines.daily_pipeline`, scheduled by `aitokens serve`) take one path.
 
 A failed ingest does not stop the run: it is recorded, the study and the report are built on
 the data already held, the report carries a visible "data may be stale: ingest failed: ..."
@@ -14,17 +14,13 @@ so a scheduler still sees the failure. A failed study or report is fatal at once
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from flows.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
-from flows.retries import warehouse_locked
+from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
+from flows.services.steps import StepRunner, call_with_policy
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
 
@@ -68,6 +64,18 @@ class PipelineSummary:
         out += [f"  caveat  {c}" for c in self.caveats]
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineSummary:
+        """The summary a flow returned (:meth:`to_dict`), back as an object."""
+        return cls(
+            data["db"],
+            data["event"],
+            data["out"],
+            steps=[StepOutcome(**s) for s in data["steps"]],
+            caveats=list(data["caveats"]),
+            reports=list(data["reports"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "db": self.db,
@@ -82,29 +90,15 @@ class PipelineSummary:
 # --------------------------------------------------------------------------- plain steps
 def import_step(db: str | Path | None, csv_file: str | Path) -> str:
     """Upsert a long-format price CSV (idempotent: a second import changes nothing)."""
-    from flows.sources.csv_import import read_price_csv
-    from warehouse.db import open_warehouse
-    from warehouse.imports import import_prices
+    from flows.services.csv_import import import_csv
 
-    parsed = read_price_csv(Path(csv_file))
-    with open_warehouse(db) as con:
-        report = import_prices(
-            con,
-            parsed.frame,
-            path=Path(csv_file),
-            rows_read=parsed.rows_read,
-            exact_duplicates=parsed.exact_duplicates,
-        )
-    r = report.result
-    return (
-        f"{Path(csv_file).name}: {report.rows_read:,} rows, {r.inserted:,} inserted, "
-        f"{r.updated:,} updated, {r.unchanged:,} unchanged"
-    )
+    return import_csv(db, csv_file).one_line()
 
 
 def ingest_step(db: str | Path | None) -> str:
     """The daily ingestion without Prefect (CoinGecko and Yahoo settings from the environment)."""
-    from flows.ingestion import IngestOptions, run_ingestion
+    from flows.services.ingest_options import IngestOptions
+    from flows.services.steps import run_ingestion
 
     s = run_ingestion(IngestOptions(flow="daily_ingest"), db=db)
     return _ingest_detail(s.status, s.total_calls, s.inserted, s.updated, len(s.skipped))
@@ -120,7 +114,7 @@ def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
     """Run and store the event study (``aitokens study --event EVENT``'s plain functions: one
     leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and write its text summary
     and JSON beside the report."""
-    from flows.study import StudyRequest, execute_study
+    from flows.services.study import StudyRequest, execute_study
 
     outcome = execute_study(db, StudyRequest(events=[event]))
     folder = Path(out)
@@ -137,7 +131,7 @@ def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
 def report_step(
     db: str | Path | None, event: str, out: str | Path, caveats: list[str]
 ) -> ReportSummary:
-    """Execute both notebooks into ``out`` (see :func:`flows.report.build_reports`)."""
+    """Execute both notebooks into ``out`` (see :func:`flows.services.report.build_reports`)."""
     return build_reports(db, event=event, out=out, caveats=caveats)
 
 
@@ -173,6 +167,22 @@ def finish(summary: PipelineSummary) -> PipelineSummary:
     return summary
 
 
+def report_summary_step(db: str, event: str, out: str, caveats: list[str]) -> dict[str, Any]:
+    """The report step with a small, picklable result (paths and a count)."""
+    rep = report_step(db, event, out, caveats)
+    return {"html": [str(p) for p in rep.html], "figures": len(rep.figures)}
+
+
+class InProcessPipeline:
+    """The pipeline's steps as plain calls (``--no-prefect``), with the step policies."""
+
+    def call(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return call_with_policy(step, fn, *args)
+
+    def info(self, message: str) -> None:
+        pass
+
+
 def run_pipeline(
     db: str | Path | None = None,
     *,
@@ -180,95 +190,55 @@ def run_pipeline(
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str | Path = DEFAULT_OUT,
-    ingest: Callable[[str | Path | None], str] = ingest_step,
+    ingest: Callable[[str], str] = ingest_step,
+    runner: StepRunner | InProcessPipeline | None = None,
 ) -> PipelineSummary:
-    """The whole run without Prefect. Raises :class:`PipelineFailedError` at the end when the
-    ingest failed (the report is written first); study or report errors propagate at once."""
+    """The whole run: import, ingest, study, report, the same under both runners.
+
+    ``ingest(db)`` runs the ingestion and returns its one-line detail (in process by default;
+    the Prefect flow passes its ``daily_ingest`` subflow). A failed ingest is recorded and the
+    run goes on; :class:`PipelineFailedError` is raised at the end (after the report is
+    written); study or report errors propagate at once.
+    """
+    steps = runner if runner is not None else InProcessPipeline()
     path = str(resolve_db_path(db))
-    summary = PipelineSummary(path, event, str(out))
+    out = str(Path(out).resolve())
+    summary = PipelineSummary(path, event, out)
     if import_csv:
-        summary.steps.append(StepOutcome("import", "ok", import_step(path, import_csv)))
+        detail = steps.call("import_prices", import_step, path, str(import_csv))
+        summary.steps.append(StepOutcome("import", "ok", detail))
     if offline:
         summary.steps.append(StepOutcome("ingest", "skipped", "--offline"))
         summary.caveats.append(offline_caveat())
     else:
         try:
             summary.steps.append(StepOutcome("ingest", "ok", ingest(path)))
-        except Exception as exc:  # recorded; the run goes on
-            step = StepOutcome("ingest", "failed", _first_line(exc))
-            summary.steps.append(step)
-            summary.caveats.append(stale_caveat(step))
-    summary.steps.append(StepOutcome("study", "ok", study_step(path, event, out)))
-    rep = report_step(path, event, out, summary.caveats)
-    summary.reports = [str(p) for p in rep.html]
-    summary.steps.append(StepOutcome("report", "ok", f"{len(rep.figures)} figures"))
-    return finish(summary)
-
-
-# --------------------------------------------------------------------------- Prefect
-LOCK_RETRY = {
-    "cache_policy": NO_CACHE,
-    "retries": 2,
-    "retry_delay_seconds": [10, 60],
-    "retry_condition_fn": warehouse_locked,
-}
-
-
-@task(name="import_prices", **LOCK_RETRY)
-def import_prices(db: str, csv_file: str) -> str:
-    return import_step(db, csv_file)
-
-
-@task(name="run_study", **LOCK_RETRY)
-def run_study(db: str, event: str, out: str) -> str:
-    return study_step(db, event, out)
-
-
-@task(name="build_report", cache_policy=NO_CACHE)
-def build_report(db: str, event: str, out: str, caveats: list[str]) -> dict[str, Any]:
-    rep = report_step(db, event, out, caveats)
-    return {"html": [str(p) for p in rep.html], "figures": len(rep.figures)}
-
-
-@flow(name="pipeline", flow_run_name="pipeline-{event}", log_prints=True)
-def pipeline(
-    db: str | None = None,
-    import_csv: str | None = None,
-    offline: bool = False,
-    event: str = DEFAULT_EVENT,
-    out: str = str(DEFAULT_OUT),
-) -> dict[str, Any]:
-    """Daily run: optional CSV import, ingestion (subflow), event study, notebooks to HTML."""
-    from flows.ingest import daily_ingest
-
-    logger = get_run_logger()
-    path = str(resolve_db_path(db))
-    out = str(Path(out).resolve()) if not os.path.isabs(out) else out
-    summary = PipelineSummary(path, event, out)
-    if import_csv:
-        summary.steps.append(StepOutcome("import", "ok", import_prices(path, import_csv)))
-    if offline:
-        summary.steps.append(StepOutcome("ingest", "skipped", "--offline"))
-        summary.caveats.append(offline_caveat())
-    else:
-        try:
-            s = daily_ingest(db=path)
-            inserted, updated = s.get("inserted", 0), s.get("updated", 0)
-            calls = sum(s.get("calls", {}).values())
-            detail = _ingest_detail(s["status"], calls, inserted, updated, len(s["skipped"]))
-            summary.steps.append(StepOutcome("ingest", "ok", detail))
         except Exception as exc:  # recorded; study and report still run on the data held
             step = StepOutcome("ingest", "failed", _first_line(exc))
             summary.steps.append(step)
             summary.caveats.append(stale_caveat(step))
-            logger.warning("ingest failed, continuing on the data held: %s", step.detail)
-    summary.steps.append(StepOutcome("study", "ok", run_study(path, event, out)))
-    rep = build_report(path, event, out, summary.caveats)
-    summary.reports = rep["html"]
+            steps.info(f"ingest failed, continuing on the data held: {step.detail}")
+    summary.steps.append(
+        StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
+    )
+    rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)
+    summary.reports = list(rep["html"])
     summary.steps.append(StepOutcome("report", "ok", f"{rep['figures']} figures"))
     for line in summary.lines():
-        logger.info(line)
-    return finish(summary).to_dict()
+        steps.info(line)
+    return finish(summary)
+
+
+def ingest_detail(summary: dict[str, Any]) -> str:
+    """The ingest step's one line from a run's summary dict (as a flow returns it)."""
+    calls = sum(summary.get("calls", {}).values())
+    return _ingest_detail(
+        summary["status"],
+        calls,
+        summary.get("inserted", 0),
+        summary.get("updated", 0),
+        len(summary.get("skipped", {})),
+    )
 
 
 __all__ = [
@@ -277,7 +247,6 @@ __all__ = [
     "StepOutcome",
     "import_step",
     "ingest_step",
-    "pipeline",
     "report_step",
     "run_pipeline",
     "study_step",

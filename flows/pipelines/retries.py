@@ -1,4 +1,5 @@
-"""Retry conditions for Prefect tasks: retry only the failures worth retrying.
+"""Retry conditions for Prefect tasks, built from the step policies of
+:mod:`flows.services.steps` (which the in-process runner applies the same way).
 
 Prefect calls ``retry_condition_fn(task, task_run, state)`` after a failed attempt; reading the
 state's result re-raises the task's exception, which is matched here against the given types.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from warehouse.errors import WarehouseLockedError
+from flows.services.steps import LOCKED_LOAD, TRANSIENT_SOURCE
 
 RetryCondition = Callable[[Any, Any, Any], bool]
 
@@ -32,4 +33,7 @@ def retry_when(*errors: type[BaseException]) -> RetryCondition:
 
 
 # A step whose DuckDB file an analyst held past the lock timeout: worth another try later.
-warehouse_locked = retry_when(WarehouseLockedError)
+warehouse_locked = retry_when(*LOCKED_LOAD.retry_on)
+# 429, 5xx and timeouts (the client already retried within its time budget), never a 4xx, a
+# bad key or a block page.
+transient_source_error = retry_when(*TRANSIENT_SOURCE.retry_on)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prefect.schedules import Cron
 
 from warehouse.errors import InputError
 
-DEPLOYMENT_FLOW = "daily_ingest"
 
-
-def daily_flow():
+def daily_flow() -> Any:
     """The flow the schedule runs: the whole pipeline (ingest, study, report)."""
-    from flows.pipeline import pipeline
+    from flows.pipelines.daily_pipeline import pipeline
 
     return pipeline
 

@@ -1,8 +1,15 @@
-"""Every constant of the HTTP sources in one place: hosts, page sizes, plan limits, env names."""
+"""CoinGecko's constants in one place: hosts, plans, limits, error codes, settings' names."""
 
 from __future__ import annotations
 
-# ---------------------------------------------------------------- CoinGecko
+from flows.sources.http import (  # noqa: F401  (re-exported: one place per vendor)
+    DEFAULT_BACKOFF_BASE_SECONDS,
+    DEFAULT_BACKOFF_MAX_SECONDS,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    RATE_HEADROOM,
+)
+
 COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3/"  # keyless and demo plans
 COINGECKO_PRO_URL = "https://pro-api.coingecko.com/api/v3/"
 
@@ -45,28 +52,3 @@ ENV_COINGECKO_CPM = "AITOKENS_COINGECKO_CALLS_PER_MINUTE"
 ENV_COINGECKO_MAX_RETRY = "AITOKENS_COINGECKO_MAX_RETRY_SECONDS"
 ENV_COINGECKO_TIMEOUT = "AITOKENS_COINGECKO_TIMEOUT"
 ENV_COINGECKO_CATEGORIES = "AITOKENS_COINGECKO_CATEGORIES"
-
-# ---------------------------------------------------------------- Yahoo
-YAHOO_URL = "https://query1.finance.yahoo.com/"
-YAHOO_CHART_PATH = "v8/finance/chart/{ticker}"
-DEFAULT_TICKERS = ("NVDA", "AMD", "SPY", "QQQ")
-YAHOO_CALLS_PER_MINUTE = 60.0
-# Yahoo answers 429 to the default python-requests User-Agent: present a browser.
-BROWSER_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Safari/537.36"
-)
-ENV_YAHOO_URL = "AITOKENS_YAHOO_URL"
-ENV_YAHOO_TICKERS = "AITOKENS_YAHOO_TICKERS"
-ENV_YAHOO_CPM = "AITOKENS_YAHOO_CALLS_PER_MINUTE"
-ENV_YAHOO_MAX_RETRY = "AITOKENS_YAHOO_MAX_RETRY_SECONDS"
-ENV_YAHOO_TIMEOUT = "AITOKENS_YAHOO_TIMEOUT"
-
-# ---------------------------------------------------------------- retries (both sources)
-DEFAULT_TIMEOUT_SECONDS = 30.0
-DEFAULT_MAX_RETRY_SECONDS = 300.0  # total time one request may spend retrying
-DEFAULT_BACKOFF_BASE_SECONDS = 1.0
-DEFAULT_BACKOFF_MAX_SECONDS = 60.0
-# The limiter spaces calls for this share of the configured rate, so that request jitter
-# never pushes a sliding one-minute window over the server's limit (>= 90% busy is the goal).
-RATE_HEADROOM = 0.95

@@ -1,0 +1,57 @@
+"""The Prefect flow of the daily pipeline: the steps of :func:`flows.services.pipeline.
+run_pipeline` as tasks, with the ingestion as a subflow (``daily_ingest``).
+
+`aitokens serve` schedules this flow (:func:`flows.pipelines.schedule.daily_flow`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prefect import flow, get_run_logger
+
+from flows.pipelines import ingest_flows
+from flows.pipelines.prefect_steps import PrefectSteps
+from flows.services.pipeline import DEFAULT_EVENT, DEFAULT_OUT, ingest_detail, run_pipeline
+
+T = TypeVar("T")
+
+
+class PrefectPipelineSteps:
+    """The pipeline's steps as tasks of this flow run, logs to its logger."""
+
+    def __init__(self) -> None:
+        self._steps = PrefectSteps()
+
+    def call(self, step: str, fn: Callable[..., T], *args: Any) -> T:
+        return self._steps.call(step, fn, *args)
+
+    def info(self, message: str) -> None:
+        get_run_logger().info("%s", message)
+
+
+def _ingest_subflow(db: str) -> str:
+    # Looked up at call time, so a test (or a deployment) can swap the subflow.
+    return ingest_detail(ingest_flows.daily_ingest(db=db))
+
+
+@flow(name="pipeline", flow_run_name="pipeline-{event}", log_prints=True)
+def pipeline(
+    db: str | None = None,
+    import_csv: str | None = None,
+    offline: bool = False,
+    event: str = DEFAULT_EVENT,
+    out: str = str(DEFAULT_OUT),
+) -> dict[str, Any]:
+    """Daily run: optional CSV import, ingestion (subflow), event study, notebooks to HTML."""
+    summary = run_pipeline(
+        db,
+        import_csv=import_csv,
+        offline=offline,
+        event=event,
+        out=out,
+        ingest=_ingest_subflow,
+        runner=PrefectPipelineSteps(),
+    )
+    return summary.to_dict()

@@ -1,0 +1,51 @@
+"""The one CSV import sequence: validate the whole file, then upsert it in one transaction.
+
+Used by `aitokens import` and the pipeline's import step alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.sources.csv_import import ParsedCsv, read_price_csv
+from warehouse.db import open_warehouse, resolve_db_path
+from warehouse.imports import ImportReport, import_prices
+
+
+@dataclass(frozen=True)
+class CsvImport:
+    """What an import did: the parsed file's facts and the warehouse's counts."""
+
+    path: Path
+    db_file: Path
+    parsed: ParsedCsv
+    report: ImportReport
+
+    def one_line(self) -> str:
+        r = self.report.result
+        return (
+            f"{self.path.name}: {self.report.rows_read:,} rows, {r.inserted:,} inserted, "
+            f"{r.updated:,} updated, {r.unchanged:,} unchanged"
+        )
+
+
+def import_csv(
+    db: str | Path | None, csv_file: str | Path, *, default_asset_class: str | None = None
+) -> CsvImport:
+    """Validate ``csv_file`` (a bad file raises with its bad lines, nothing written) and upsert
+    it (re-importing the same file changes nothing)."""
+    path = Path(csv_file)
+    if default_asset_class is None:
+        parsed = read_price_csv(path)
+    else:
+        parsed = read_price_csv(path, default_asset_class=default_asset_class)
+    with open_warehouse(db) as con:
+        report = import_prices(
+            con,
+            parsed.frame,
+            path=path,
+            rows_read=parsed.rows_read,
+            exact_duplicates=parsed.exact_duplicates,
+        )
+    return CsvImport(path, resolve_db_path(db), parsed, report)

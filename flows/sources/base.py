@@ -1,0 +1,178 @@
+"""The source interface: plan what the warehouse's coverage lacks -> fetch pages -> tidy frames.
+
+A price source is one package under ``flows/sources/`` whose ``SOURCE`` is a :class:`Source`
+subclass; :mod:`flows.sources.registry` finds it, so a new vendor (or a new interval of one) is
+one package plus a warehouse migration for its table, and touches no other source:
+
+1. **plan** (loader process): which series to follow (:meth:`Source.follows`), and for each the
+   ranges its coverage lacks (:func:`flows.sources.planning.plan_series`, then
+   :meth:`Source.refine_plans` for vendor rules such as "no call for a weekend");
+2. **fetch** (any process, e.g. a Dask worker): :meth:`Source.fetch` turns one
+   :class:`SeriesPlan` into pages through the vendor's client and returns a :class:`SeriesFetch`;
+3. **tidy frames**: the frames of a :class:`SeriesFetch` have exactly the columns of the
+   declared :attr:`Source.table` and are upserted on its key, with the run's raw answers and the
+   series' new coverage, in one transaction (:mod:`flows.services.ingestion`).
+
+Sources know HTTP and payloads, nothing of DuckDB: the table is only named here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from flows.sources.http import ExchangeCallback
+from warehouse.ingest_load import RawExchange
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where a source's tidy frames go: the warehouse table and its upsert key.
+
+    ``series_column`` and ``time_column`` name the key columns that identify a series and a
+    period; the warehouse reads a series' held range from them when no coverage was recorded.
+    """
+
+    name: str
+    key: tuple[str, ...]
+    series_column: str
+    time_column: str
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """The close-date ranges to fetch for one series of one source (empty: up to date)."""
+
+    source: str
+    series_id: str
+    ranges: tuple[tuple[date, date], ...]
+    covered_from: date | None
+    covered_to: date | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.ranges
+
+    def with_ranges(self, ranges: Sequence[tuple[date, date]]) -> SeriesPlan:
+        return SeriesPlan(
+            self.source, self.series_id, tuple(ranges), self.covered_from, self.covered_to
+        )
+
+
+@dataclass
+class SeriesFetch:
+    """What one series' fetch produced, shipped back to the loading process (picklable).
+
+    ``frames`` are tidy: the columns of the source's table. ``requested`` is the close-date range
+    each plan range really asked for once a plan cap cut it (None: nothing could be asked);
+    coverage records these, never the wish. ``skipped`` is the reason a series is not served
+    (e.g. a 404 for a delisted coin); it is recorded and asked again another day.
+    """
+
+    plan: SeriesPlan
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    requested: list[tuple[date, date] | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    raw: list[RawExchange] = field(default_factory=list)
+    calls: Counter = field(default_factory=Counter)
+
+    def frame(self) -> pd.DataFrame | None:
+        """All rows fetched, or None when there are none."""
+        frames = [f for f in self.frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+
+@dataclass(frozen=True)
+class UniverseRequest:
+    """What a run asked to follow, for :meth:`Source.follows` (None: the source's default)."""
+
+    coins: tuple[str, ...] = ()  # the CoinGecko universe (sector members + BTC/ETH)
+    tickers: tuple[str, ...] | None = None  # equities asked for by the run
+
+
+class Source(ABC):
+    """One price source. Subclasses set the class attributes and implement the abstract methods.
+
+    An instance holds the source's settings (``config``, a frozen dataclass that may carry a
+    key) in the loading process; :meth:`settings` is the same without any key, safe to pickle,
+    log and ship to worker processes, where :meth:`build_client` rebuilds a client from it.
+    """
+
+    name: ClassVar[str]  # the warehouse's source label and the registry key
+    table: ClassVar[TableSpec]
+    interval: ClassVar[str] = "1d"
+    enabled_by_default: ClassVar[bool] = True
+    # ``aitokens.toml`` section of this source: key -> (kind, overriding environment variable);
+    # kinds are checked by flows.config ("positive", "non_negative", "names", "url", or a tuple
+    # of allowed values).
+    settings_section: ClassVar[str]
+    settings_schema: ClassVar[Mapping[str, tuple[str | tuple[str, ...], str | None]]] = {}
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    # -- settings and clients ---------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Source:
+        """The source configured from the environment over ``aitokens.toml``."""
+
+    @property
+    def calls_per_minute(self) -> float:
+        return float(self.config.calls_per_minute)
+
+    @property
+    def api_key(self) -> str | None:
+        return getattr(self.config, "api_key", None)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting except the key: what worker processes receive."""
+        return {
+            f.name: getattr(self.config, f.name) for f in fields(self.config) if f.name != "api_key"
+        }
+
+    @classmethod
+    def key_from_env(cls, settings: Mapping[str, Any]) -> str | None:
+        """The key a worker process resolves for itself (never shipped); None: keyless."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def build_client(
+        cls, settings: Mapping[str, Any], api_key: str | None, on_exchange: ExchangeCallback
+    ) -> Any:
+        """A client for these settings whose every answer goes to ``on_exchange``."""
+
+    def client(self, on_exchange: ExchangeCallback) -> Any:
+        """A client in this process, with the key the run holds."""
+        return self.build_client(self.settings(), self.api_key, on_exchange)
+
+    # -- plan ------------------------------------------------------------------------------
+    @abstractmethod
+    def follows(self, request: UniverseRequest) -> list[str]:
+        """The series ids this run follows."""
+
+    def refine_plans(self, plans: list[SeriesPlan]) -> list[SeriesPlan]:
+        """Vendor rules applied to the coverage plans (default: none)."""
+        return plans
+
+    def planned_calls(self, plan: SeriesPlan, today: date) -> int:
+        """History calls ``plan`` will make (for progress bars and ETAs); default one a range."""
+        return len(plan.ranges)
+
+    # -- fetch -----------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def fetch(cls, client: Any, plan: SeriesPlan, now: datetime) -> SeriesFetch:
+        """Fetch every range of one series into tidy frames of :attr:`table`.
+
+        A series the vendor does not serve comes back with ``skipped`` set; every other error
+        raises (the caller records it and the next run asks again).
+        """

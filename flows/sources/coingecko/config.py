@@ -1,0 +1,144 @@
+"""Settings of the CoinGecko source: plan, key (never shown), host, rate, retries, categories."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.errors import (
+    BadApiKeyError,
+    ConfigError,
+)
+from flows.sources.coingecko import constants as C
+from flows.sources.http import (
+    RetryPolicy,
+    env_float,
+)
+
+log = logging.getLogger("aitokens.sources.coingecko")
+
+
+# ------------------------------------------------------------------------------ config
+@dataclass(frozen=True)
+class CoinGeckoConfig:
+    """Settings of the CoinGecko source; :meth:`from_env` reads them from the environment.
+
+    ``plan`` is ``keyless``, ``demo`` or ``pro`` (``COINGECKO_PLAN``; default ``demo`` when a
+    key is set, else ``keyless``); ``api_key`` comes from ``COINGECKO_API_KEY`` and is never
+    shown by ``repr``. ``base_url`` (``AITOKENS_COINGECKO_URL``) overrides the plan's host, e.g.
+    for a mirror or a test fake. ``calls_per_minute`` defaults to the plan's figure in
+    :mod:`flows.sources.constants`; ``history_days`` to the plan's history cap (None: no cap).
+    """
+
+    plan: str = "keyless"
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    calls_per_minute: float | None = None
+    max_retry_seconds: float = C.DEFAULT_MAX_RETRY_SECONDS
+    timeout_seconds: float = C.DEFAULT_TIMEOUT_SECONDS
+    backoff_base_seconds: float = C.DEFAULT_BACKOFF_BASE_SECONDS
+    backoff_max_seconds: float = C.DEFAULT_BACKOFF_MAX_SECONDS
+    rate_window_seconds: float = 60.0  # the server counts calls per minute
+    categories: tuple[str, ...] = C.DEFAULT_CATEGORIES
+    history_days: int | None = -1  # -1: the plan's cap
+    per_page: int = C.MARKETS_PER_PAGE
+
+    def __post_init__(self) -> None:
+        if self.plan not in C.PLANS:
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_PLAN}={self.plan!r} is not a plan; use one of "
+                f"{', '.join(C.PLANS)}."
+            )
+        key = (self.api_key or "").strip() or None
+        if self.plan != "keyless" and key is None:
+            raise BadApiKeyError(
+                f"{C.ENV_COINGECKO_PLAN}={self.plan} needs an API key: set {C.ENV_COINGECKO_KEY} "
+                f"or a Prefect Secret block (see flows/secrets.py), or {C.ENV_COINGECKO_PLAN}="
+                "keyless."
+            )
+        if self.plan == "keyless":
+            key = None  # a keyless plan sends no key even if one is set
+        base = self.base_url or C.PLAN_BASE_URL[self.plan]
+        if not base.endswith("/"):
+            base += "/"  # pycoingecko concatenates paths onto it
+        object.__setattr__(self, "api_key", key)
+        object.__setattr__(self, "base_url", base)
+        if self.calls_per_minute is None:
+            object.__setattr__(self, "calls_per_minute", C.PLAN_CALLS_PER_MINUTE[self.plan])
+        if self.history_days == -1:
+            object.__setattr__(self, "history_days", C.PLAN_HISTORY_DAYS[self.plan])
+        if not self.calls_per_minute > 0:
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_CPM} must be positive, got {self.calls_per_minute}."
+            )
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_TIMEOUT} must be a positive number of seconds, "
+                f"got {self.timeout_seconds}."
+            )
+        if not self.max_retry_seconds >= 0:
+            raise ConfigError(
+                f"{C.ENV_COINGECKO_MAX_RETRY} must be zero or more, got {self.max_retry_seconds}."
+            )
+        object.__setattr__(self, "categories", tuple(self.categories))
+
+    def __repr__(self) -> str:
+        key = "***" if self.api_key else None
+        return (
+            f"CoinGeckoConfig(plan={self.plan!r}, api_key={key!r}, base_url={self.base_url!r}, "
+            f"calls_per_minute={self.calls_per_minute}, history_days={self.history_days}, "
+            f"categories={self.categories!r})"
+        )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> CoinGeckoConfig:
+        """Build from ``COINGECKO_*`` / ``AITOKENS_COINGECKO_*`` variables over the settings
+        file's ``[coingecko]`` section (:mod:`flows.config`); ``overrides`` win.
+
+        The key comes from ``COINGECKO_API_KEY`` or a Prefect Secret block
+        (:mod:`flows.secrets`), never from the file.
+        """
+        from flows.config import load_config, merged_settings
+        from flows.secrets import resolve_coingecko_key, secret_block_name
+
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = merged_settings("coingecko", environ)
+        key = resolve_coingecko_key(environ)
+        env_plan = env.get(C.ENV_COINGECKO_PLAN, "").strip().lower()
+        file_plan = kwargs.pop("plan", None)
+        plan = env_plan or file_plan or ("demo" if key else "keyless")
+        if not env_plan and file_plan and file_plan != "keyless" and not key:
+            label = load_config(environ).label
+            raise BadApiKeyError(
+                f"{label} [coingecko] plan = {file_plan!r} needs an API key: set "
+                f"{C.ENV_COINGECKO_KEY} or store it in the Prefect Secret block "
+                f'{secret_block_name(environ)!r} (or set plan = "keyless").'
+            )
+        kwargs.update({"plan": plan, "api_key": key})
+        if env.get(C.ENV_COINGECKO_URL, "").strip():
+            kwargs["base_url"] = env[C.ENV_COINGECKO_URL].strip()
+        for name, attr in (
+            (C.ENV_COINGECKO_CPM, "calls_per_minute"),
+            (C.ENV_COINGECKO_MAX_RETRY, "max_retry_seconds"),
+            (C.ENV_COINGECKO_TIMEOUT, "timeout_seconds"),
+        ):
+            value = env_float(env, name)
+            if value is not None:
+                kwargs[attr] = value
+        cats = env.get(C.ENV_COINGECKO_CATEGORIES, "").strip()
+        if cats:
+            kwargs["categories"] = tuple(c.strip() for c in cats.split(",") if c.strip())
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
+        )
