@@ -26,8 +26,10 @@ from typing import Any
 
 import pandas as pd
 
+from warehouse import report_inputs as reads
 from warehouse.db import open_warehouse, resolve_db_path
 from warehouse.errors import InputError, WarehouseError
+from warehouse.runs import RunRecord
 
 log = logging.getLogger("aitokens.report")
 
@@ -72,29 +74,6 @@ class ReportSummary:
         return out
 
 
-# --------------------------------------------------------------------------- warehouse reads
-_ONE_SOURCE_SQL = """
-WITH counts AS (
-    SELECT symbol, source, count(*) AS n FROM daily_prices GROUP BY ALL
-), ranked AS (
-    SELECT symbol, source,
-           row_number() OVER (PARTITION BY symbol ORDER BY n DESC, source) AS k
-    FROM counts
-)
-SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close,
-       p.volume_usd, p.market_cap
-FROM daily_prices AS p JOIN ranked AS r USING (symbol, source)
-WHERE r.k = 1
-ORDER BY p.symbol, p.date
-"""
-
-_VENUES_SQL = """
-SELECT symbol, asset_class, calendar, source, first_date, last_date, n_obs, gaps,
-       stale_sessions
-FROM freshness ORDER BY asset_class, symbol, source
-"""
-
-
 @dataclass
 class EventInputs:
     """What the event-study notebook reads: one price series per symbol, and its provenance."""
@@ -103,7 +82,7 @@ class EventInputs:
     prices: pd.DataFrame  # date, symbol, asset_id, asset_class, calendar, source, close, ...
     venues: pd.DataFrame  # every series held (freshness), incl. those not chosen
     members: pd.DataFrame  # latest AI-category membership (empty for CSV-only warehouses)
-    last_ingest: dict[str, Any] | None
+    last_ingest: RunRecord | None
 
     @property
     def ai_tokens(self) -> list[str]:
@@ -144,37 +123,14 @@ class SectorInputs:
         return bool(len(s)) and bool(s["market_cap_usd"].notna().any())
 
 
-def _last_ingest(con) -> dict[str, Any] | None:
-    rows = con.execute(
-        "SELECT run_id, flow, started_at, finished_at, status, errors FROM ingest_runs "
-        "ORDER BY started_at DESC LIMIT 1"
-    ).fetchall()
-    if not rows:
-        return None
-    keys = ("run_id", "flow", "started_at", "finished_at", "status", "errors")
-    return dict(zip(keys, rows[0], strict=True))
-
-
-def _latest_members(con) -> pd.DataFrame:
-    return con.execute(
-        "SELECT m.snapshot_date, m.coin_id, upper(coalesce(c.symbol, m.coin_id)) AS symbol, "
-        "c.name, m.rank, m.market_cap FROM category_members AS m "
-        "LEFT JOIN coins AS c USING (coin_id) "
-        "WHERE m.category_id = 'artificial-intelligence' AND m.snapshot_date = ("
-        "  SELECT max(snapshot_date) FROM category_members "
-        "  WHERE category_id = 'artificial-intelligence') "
-        "ORDER BY m.market_cap DESC NULLS LAST"
-    ).df()
-
-
 def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
     """Read the event-study inputs read-only and close the file at once."""
     path = resolve_db_path(db)
     with open_warehouse(path, read_only=True) as con:
-        prices = con.execute(_ONE_SOURCE_SQL).df()
-        venues = con.execute(_VENUES_SQL).df()
-        members = _latest_members(con)
-        last = _last_ingest(con)
+        prices = reads.one_series_per_symbol(con)
+        venues = reads.series_freshness(con)
+        members = reads.latest_members(con)
+        last = reads.last_ingest_run(con)
     prices["date"] = pd.to_datetime(prices["date"])
     return EventInputs(path, prices, venues, members, last)
 
@@ -183,21 +139,11 @@ def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs
     """Read the sector notebook's inputs read-only and close the file at once."""
     path = resolve_db_path(db)
     with open_warehouse(path, read_only=True) as con:
-        sector = con.execute("SELECT * FROM ai_sector_daily ORDER BY date").df()
-        snapshots = con.execute(
-            "SELECT snapshot_date, snapshot_ts, market_cap, volume_24h, n_coins "
-            "FROM category_snapshots WHERE category_id = 'artificial-intelligence' "
-            "ORDER BY snapshot_date"
-        ).df()
-        members = _latest_members(con)
-        caps = con.execute(
-            "SELECT d.date, upper(coalesce(c.symbol, d.coin_id)) AS symbol, d.market_cap "
-            "FROM coin_daily AS d LEFT JOIN coins AS c USING (coin_id) "
-            "WHERE d.source = 'coingecko' AND d.market_cap IS NOT NULL AND d.coin_id IN ("
-            "  SELECT coin_id FROM category_members WHERE category_id = 'artificial-intelligence')"
-            " ORDER BY d.date"
-        ).df()
-        prices = con.execute(_ONE_SOURCE_SQL).df()
+        sector = reads.sector_daily(con)
+        snapshots = reads.category_figures(con)
+        members = reads.latest_members(con)
+        caps = reads.member_market_caps(con)
+        prices = reads.one_series_per_symbol(con)
     for frame in (sector, caps, prices):
         if "date" in frame.columns:
             frame["date"] = pd.to_datetime(frame["date"])
@@ -215,10 +161,7 @@ def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT)
 
     path = resolve_db_path(db)
     with open_warehouse(path, read_only=True) as con:
-        has_catalog = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"
-        ).fetchall()[0][0]
-        if not has_catalog:
+        if not reads.has_event_catalog(con):
             from analysis import get_event
 
             ev = get_event(event)
@@ -265,30 +208,27 @@ def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EV
         )
     day0 = event_day0(path, event)
     with open_warehouse(path, read_only=True) as con:
-        rows = con.execute(
-            "SELECT asset_class, symbol, min(date), max(date), count(*) FROM daily_prices "
-            "GROUP BY ALL"
-        ).fetchall()
-    if not rows:
+        spans = reads.symbol_spans(con)
+    if not spans:
         raise ReportDataError(
             f"the warehouse {path} holds no price data: run `aitokens import FILE.csv` or "
             "`aitokens ingest` first"
         )
-    tokens = [r for r in rows if r[0] == "ai_token"]
+    tokens = [r for r in spans if r.asset_class == "ai_token"]
     if not tokens:
         raise ReportDataError(
             f"the warehouse {path} holds no AI-token prices (asset_class ai_token): run "
             "`aitokens ingest` (CoinGecko's artificial-intelligence category) or "
             "`aitokens import FILE.csv` with asset_class ai_token first"
         )
-    if not any(r[1] == "BTC" for r in rows):
+    if not any(r.symbol == "BTC" for r in spans):
         raise ReportDataError(
             f"the warehouse {path} holds no BTC closes (the AI tokens' benchmark): run "
             "`aitokens ingest` or import a CSV with BTC first"
         )
     need_from = day0 - dt.timedelta(days=LOOKBACK_DAYS)
     need_to = day0 + dt.timedelta(days=10)
-    covered = [r for r in tokens if r[2] <= day0 - dt.timedelta(days=60) and r[3] >= day0]
+    covered = [r for r in tokens if r.first <= day0 - dt.timedelta(days=60) and r.last >= day0]
     if not covered:
         since = need_from.replace(day=1).isoformat()
         raise ReportDataError(
