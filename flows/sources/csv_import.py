@@ -430,8 +430,15 @@ def read_price_csv(
             }
         )
 
-    value_cols = ["symbol", key_column, "source", "asset_class", "close", "volume_usd"]
-    value_cols.append("market_cap")
+    value_cols = [
+        "symbol",
+        key_column,  # date (a daily file) or ts (an hourly one)
+        "source",
+        "asset_class",
+        "close",
+        "volume_usd",
+        "market_cap",
+    ]
     frame = pd.DataFrame.from_records(records_out, columns=["line", *value_cols])
     if interval == "1h":
         frame[key_column] = pd.to_datetime(frame[key_column]).astype("datetime64[us]")
