@@ -3,9 +3,10 @@
 Layout of an export folder ``DIR``::
 
     DIR/manifest.json                                  tables, row counts, files, column types
-    DIR/<dated table>/month=YYYY-MM/data_0.parquet     coin_daily, equity_daily, imported_daily, ...
+    DIR/<dated table>/month=YYYY-MM/data_0.parquet     coin_daily, imported_daily, price_hourly, ...
     DIR/<dimension table>/data_0.parquet               coins, equities, ingest_runs, ...
-    DIR/<analyst view>/month=YYYY-MM/data_0.parquet    daily_prices, daily_returns, sector_daily
+    DIR/<analyst view>/month=YYYY-MM/data_0.parquet    daily_prices, daily_returns, sector_daily,
+                                                       hourly_prices, hourly_returns
 
 ``month`` is a Hive partition key (a string such as ``2024-02``) taken from the table's date
 column; it is not stored inside the files, so readers see it as a partition column
@@ -57,9 +58,12 @@ MONTH_OF = {
     "category_snapshots": "snapshot_date",
     "raw_responses": "fetched_at",
     "global_daily": "date",
+    "price_hourly": "ts",
     "daily_prices": "date",
     "daily_returns": "date",
     "sector_daily": "date",
+    "hourly_prices": "ts",
+    "hourly_returns": "ts",
 }
 
 # Analyst views exported as tables, with the key their rows are sorted on. ``ai_sector_daily`` is
@@ -69,6 +73,8 @@ EXPORTED_VIEWS = {
     "daily_prices": ("asset_id", "source", "date"),
     "daily_returns": ("asset_id", "source", "date"),
     "sector_daily": ("category_id", "date"),
+    "hourly_prices": ("asset_id", "source", "ts"),
+    "hourly_returns": ("asset_id", "source", "ts"),
 }
 
 # DuckDB types that Spark or Trino cannot read from Parquet, and what they are written as.

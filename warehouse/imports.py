@@ -1,4 +1,5 @@
-"""Load a validated CSV batch into ``imported_daily`` in one transaction, with its run record."""
+"""Load a validated CSV batch in one transaction, with its run record: daily rows (a ``date``
+column) into ``imported_daily``, hourly closes (a ``ts`` column) into ``price_hourly``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import duckdb
 import pandas as pd
 
 from warehouse.db import transaction
+from warehouse.errors import InputError
+from warehouse.hourly import HOURLY_TABLE, upsert_hourly
 from warehouse.load import UpsertResult, upsert
 from warehouse.runs import RunRecord, record_run, utcnow
 
 IMPORTED_KEY = ("symbol", "date", "source")
+IMPORTED_TABLE = "imported_daily"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class ImportReport:
     def changed_nothing(self) -> bool:
         return self.result.written == 0
 
+    @property
+    def interval(self) -> str:
+        """``"1h"`` when the rows went to ``price_hourly``, else ``"1d"``."""
+        return "1h" if self.result.table == HOURLY_TABLE else "1d"
+
 
 def import_prices(
     con: duckdb.DuckDBPyConnection,
@@ -39,10 +48,29 @@ def import_prices(
     rows_read: int,
     exact_duplicates: int,
 ) -> ImportReport:
-    """Upsert the batch and record the run; both commit together or not at all."""
-    run = RunRecord(flow="csv_import", details={"file": path.name, "rows_read": rows_read})
+    """Upsert the batch and record the run; both commit together or not at all.
+
+    The frame is ``ParsedCsv.frame``: a ``date`` column makes it daily (``imported_daily``), a
+    ``ts`` column (UTC hour-close times) hourly (``price_hourly``, the symbol as ``asset_id``).
+    """
+    hourly = "ts" in frame.columns
+    if hourly and "date" in frame.columns:
+        raise InputError("a batch holds either a date column (daily) or a ts column (hourly)")
+    table = HOURLY_TABLE if hourly else IMPORTED_TABLE
+    run = RunRecord(
+        flow="csv_import",
+        details={
+            "file": path.name,
+            "rows_read": rows_read,
+            "interval": "1h" if hourly else "1d",
+            "table": table,
+        },
+    )
     with transaction(con):
-        result = upsert(con, "imported_daily", frame, IMPORTED_KEY)
+        if hourly:
+            result = upsert_hourly(con, frame.rename(columns={"symbol": "asset_id"}))
+        else:
+            result = upsert(con, table, frame, IMPORTED_KEY)
         run.rows_inserted, run.rows_updated, run.rows_unchanged = (
             result.inserted,
             result.updated,

@@ -5,7 +5,9 @@ Analysis never opens a connection; these functions take one and hand back pandas
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
@@ -130,3 +132,98 @@ def price_panel(
         f"market_cap FROM daily_prices {clause} ORDER BY symbol, source, date",
         params,
     ).df()
+
+
+def hourly_closes(
+    con: duckdb.DuckDBPyConnection,
+    symbols: Sequence[str],
+    start: str | dt.datetime | pd.Timestamp,
+    end: str | dt.datetime | pd.Timestamp,
+    *,
+    sources: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Hourly closes of one series per symbol, long: ``symbol, asset_id, source, ts, close``.
+
+    ``ts`` is the UTC close time of the hour (dtype ``datetime64[us, UTC]``): the close at
+    ``ts`` ends the hour ``[ts - 1h, ts)``. ``start`` and ``end`` bound ``ts`` inclusively; a
+    naive time is read as UTC. One series per symbol, as the daily study chooses
+    (``warehouse.studies.choose_series``): ``sources`` (``NAME`` everywhere or ``SYMBOL=NAME``)
+    first, else the most hourly closes within ``[start, end]``, ties broken by source name.
+    ``frame.attrs["series"]`` maps each symbol to ``{asset_id, source, n_obs, reason}``.
+    Rows are sorted by symbol and ts; closes are USD. Unknown symbols raise
+    ``UnknownSymbolError`` naming close matches.
+    """
+    from warehouse.studies import UnknownSymbolError, parse_source_prefs, resolve_symbols
+
+    lo, hi = _utc_bound(start, "start"), _utc_bound(end, "end")
+    if lo > hi:
+        raise InputError(f"hourly_closes: start {lo} is after end {hi}")
+    catalog = con.execute(
+        "SELECT symbol, asset_id, source, count(*) FILTER (WHERE ts BETWEEN ? AND ?) AS in_span "
+        "FROM hourly_prices GROUP BY ALL ORDER BY symbol, source, asset_id",
+        [lo, hi],
+    ).df()
+    wanted = resolve_symbols(catalog, symbols, what="hourly closes")
+    general, per_symbol = parse_source_prefs(sources)
+    held = set(catalog.loc[catalog["symbol"].isin(wanted), "source"])
+    for src in general:
+        if src not in held:
+            raise UnknownSymbolError(
+                f"source {src}: no hourly series of {', '.join(wanted)} comes from it "
+                f"(sources: {', '.join(sorted(held))})"
+            )
+    chosen: dict[str, dict] = {}
+    for sym in wanted:
+        cands = catalog[catalog["symbol"] == sym].sort_values(
+            ["in_span", "source", "asset_id"], ascending=[False, True, True], kind="stable"
+        )
+        if sym in per_symbol:
+            want = per_symbol[sym]
+            pick = cands[cands["source"] == want]
+            if pick.empty:
+                raise UnknownSymbolError(
+                    f"source {sym}={want}: {sym} has no hourly series from {want} "
+                    f"(its sources: {', '.join(sorted(cands['source']))})"
+                )
+            reason = f"source {sym}={want}"
+        elif len(cands) == 1:
+            pick, reason = cands, "only source"
+        elif any(s in general for s in cands["source"]):
+            want = next(s for s in general if s in set(cands["source"]))
+            pick, reason = cands[cands["source"] == want], f"source {want}"
+        else:
+            pick = cands
+            reason = "most hourly closes in the span of " + ", ".join(
+                f"{s} ({n})" for s, n in zip(cands["source"], cands["in_span"], strict=True)
+            )
+        row = pick.iloc[0]
+        chosen[sym] = {
+            "asset_id": str(row["asset_id"]),
+            "source": str(row["source"]),
+            "n_obs": int(row["in_span"]),
+            "reason": reason,
+        }
+    frame = con.execute(
+        "SELECT p.symbol, p.asset_id, p.source, p.ts, p.close FROM hourly_prices AS p "
+        "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
+        "USING (asset_id, source) WHERE p.ts BETWEEN ? AND ? ORDER BY p.symbol, p.ts",
+        [[c["asset_id"] for c in chosen.values()], [c["source"] for c in chosen.values()], lo, hi],
+    ).df()
+    frame = frame[frame["symbol"].isin(list(chosen))].reset_index(drop=True)
+    frame["ts"] = pd.to_datetime(frame["ts"]).astype("datetime64[us]").dt.tz_localize("UTC")
+    frame["close"] = frame["close"].astype("float64")
+    frame.attrs["series"] = chosen
+    return frame
+
+
+def _utc_bound(value: str | dt.datetime | pd.Timestamp, what: str) -> dt.datetime:
+    """A naive UTC datetime from a time bound; a naive input is taken as UTC."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InputError(f"hourly_closes: {what} {value!r} is not a time") from None
+    if pd.isna(ts):
+        raise InputError(f"hourly_closes: {what} is empty")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()

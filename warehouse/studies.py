@@ -284,7 +284,8 @@ def series_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def resolve_symbols(catalog: pd.DataFrame, symbols: Sequence[str], *, what: str) -> list[str]:
     """Upper-case ``symbols`` and check each is held; unknown ones are named with close matches."""
     known = sorted(set(catalog["symbol"]))
-    out, missing = [], []
+    out: list[str] = []
+    missing: list[str] = []
     for raw in symbols:
         sym = raw.strip().upper()
         if not sym:

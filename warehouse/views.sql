@@ -151,3 +151,37 @@ LEFT JOIN snapshot_sums AS ss
 
 CREATE OR REPLACE VIEW ai_sector_daily AS
 SELECT * EXCLUDE (category_id) FROM sector_daily WHERE category_id = 'artificial-intelligence';
+
+-- One row per series and hour close (UTC), mirroring daily_prices. CoinGecko rows take their
+-- symbol and class from `coins`; imported rows carry their own.
+CREATE OR REPLACE VIEW hourly_prices AS
+SELECT upper(coalesce(k.symbol, h.asset_id))            AS symbol,
+       h.asset_id,
+       coalesce(h.asset_class, k.asset_class, 'crypto') AS asset_class,
+       CASE WHEN coalesce(h.asset_class, k.asset_class, 'crypto') LIKE 'equity%'
+            THEN 'XNYS' ELSE 'crypto' END               AS calendar,
+       h.source,
+       h.ts,
+       h.close,
+       h.volume_usd,
+       h.market_cap
+FROM price_hourly AS h
+LEFT JOIN coins AS k ON k.coin_id = h.asset_id AND h.source = 'coingecko';
+
+-- Simple and log returns between consecutive hour closes of a series, labelled by the later
+-- close time `ts`: the return over [ts - 1h, ts). hours_spanned = 1 is a one-hour return; after
+-- a gap (hours_spanned > 1) both returns are NULL, never a multi-hour move labelled as one hour.
+CREATE OR REPLACE VIEW hourly_returns AS
+WITH lagged AS (
+    SELECT *,
+           lag(ts)    OVER w AS prev_ts,
+           lag(close) OVER w AS prev_close
+    FROM hourly_prices
+    WINDOW w AS (PARTITION BY asset_id, source ORDER BY ts)
+)
+SELECT symbol, asset_id, asset_class, calendar, source, ts, prev_ts, close, prev_close,
+       date_diff('hour', prev_ts, ts)                                           AS hours_spanned,
+       CASE WHEN date_diff('hour', prev_ts, ts) = 1 THEN close / prev_close - 1 END AS simple_return,
+       CASE WHEN date_diff('hour', prev_ts, ts) = 1 THEN ln(close / prev_close) END AS log_return
+FROM lagged
+WHERE prev_ts IS NOT NULL;

@@ -4,6 +4,12 @@ Format (exactly that of ../shared/data/sora2024/prices.csv): ``date,symbol,close
 optional ``volume_usd,market_cap,asset_class,venue``. Every line is checked first; a file with
 any bad line is rejected whole, with up to ``MAX_REPORTED`` offending lines named by number.
 
+Hourly closes (../shared/data/sora2024/hourly.csv) take a ``ts`` column instead of ``date``:
+the UTC close time of the hour, ISO-8601 with ``Z`` or ``+00:00`` (``2024-01-05T01:00:00Z``).
+A ``ts`` column holding times makes the file hourly (``ParsedCsv.interval == "1h"``, a frame
+with a ``ts`` column); a file is daily or hourly, never both: a ``date`` value carrying a time,
+or a ``ts`` column mixing dates and times, is refused.
+
 What a file from a spreadsheet or another vendor gets wrong, and the answer it gets:
 
 - encoding: UTF-8 (with or without BOM) and UTF-16 with a BOM are read; anything else (Windows
@@ -12,7 +18,9 @@ What a file from a spreadsheet or another vendor gets wrong, and the answer it g
   fields than the header (an unquoted decimal comma, ``0,66``) are refused with the line;
 - values: decimal commas, ``NaN``/``inf``, zero or negative prices, negative volumes, dates not
   ``YYYY-MM-DD`` or outside 1900..today, symbols with characters a ticker never has, and one
-  key with two different values: each line is named with its reason.
+  key with two different values: each line is named with its reason;
+- hourly times: no UTC offset, a non-UTC offset, a time not on the hour (``ts`` is the hour's
+  close), a time in the future, a date-only value among times: each line is named.
 
 Line numbers are those of the file as an editor shows them (blank lines count).
 """
@@ -33,6 +41,7 @@ import pandas as pd
 from warehouse.errors import InputError
 
 REQUIRED_COLUMNS = ("date", "symbol", "close")
+TIME_COLUMNS = ("date", "ts")  # exactly one of them: ts is the hourly file's
 OPTIONAL_COLUMNS = ("volume_usd", "market_cap", "asset_class", "venue")
 MAX_REPORTED = 10
 DEFAULT_ASSET_CLASS = "crypto"
@@ -45,6 +54,11 @@ _NON_FINITE = frozenset(
 )
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<h>\d{2}):(?P<m>\d{2})"
+    r"(?::(?P<s>\d{2})(?P<frac>[.,]\d+)?)?\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?"
+)
+_HAS_TIME = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}[Tt ]+\d")
 _LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
 _SYMBOL = re.compile(r"[A-Z0-9^][A-Z0-9._^=/-]{0,31}")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -68,12 +82,17 @@ class CsvValidationError(InputError):
 
 @dataclass(frozen=True)
 class ParsedCsv:
-    """A validated batch ready for ``imported_daily``, with what was set aside and why."""
+    """A validated batch, with what was set aside and why.
+
+    ``interval`` is ``"1d"`` (a ``date`` column: rows for ``imported_daily``) or ``"1h"`` (a
+    ``ts`` column of UTC hour-close times, naive UTC in the frame: rows for ``price_hourly``).
+    """
 
     frame: pd.DataFrame
     rows_read: int
     exact_duplicates: int
     ignored_columns: list[str] = field(default_factory=list)
+    interval: str = "1d"
 
 
 def _parse_number(
@@ -100,19 +119,113 @@ def _parse_number(
     return value, None
 
 
-def _parse_date(raw: str, latest: date) -> tuple[date | None, str | None]:
+def _parse_date(raw: str, latest: date, name: str = "date") -> tuple[date | None, str | None]:
     text = raw.strip()
     if not _DATE.fullmatch(text):
-        return None, f"date {raw!r} is not a YYYY-MM-DD date"
+        return None, f"{name} {raw!r} is not a YYYY-MM-DD date"
     try:
         value = date.fromisoformat(text)
     except ValueError:
-        return None, f"date {raw!r} is not a YYYY-MM-DD date"
+        return None, f"{name} {raw!r} is not a YYYY-MM-DD date"
     if value < EARLIEST_DATE:
-        return None, f"date {raw!r} is before {EARLIEST_DATE}: not a plausible price date"
+        return None, f"{name} {raw!r} is before {EARLIEST_DATE}: not a plausible price date"
     if value > latest:
-        return None, f"date {raw!r} is in the future"
+        return None, f"{name} {raw!r} is in the future"
     return value, None
+
+
+def _fmt_ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_hour(raw: str, latest: datetime) -> tuple[datetime | None, str | None]:
+    """An hour-close time: ISO-8601 in UTC (``Z``, ``+00:00``), on the hour, 1900..now."""
+    text = raw.strip()
+    example = "such as 2024-01-05T01:00:00Z"
+    match = _TIME.fullmatch(text)
+    if not match:
+        return None, f"ts {raw!r} is not an ISO-8601 UTC time {example}"
+    try:
+        day = date.fromisoformat(match["date"])
+        hour, minute, second = int(match["h"]), int(match["m"]), int(match["s"] or 0)
+        frac = float("0" + match["frac"].replace(",", ".")) if match["frac"] else 0.0
+        local = datetime(day.year, day.month, day.day, hour, minute, second)
+    except ValueError:
+        return None, f"ts {raw!r} is not a valid time {example}"
+    zone = match["tz"]
+    if zone is None:
+        return None, (
+            f"ts {raw!r} has no UTC offset: write times in UTC with a Z, e.g. {_fmt_ts(local)}"
+        )
+    offset = timedelta(0)
+    if zone not in ("Z", "z"):
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        if zone[0] == "-":
+            offset = -offset
+    if offset:
+        return None, (
+            f"ts {raw!r} has the UTC offset {zone}, not UTC: write UTC times with Z or +00:00 "
+            f"(that instant is {_fmt_ts(local - offset)})"
+        )
+    if minute or second or frac:
+        return None, (
+            f"ts {raw!r} is not on the hour: ts is the UTC close time of the hour (HH:00:00Z); "
+            "snap vendor stamps to hour closes before importing"
+        )
+    if local.date() < EARLIEST_DATE:
+        return None, f"ts {raw!r} is before {EARLIEST_DATE}: not a plausible price time"
+    if local > latest:
+        return None, f"ts {raw!r} is in the future: that hour has not closed yet"
+    return local, None
+
+
+def _parse_when(
+    raw: str,
+    *,
+    column: str,
+    interval: str,
+    first_timed: tuple[int, str] | None,
+    latest: tuple[date, datetime],
+) -> tuple[date | datetime | None, str | None]:
+    """The line's day (``interval == "1d"``) or hour close (``"1h"``); a value of the other
+    kind is a mixing error."""
+    mixing = "a file mixing daily and hourly rows is refused"
+    if interval == "1h":
+        if _DATE.fullmatch(raw) and first_timed is not None:
+            return None, (
+                f"{mixing}: ts {raw!r} is a date without a time, line {first_timed[0]} holds "
+                f"the hourly time {first_timed[1][:40]!r} (import daily and hourly closes as "
+                "two files)"
+            )
+        return _parse_hour(raw, latest[1])
+    if _HAS_TIME.match(raw):
+        return None, (
+            f"{mixing}: {column} {raw[:40]!r} carries a time of day (write YYYY-MM-DD for a "
+            "daily close; hourly closes go in a ts column, in a file of their own)"
+        )
+    day, why = _parse_date(raw, latest[0], column)
+    if why and column == "ts" and not _DATE.fullmatch(raw):
+        why = (
+            f"ts {raw!r} is neither a YYYY-MM-DD date nor an ISO-8601 UTC time such as "
+            "2024-01-05T01:00:00Z"
+        )
+    return day, why
+
+
+def _interval_of(
+    records: list[tuple[int, list[str]]], position: int | None, time_column: str
+) -> tuple[str, tuple[int, str] | None]:
+    """``"1h"`` when a ``ts`` column holds a time, else ``"1d"``; and the first timed value's
+    (line, text), to name in a mixing error."""
+    if position is None:
+        return "1d", None
+    first = None
+    for line, fields in records:
+        if position < len(fields) and _HAS_TIME.match(fields[position]):
+            first = (line, fields[position].strip())
+            break
+    return ("1h" if time_column == "ts" and first else "1d"), first
 
 
 def decode_csv_bytes(data: bytes, name: str) -> str:
@@ -182,17 +295,26 @@ def _check_header(fields: list[str], name: str) -> list[str]:
                 f"{name} separates its columns with {label}: save it comma-separated, with '.' "
                 f"as the decimal mark (header found: {joined[:80]!r})"
             )
-    if fields and _LOOKS_LIKE_DATE.fullmatch(fields[0].strip()):
+    first = fields[0].strip() if fields else ""
+    if _LOOKS_LIKE_DATE.fullmatch(first) or _HAS_TIME.match(first):
         raise InputError(
             f"{name} has no header line: line 1 is data ({joined[:60]!r}); add the line "
-            f"`{','.join(REQUIRED_COLUMNS)}` (optional: {','.join(OPTIONAL_COLUMNS)}) first"
+            f"`{','.join(REQUIRED_COLUMNS)}` (hourly: `ts,symbol,close`; optional: "
+            f"{','.join(OPTIONAL_COLUMNS)}) first"
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if all(c in columns for c in TIME_COLUMNS):
+        raise InputError(
+            f"{name} has both a date and a ts column: a file is daily (date) or hourly (ts, "
+            "the UTC close time of the hour), never both; keep one"
+        )
+    wanted = [c for c in REQUIRED_COLUMNS if c != "date"]
+    wanted.insert(0, "ts" if "ts" in columns else "date")
+    missing = [c for c in wanted if c not in columns]
     if missing:
         raise InputError(
             f"{name} lacks the column(s) {', '.join(missing)}; the header must hold "
-            f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}), found "
-            f"{','.join(columns) or 'nothing'}"
+            f"{','.join(REQUIRED_COLUMNS)} (hourly closes: ts,symbol,close; optional: "
+            f"{','.join(OPTIONAL_COLUMNS)}), found {','.join(columns) or 'nothing'}"
         )
     repeated = sorted({c for c in columns if c and columns.count(c) > 1})
     if repeated:
@@ -226,12 +348,20 @@ def read_price_csv(
     text = decode_csv_bytes(data, path.name)
     records = _records(text, path.name)
     if not records:
-        raise InputError(f"{path.name} is empty: expected a header line `date,symbol,close`")
+        raise InputError(
+            f"{path.name} is empty: expected a header line `date,symbol,close` "
+            "(hourly closes: `ts,symbol,close`)"
+        )
     header_line, header = records[0]
     columns = _check_header(header, path.name)
     index = {c: i for i, c in enumerate(columns)}
-    ignored = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + TIME_COLUMNS
+    ignored = [c for c in columns if c not in known]
     latest = datetime.now(UTC).date() + timedelta(days=1)  # a zone ahead of UTC
+    latest_hour = datetime.now(UTC).replace(tzinfo=None)  # a close after now: hour not over
+    time_column = "ts" if "ts" in index else "date"
+    interval, first_timed = _interval_of(records[1:], index.get(time_column), time_column)
+    key_column = "ts" if interval == "1h" else "date"
 
     def cell(fields: list[str], column: str) -> str:
         i = index.get(column)
@@ -244,7 +374,13 @@ def read_price_csv(
             problems.append((line, _field_count_problem(fields, len(columns))))
             continue
         reasons = []
-        day, why = _parse_date(cell(fields, "date"), latest)
+        when, why = _parse_when(
+            cell(fields, time_column),
+            column=time_column,
+            interval=interval,
+            first_timed=first_timed,
+            latest=(latest, latest_hour),
+        )
         if why:
             reasons.append(why)
         symbol = cell(fields, "symbol").upper()
@@ -285,7 +421,7 @@ def read_price_csv(
             {
                 "line": line,
                 "symbol": symbol,
-                "date": day,
+                key_column: when,
                 "source": labels["venue"],
                 "asset_class": labels["asset_class"],
                 "close": close,
@@ -294,30 +430,29 @@ def read_price_csv(
             }
         )
 
-    frame = pd.DataFrame.from_records(
-        records_out,
-        columns=[
-            "line",
-            "symbol",
-            "date",
-            "source",
-            "asset_class",
-            "close",
-            "volume_usd",
-            "market_cap",
-        ],
-    )
-    value_cols = ["symbol", "date", "source", "asset_class", "close", "volume_usd", "market_cap"]
+    value_cols = [
+        "symbol",
+        key_column,  # date (a daily file) or ts (an hourly one)
+        "source",
+        "asset_class",
+        "close",
+        "volume_usd",
+        "market_cap",
+    ]
+    frame = pd.DataFrame.from_records(records_out, columns=["line", *value_cols])
+    if interval == "1h":
+        frame[key_column] = pd.to_datetime(frame[key_column]).astype("datetime64[us]")
     exact_dup = frame.duplicated(subset=value_cols, keep="first")
     deduped = frame.loc[~exact_dup]
-    clash = deduped.duplicated(subset=["symbol", "date"], keep=False)
+    clash = deduped.duplicated(subset=["symbol", key_column], keep=False)
     if clash.any():
-        for (symbol, day), group in deduped.loc[clash].groupby(["symbol", "date"], sort=False):
+        for (symbol, when), group in deduped.loc[clash].groupby(["symbol", key_column], sort=False):
             lines = group["line"].tolist()
+            at = f"at {_fmt_ts(when)}" if interval == "1h" else f"on {when}"
             problems.append(
                 (
                     lines[0],
-                    f"{symbol} on {day} appears again with different values on line(s) "
+                    f"{symbol} {at} appears again with different values on line(s) "
                     f"{', '.join(map(str, lines[1:]))}",
                 )
             )
@@ -328,4 +463,5 @@ def read_price_csv(
         rows_read=len(records) - 1,
         exact_duplicates=int(exact_dup.sum()),
         ignored_columns=ignored,
+        interval=interval,
     )

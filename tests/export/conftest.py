@@ -137,9 +137,29 @@ def synthetic_frames(seed: int = 11) -> dict[str, tuple[pd.DataFrame, tuple[str,
     }
 
 
+def hourly_frame() -> pd.DataFrame:
+    """Hourly closes across a month boundary (2024-02-29 22:00 .. 2024-03-01 02:00 UTC), one
+    hour missing for FET (a NULL return in ``hourly_returns``), with a vendor stamp."""
+    hours = pd.date_range("2024-02-29 22:00", periods=5, freq="h")
+    rows = [
+        ("FET", ts, "binance_perp_usdt", "ai_token", 0.6 + 0.01 * i, 1e5 * (i + 1), None)
+        for i, ts in enumerate(hours)
+        if i != 2
+    ]
+    rows += [
+        ("bitcoin", ts, "coingecko", None, 61_000.0 + i, None, ts + timedelta(minutes=1))
+        for i, ts in enumerate(hours)
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["asset_id", "ts", "source", "asset_class", "close", "volume_usd", "vendor_ts"],
+    )
+
+
 def build_warehouse(db: Path, prices_csv: Path) -> Path:
     """Import the real panel the way `aitokens import` does, then upsert the synthetic rows."""
     from flows.sources.csv_import import read_price_csv
+    from warehouse.hourly import upsert_hourly
     from warehouse.imports import import_prices
 
     parsed = read_price_csv(prices_csv)
@@ -160,6 +180,7 @@ def build_warehouse(db: Path, prices_csv: Path) -> Path:
                     cols = ", ".join(frame.columns)
                     con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _stage")
                     con.unregister("_stage")
+            upsert_hourly(con, hourly_frame())
     return db
 
 

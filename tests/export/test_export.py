@@ -34,6 +34,9 @@ DATED = {
     "daily_prices": "date",
     "daily_returns": "date",
     "sector_daily": "date",
+    "price_hourly": "ts",
+    "hourly_prices": "ts",
+    "hourly_returns": "ts",
 }
 UNPARTITIONED = (
     "coins",
@@ -144,6 +147,8 @@ def test_hive_layout_month_folders_and_no_month_inside_files(exported):
     assert manifest["tables"]["coin_daily"]["months"] == ["2024-01", "2024-02", "2024-03"]
     assert manifest["tables"]["coin_daily"]["partitioned_by"] == ["month"]
     assert manifest["tables"]["coins"]["partitioned_by"] == []
+    assert manifest["tables"]["price_hourly"]["months"] == ["2024-02", "2024-03"]
+    assert manifest["tables"]["hourly_returns"]["key"] == ["asset_id", "source", "ts"]
     assert [p.name for p in (out / "coins").iterdir()] == ["data_0.parquet"]
     for name in DATED:
         for f in manifest["tables"][name]["files"]:

@@ -62,6 +62,9 @@ REFUSED = {
     "empty": (b"", "is empty"),
     "blank-lines-only": (b"\n\n  \n", "is empty"),
     "unclosed-quote": (b'date,symbol,close\n2024-02-15,"FET,0.66\n', "not a well-formed CSV"),
+    "date-and-ts": (b"date,ts,symbol,close\n2024-02-15,,FET,0.66\n", "both a date and a ts"),
+    "hourly-no-header": (b"2024-02-15T18:00:00Z,FET,0.66\n", "has no header line"),
+    "hourly-semicolons": (b"ts;symbol;close\n2024-02-15T18:00:00Z;FET;0.66\n", "semicolons"),
 }
 # (a data line after GOOD's, phrase of the reason): the line is named, line 3
 BAD_LINES = {
@@ -84,6 +87,21 @@ BAD_LINES = {
     "sql-venue": ("2024-02-16,FET,0.5,,x'); DROP TABLE imported_daily;--", "venue"),
     "too-many-fields": ("2024-02-16,FET,0.5,1,binance_spot,extra", "has 6 fields"),
     "duplicate-key": ("2024-02-15,FET,0.67,1500,binance_spot", "appears again"),
+}
+
+
+GOOD_HOURLY = "ts,symbol,close,volume_usd,venue\n2024-02-15T18:00:00Z,FET,0.656,1500,binance_perp\n"
+# (a data line after GOOD_HOURLY's, phrase of the reason): the line is named, line 3
+BAD_HOURLY_LINES = {
+    "half-hour": ("2024-02-15T18:30:00Z,FET,0.66,,binance_perp", "is not on the hour"),
+    "cest-offset": ("2024-02-15T20:00:00+02:00,FET,0.66,,binance_perp", "not UTC"),
+    "naive-time": ("2024-02-15 19:00:00,FET,0.66,,binance_perp", "has no UTC offset"),
+    "hour-25": ("2024-02-15T25:00:00Z,FET,0.66,,binance_perp", "is not a valid time"),
+    "epoch-seconds": ("1708023600,FET,0.66,,binance_perp", "is not an ISO-8601 UTC time"),
+    "date-among-times": ("2024-02-16,FET,0.66,,binance_perp", "mixing daily and hourly"),
+    "future-hour": ("2999-01-01T00:00:00Z,FET,0.66,,binance_perp", "has not closed yet"),
+    "duplicate-hour": ("2024-02-15T18:00:00+00:00,FET,0.657,1500,binance_perp", "appears again"),
+    "nan-close": ("2024-02-15T19:00:00Z,FET,NaN,,binance_perp", "not a finite number"),
 }
 
 
@@ -119,6 +137,20 @@ def test_bad_line_is_named_with_its_reason(case, tmp_path, cli_db, capsys):
     err = _refused(write(tmp_path, (GOOD + line + "\n").encode()), cli_db, capsys)
     assert needle in err, err
     assert "line 3:" in err or ("appears again" in needle and "line 2:" in err), err
+
+
+@pytest.mark.parametrize("case", sorted(BAD_HOURLY_LINES))
+def test_bad_hourly_line_is_named_with_its_reason(case, tmp_path, cli_db, capsys):
+    line, needle = BAD_HOURLY_LINES[case]
+    err = _refused(write(tmp_path, (GOOD_HOURLY + line + "\n").encode()), cli_db, capsys)
+    assert needle in err, err
+    assert "line 3:" in err or ("appears again" in needle and "line 2:" in err), err
+
+
+def test_a_date_column_carrying_times_is_refused(tmp_path, cli_db, capsys):
+    data = (GOOD + "2024-02-16T00:00:00Z,FET,0.7,,binance_spot\n").encode()
+    err = _refused(write(tmp_path, data), cli_db, capsys)
+    assert "line 3: a file mixing daily and hourly rows is refused: date" in err, err
 
 
 # ---------------------------------------------------------------- property-based

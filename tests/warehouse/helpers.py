@@ -14,6 +14,7 @@ DATA_TABLES = (
     "coin_daily",
     "equity_daily",
     "imported_daily",
+    "price_hourly",
     "raw_responses",
     "ingest_runs",
     "study_runs",
