@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.errors import BadApiKeyError, ConfigError
-from flows.sources.coingecko import constants as C
 from flows.sources.coingecko import (
     CHART_COLUMNS,
     Chunk,
@@ -25,6 +24,7 @@ from flows.sources.coingecko import (
     plan_chunks,
     plan_history,
 )
+from flows.sources.coingecko import constants as C
 
 DAY_MS = 86_400_000
 D = date(2024, 2, 15)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from flows.errors import ConfigError, HtmlResponseError, RateLimitedError, UpstreamError
-from flows.sources.yahoo import constants as C
 from flows.sources.yahoo import (
     EQUITY_COLUMNS,
     YahooClient,
@@ -19,6 +18,7 @@ from flows.sources.yahoo import (
     iter_equity_daily,
     parse_chart,
 )
+from flows.sources.yahoo import constants as C
 from tests.fakes import FakeYahoo, fast_yahoo_config
 from tests.fakes.yahoo import session_open
 
