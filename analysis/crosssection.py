@@ -69,22 +69,6 @@ _COLUMNS = [
 ]
 
 
-def _invalid_reason(n: np.ndarray, stat: np.ndarray, min_n: int = 2) -> list[str | None]:
-    n = np.asarray(n)
-    few = n < min_n
-    bad = ~few & ~np.isfinite(stat)
-    if not (few.any() or bad.any()):
-        return [None] * len(n)
-    out: list[str | None] = [None] * len(n)
-    for k in np.flatnonzero(few | bad):
-        out[k] = (
-            f"needs at least {min_n} pairs, has {int(n[k])}"
-            if few[k]
-            else "not finite (zero or undefined variance)"
-        )
-    return out
-
-
 class Partition:
     """Groups of pairs that do not overlap (all pairs; each event; each asset class).
 
@@ -190,10 +174,6 @@ def _reasons(
         return out
 
     return bad, text
-
-
-def _const(value: str, shape: tuple[int, ...]) -> Callable[[], np.ndarray]:
-    return lambda: np.full(shape, value, dtype=object)
 
 
 def _fmt_cells(fmt: Callable[..., str], *arrays: np.ndarray) -> Callable[[], np.ndarray]:
@@ -593,8 +573,15 @@ def _rank_aggregates(
     root: bool,
     scale_to: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`analysis.statistics.rank_day_aggregates` from group-day sums: ``total`` and ``nt``
-    of shape ``(G, T)`` (sum of the deviations and pairs present), ``t_eff`` of shape ``(G,)``."""
+    """Daily aggregates of rank (or sign) deviations and their time-series s.d., per group.
+
+    From group-day sums: ``total`` and ``nt`` of shape ``(G, T)`` (sum of the deviations and
+    pairs present), ``t_eff`` of shape ``(G,)`` (mean number of days of the pairs).
+    :math:`\\bar d_t = \\sum_i d_{it} / N_t` (Corrado 1989; ``root=False``) or
+    :math:`/\\sqrt{N_t}` (Corrado & Zivney 1992); :math:`S = \\sqrt{\\sum_t \\bar d_t^2 / T}`.
+    ``scale_to=N`` rescales the sums by :math:`N/N_t` as estudy2 does. The direct form from the
+    ``(T, N)`` deviations is the reference in ``tests/analysis/test_statistics_and_benchmark.py``.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         if scale_to is not None:
             total = total / nt * np.asarray(scale_to, dtype=float)[:, None]
@@ -627,11 +614,6 @@ def _ranks_sorted(
     else:
         m_i = np.full(p, float(t))
     return ranks, srt, m_i
-
-
-def _ranks(full: np.ndarray) -> np.ndarray:
-    """Ranks within each row (average ranks for ties, NaN kept as NaN)."""
-    return _ranks_sorted(full)[0]
 
 
 def _sorted_median(srt: np.ndarray, m_i: np.ndarray) -> np.ndarray:
