@@ -10,30 +10,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import statistics as st
 
-TESTS: dict[str, tuple[str, str]] = {
-    # name: (label, null hypothesis)
-    "t_cs": ("Cross-sectional t", "mean (C)AR = 0"),
-    "patell": ("Patell Z", "mean standardized (C)AR = 0"),
-    "bmp": ("BMP t", "mean standardized (C)AR = 0"),
-    "kp_bmp": ("KP-adjusted BMP t", "mean standardized (C)AR = 0, cross-correlated"),
-    "corrado_rank": ("Corrado rank", "event-day ranks are not unusual"),
-    "modified_rank": ("Corrado-Zivney rank", "event-day standardized ranks = 1/2"),
-    "cz_sign": ("Corrado-Zivney sign", "(C)AR median = estimation median"),
-    "generalized_sign": ("Generalized sign", "share of positive (C)AR = estimation share"),
-    "sign": ("Sign", "share of positive (C)AR = 1/2"),
-    "wilcoxon": ("Wilcoxon signed-rank V", "(C)AR symmetric about 0"),
-    "bw1980": ("Brown-Warner 1980", "mean (C)AR = 0"),
-    "bw1985": ("Brown-Warner 1985", "mean (C)AR = 0"),
-    "lamb": ("Lamb 1995", "mean (C)AR = 0"),
-}
-"""Every cross-sectional test: code, label and null hypothesis."""
+if TYPE_CHECKING:
+    from analysis.cstests import CrossSectionTest
 
 
 @dataclass(frozen=True)
@@ -50,7 +35,6 @@ class CrossSectionInput:
     corr_blocks: Sequence[CorrBlock]  # residual correlations per event
     lamb_q: np.ndarray | None  # (P, E) (R_m - mu_m)^2 / S_mm, market model only
     convention: str
-    tests: tuple[str, ...] = tuple(TESTS)  # which tests to compute
 
 
 _COLUMNS = [
@@ -144,6 +128,7 @@ class _Block:
 
     part: Partition
     test: str
+    null: str
     stat: np.ndarray
     pvalue: np.ndarray
     n: np.ndarray
@@ -236,7 +221,7 @@ class TestTable:
             g, t = len(part.names), len(blocks)
             shape = (g, n_cols)
             names = np.asarray([b.test for b in blocks], dtype=object)
-            nulls = np.asarray([TESTS[b.test][1] for b in blocks], dtype=object)
+            nulls = np.asarray([b.null for b in blocks], dtype=object)
             dists = [
                 np.full(shape, b.dist, dtype=object)
                 if isinstance(b.dist, str)
@@ -260,6 +245,7 @@ class TestTable:
 
 def run_tests(
     inp: CrossSectionInput,
+    tests: Sequence[CrossSectionTest],
     partitions: Sequence[Partition],
     column_labels: Sequence[str],
     column_kinds: Sequence[str],
@@ -276,7 +262,8 @@ def run_tests(
     lengths = inp.windows.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         sar = inp.car / np.sqrt(inp.car_var)
-    want = set(inp.tests)
+    want = {t.code for t in tests}
+    null = {t.code: t.null for t in tests}
     n_est = inp.resid_est.shape[1]
     rank_tests = [t for t in ("corrado_rank", "modified_rank", "cz_sign") if t in want]
     rank_in: _RankInput | None = None
@@ -308,6 +295,7 @@ def run_tests(
                 _Block(
                     part,
                     test,
+                    null[test],
                     np.where(bad, np.nan, stat),
                     np.where(bad, np.nan, pval),
                     n,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import crosssection
+from analysis import crosssection, cstests
 from analysis.calendars import EVENT_POLICY, EVENT_POLICY_TEXT, calendar_for
 from analysis.errors import (
     AssetsExcludedWarning,
@@ -145,8 +145,8 @@ class EventStudy:
     portfolios
         Also estimate equal- and cap-weighted portfolios per event and asset class (robustness).
     tests
-        Cross-sectional tests to compute (codes of :data:`analysis.crosssection.TESTS`); all by
-        default.
+        Cross-sectional tests to compute (codes of :data:`analysis.cstests.TESTS`); all by
+        default. They are computed and reported in the registry's order.
     """
 
     def __init__(
@@ -225,12 +225,11 @@ class EventStudy:
         self.convention = convention
         self.confounders: tuple[Event, ...] = tuple(as_event(e) for e in confounders)
         self.portfolios = bool(portfolios)
-        self.tests = tuple(crosssection.TESTS) if tests is None else tuple(tests)
-        unknown = [t for t in self.tests if t not in crosssection.TESTS]
+        self.tests = tuple(cstests.TESTS) if tests is None else tuple(tests)
+        unknown = [t for t in self.tests if t not in cstests.TESTS]
         if unknown:
             raise EventStudyInputError(
-                f"Unknown test(s) {', '.join(unknown)}; choose from "
-                f"{', '.join(crosssection.TESTS)}."
+                f"Unknown test(s) {', '.join(unknown)}; choose from {', '.join(cstests.TESTS)}."
             )
 
     # ------------------------------------------------------------------ specification
@@ -706,7 +705,6 @@ class _Estimator:
             corr_blocks=blocks,
             lamb_q=self.lamb_q,
             convention=self.s.convention,
-            tests=self.s.tests,
         )
         parts = [crosssection.Partition.single("all", kept.size)]
         if len(self.s.events) > 1:
@@ -718,7 +716,9 @@ class _Estimator:
         names, codes = np.unique(class_of_asset[self.asset_idx[kept]], return_inverse=True)
         if len(names) > 1:
             parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
-        return crosssection.run_tests(inp, parts, self.labels, self.kinds, self.bounds)
+        return crosssection.run_tests(
+            inp, cstests.select(self.s.tests), parts, self.labels, self.kinds, self.bounds
+        )
 
     # -------------------------------------------------------------- flags and portfolios
     def _flags(self) -> Callable[[], pd.DataFrame]:

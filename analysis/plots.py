@@ -22,6 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy import stats
 
+from analysis import cstests
+from analysis.cstests import TESTS
+
 REPORT_RC: dict[str, object] = {
     "figure.figsize": (12.0, 5.5),
     "figure.dpi": 100,
@@ -60,16 +63,11 @@ def series_color(label: str, i: int) -> str:
 
 CONFOUNDER_COLOR = "#1f77b4"
 BAND_ALPHA = 0.18
-# Tests of the report table, headline first (Kolari & Pynnonen 2010), then the robust ones.
-REPORT_TESTS: tuple[tuple[str, str], ...] = (
-    ("kp_bmp", "KP-adj. BMP"),
-    ("bmp", "BMP"),
-    ("t_cs", "Cross-sect. t"),
-    ("patell", "Patell"),
-    ("corrado_rank", "Corrado rank"),
-    ("generalized_sign", "Gen. sign"),
-    ("wilcoxon", "Wilcoxon"),
+REPORT_TESTS: tuple[tuple[str, str], ...] = tuple(
+    (code, TESTS[code].report_label) for code in cstests.REPORT_TESTS
 )
+"""(code, column header) of the report table's tests, from :data:`analysis.cstests.REPORT_TESTS`:
+the headline first (Kolari & Pynnonen 2010), then the robust ones."""
 
 
 def use_report_style() -> None:
@@ -293,7 +291,7 @@ def test_table(result, group: str = "all", *, windows: Sequence[str] | None = No
             if r["reason"]:
                 cells.append(f"n/a ({r['reason']})")
                 continue
-            stat = f"{r['stat']:.0f}" if code == "wilcoxon" else f"{r['stat']:.2f}"
+            stat = TESTS[code].format_stat(r["stat"])
             p = r["pvalue"]
             star = "**" if p < 0.01 else "*" if p < 0.05 else ""
             cells.append(f"{stat} (p={p:.3f}){star}" if np.isfinite(p) else stat)

@@ -24,13 +24,11 @@ from typing import Any
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
 
-from analysis.crosssection import TESTS
+from analysis.cstests import HEADLINE_TEST, SUMMARY_TESTS, TESTS
 from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
 
 _Frame = pd.DataFrame | Callable[[], pd.DataFrame]
-HEADLINE_TEST = "kp_bmp"
-SUMMARY_TESTS = ("t_cs", "patell", "bmp", "kp_bmp", "corrado_rank", "generalized_sign", "wilcoxon")
 
 
 def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -328,18 +326,9 @@ class EventStudyResult:
         table.index.name = "window"
         table["CAAR"] = caar.map(lambda v: f"{v:.4f}")
         table["N"] = self._car.notna().sum(axis=0).astype(str)
-        for name in SUMMARY_TESTS:
-            sub = car_rows[car_rows["test"] == name].set_index("window")
-            short = {
-                "t_cs": "t",
-                "patell": "Patell",
-                "bmp": "BMP",
-                "kp_bmp": "KP-BMP",
-                "corrado_rank": "Rank",
-                "generalized_sign": "GSign",
-                "wilcoxon": "Wilcox V",
-            }[name]
-            table[short] = [_fmt_stat(sub, w) for w in table.index]
+        for code in SUMMARY_TESTS:
+            sub = car_rows[car_rows["test"] == code].set_index("window")
+            table[TESTS[code].short_label] = [_fmt_stat(sub, w) for w in table.index]
         smry.add_df(table, index=True, header=True)
         smry.add_text(
             "Cells show statistic (two-sided p-value); headline test: KP-BMP "
@@ -408,10 +397,9 @@ def _fmt_stat(sub: pd.DataFrame, window: str) -> str:
     r = sub.loc[window]
     if r["reason"]:
         return "n/a"
-    stat = r["stat"]
-    fmt = f"{stat:.0f}" if r["test"] == "wilcoxon" else f"{stat:.2f}"
+    fmt = TESTS[r["test"]].format_stat(r["stat"])
     p = r["pvalue"]
     return f"{fmt} ({p:.3f})" if math.isfinite(p) else fmt
 
 
-__all__ = ["EventStudyResult", "TESTS"]
+__all__ = ["HEADLINE_TEST", "SUMMARY_TESTS", "TESTS", "EventStudyResult"]

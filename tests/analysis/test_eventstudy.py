@@ -19,7 +19,7 @@ from analysis import (
     WindowOutsideDataError,
     get_event,
 )
-from analysis.crosssection import TESTS
+from analysis.cstests import TESTS
 
 TOKENS = ["AGIX", "ARKM", "FET", "GRT", "INJ", "NMR", "RNDR", "WLD"]
 
