@@ -102,7 +102,8 @@ def pvalue_t(t: np.ndarray, df: np.ndarray | float) -> np.ndarray:
         return 2.0 * special.stdtr(np.where(df > 0, df, np.nan), -np.abs(t))
 
 
-def _mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sample s.d. (ddof 1) and count of the non-missing values on the last axis."""
     n = count(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(x, axis=-1) / n
@@ -119,7 +120,7 @@ def cross_sectional_t(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns the statistic and N.
     """
-    mean, sd, n = _mean_sd(ar)
+    mean, sd, n = mean_sd(ar)
     with np.errstate(invalid="ignore", divide="ignore"):
         return mean / sd * np.sqrt(n), n
 
