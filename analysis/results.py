@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
@@ -27,8 +27,6 @@ from statsmodels.iolib.summary2 import Summary
 from analysis.cstests import HEADLINE_TEST, SUMMARY_TESTS, TESTS
 from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
-
-_Frame = pd.DataFrame | Callable[[], pd.DataFrame]
 
 
 def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -40,66 +38,86 @@ def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(df.to_json(orient="records", double_precision=15))
 
 
+class ResultSource(Protocol):
+    """Builds each labelled output of a fit (:class:`analysis.eventstudy.StudyOutputs`)."""
+
+    def spec(self) -> dict[str, Any]: ...
+    def params(self) -> pd.DataFrame: ...
+    def abnormal_returns(self) -> pd.DataFrame: ...
+    def ar_std(self) -> pd.DataFrame: ...
+    def ar_dates(self) -> pd.DataFrame: ...
+    def car(self) -> pd.DataFrame: ...
+    def car_std(self) -> pd.DataFrame: ...
+    def car_df(self) -> pd.Series: ...
+    def tests(self) -> pd.DataFrame: ...
+    def excluded(self) -> pd.DataFrame: ...
+    def flags(self) -> pd.DataFrame: ...
+    def portfolios(self) -> pd.DataFrame: ...
+    def mappings(self) -> pd.DataFrame: ...
+
+
 class EventStudyResult:
     """Results of :meth:`analysis.EventStudy.fit` (read-only; every property is labelled).
 
     Pairs are indexed by ``(event, asset)``; event days by their offset ``day`` from day 0.
+    ``fit`` computes every number; each labelled frame is built once, when first read, and the
+    public properties return copies.
     """
 
-    def __init__(
-        self,
-        *,
-        spec: dict[str, Any] | Callable[[], dict[str, Any]],
-        params: _Frame,
-        abnormal_returns: _Frame,
-        ar_std: _Frame,
-        ar_dates: _Frame,
-        car: _Frame,
-        car_std: _Frame,
-        car_df: pd.Series | Callable[[], pd.Series],
-        tests: _Frame,
-        excluded: _Frame,
-        flags: _Frame,
-        portfolios: _Frame,
-        mappings: _Frame,
-    ) -> None:
-        # Each output is given as the object or as a function that builds it; a function is
-        # called once, when the output is first read (fit computes the numbers, not the frames).
-        self._sources: dict[str, Any] = {
-            "spec": spec,
-            "params": params,
-            "ar": abnormal_returns,
-            "ar_std": ar_std,
-            "ar_dates": ar_dates,
-            "car": car,
-            "car_std": car_std,
-            "car_df": car_df,
-            "tests": tests,
-            "excluded": excluded,
-            "flags": flags,
-            "portfolios": portfolios,
-            "mappings": mappings,
-        }
+    def __init__(self, source: ResultSource) -> None:
+        self._source = source
 
-    def _get(self, name: str) -> Any:
-        value = self._sources[name]
-        if callable(value):
-            value = self._sources[name] = value()
-        return value
+    @cached_property
+    def _spec(self) -> dict[str, Any]:
+        return self._source.spec()
 
-    _spec = property(lambda self: self._get("spec"))
-    _params = property(lambda self: self._get("params"))
-    _ar = property(lambda self: self._get("ar"))
-    _ar_std = property(lambda self: self._get("ar_std"))
-    _ar_dates = property(lambda self: self._get("ar_dates"))
-    _car = property(lambda self: self._get("car"))
-    _car_std = property(lambda self: self._get("car_std"))
-    _car_df = property(lambda self: self._get("car_df"))
-    _tests = property(lambda self: self._get("tests"))
-    _excluded = property(lambda self: self._get("excluded"))
-    _flags = property(lambda self: self._get("flags"))
-    _portfolios = property(lambda self: self._get("portfolios"))
-    _mappings = property(lambda self: self._get("mappings"))
+    @cached_property
+    def _params(self) -> pd.DataFrame:
+        return self._source.params()
+
+    @cached_property
+    def _ar(self) -> pd.DataFrame:
+        return self._source.abnormal_returns()
+
+    @cached_property
+    def _ar_std(self) -> pd.DataFrame:
+        return self._source.ar_std()
+
+    @cached_property
+    def _ar_dates(self) -> pd.DataFrame:
+        return self._source.ar_dates()
+
+    @cached_property
+    def _car(self) -> pd.DataFrame:
+        return self._source.car()
+
+    @cached_property
+    def _car_std(self) -> pd.DataFrame:
+        return self._source.car_std()
+
+    @cached_property
+    def _car_df(self) -> pd.Series:
+        return self._source.car_df()
+
+    @cached_property
+    def _tests(self) -> pd.DataFrame:
+        return self._source.tests()
+
+    @cached_property
+    def _excluded(self) -> pd.DataFrame:
+        return self._source.excluded()
+
+    @cached_property
+    def _flags(self) -> pd.DataFrame:
+        return self._source.flags()
+
+    @cached_property
+    def _portfolios(self) -> pd.DataFrame:
+        return self._source.portfolios()
+
+    @cached_property
+    def _mappings(self) -> pd.DataFrame:
+        return self._source.mappings()
 
     # ------------------------------------------------------------------ labelled outputs
     @property
