@@ -664,6 +664,7 @@ def _kp_rbar(
                 sz = mb.T @ block.z[pos]  # (C, L)
                 contrib = (sz * sz).sum(axis=1) - mb.sum(axis=0)
             else:
+                assert block.corr is not None  # a block holds z or corr
                 sub = block.corr[np.ix_(pos, pos)]
                 contrib = ((sub @ mb) * mb).sum(axis=0) - mb.sum(axis=0)
             if whole:
@@ -738,6 +739,7 @@ def residual_correlation_blocks(
         if same:
             frame = pd.DataFrame(r.T)
         else:
+            assert d is not None  # dates are built for every block that is not aligned
             frame = pd.concat(
                 [pd.Series(r[k], index=pd.DatetimeIndex(d[k])).dropna() for k in range(idx.size)],
                 axis=1,

@@ -340,7 +340,7 @@ class EventStudy:
             if meta is None and "asset_class" in prices.columns:
                 meta = prices.groupby("symbol")["asset_class"].first()
         else:
-            data = read_returns(returns)  # type: ignore[arg-type]
+            data = read_returns(returns)
         classes = _read_meta(meta)
         assets = self._select_assets(list(data.symbols), classes)
         pairs = gather(resolve(self, data, classes, assets))
@@ -947,7 +947,7 @@ def find_flags(pairs: Pairs, sample: Sample) -> Flags:
             assets=assets_m,
             event_windows=ev_ov,
             estimation_only=est_hit & ~ev_ov,
-            flagged=(ev_ov | est_hit).any(axis=2),
+            flagged=np.asarray((ev_ov | est_hit).any(axis=2)),
             slot_pair=part.pad(multi.astype(float)),
         )
     return Flags(pairs, sample, conf_hits, overlap)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -25,7 +26,10 @@ from scipy import stats
 from analysis import cstests
 from analysis.cstests import TESTS
 
-REPORT_RC: dict[str, object] = {
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+REPORT_RC: dict[RcKeyType, Any] = {
     "figure.figsize": (12.0, 5.5),
     "figure.dpi": 100,
     "savefig.dpi": 130,
@@ -53,7 +57,7 @@ SERIES_COLORS = {
 }
 
 
-def series_color(label: str, i: int) -> str:
+def series_color(label: str, i: int) -> str | tuple[float, float, float, float]:
     """A fixed colour for well-known series (NVDA orange, BTC green...), else tab10 by order."""
     for key, color in SERIES_COLORS.items():
         if label == key or label.endswith(f" {key}"):
@@ -147,7 +151,7 @@ def save_figure(fig: Figure, directory: str | Path | None, name: str) -> Path | 
 
 def figure_title(fig: Figure) -> str:
     """The figure's suptitle, else its first axes title (used as alternative text)."""
-    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    sup = fig.get_suptitle()
     return sup or next((ax.get_title() for ax in fig.axes if ax.get_title()), "figure")
 
 

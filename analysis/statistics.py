@@ -286,7 +286,7 @@ def wilcoxon_signed_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return v, p, n
 
 
-def window_rank_z(dbar_event: np.ndarray, s: float, windows: np.ndarray) -> np.ndarray:
+def window_rank_z(dbar_event: np.ndarray, s: float | np.ndarray, windows: np.ndarray) -> np.ndarray:
     """Rank/sign statistic of each window from the daily aggregates of the event window.
 
     .. math:: Z_w = \\frac{\\sum_{t \\in w} \\bar d_t}{\\sqrt{L_w}\\, S} \\sim N(0,1)
