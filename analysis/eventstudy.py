@@ -401,7 +401,9 @@ def _read_meta(meta: Any) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Estimation: pure phases, each taking the frozen outputs of the phases before it.
+# Estimation in phases: each is a function of the frozen outputs of the phases before it and
+# returns its own frozen output, so no phase can run before its inputs exist (resolve raises on
+# unknown benchmarks; exclude warns about, or raises on, pairs without data).
 #
 #   resolve -> gather -> exclude -> estimate -> cross_sectional_tests / find_flags / fit_portfolios
 #   (columns comes from the specification alone)
