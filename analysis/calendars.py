@@ -172,7 +172,7 @@ def _is_date_only(when: object) -> bool:
         return True
     if isinstance(when, str):
         return len(when.strip()) == 10
-    ts = pd.Timestamp(when)  # type: ignore[arg-type]
+    ts = pd.Timestamp(when)
     return ts.tzinfo is None and ts == ts.normalize()
 
 
@@ -206,7 +206,7 @@ def map_event(when: object, calendar: str) -> EventMapping:
         return EventMapping(
             requested, calendar, nxt, True, f"{day.date()} is not a session: next session"
         )
-    ts = pd.Timestamp(when)  # type: ignore[arg-type]
+    ts = pd.Timestamp(when)
     if ts.tzinfo is None:
         raise CalendarError(
             f"Event time {requested!r} has a time of day but no time zone. Give a date, or a "

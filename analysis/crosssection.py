@@ -10,30 +10,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import statistics as st
 
-TESTS: dict[str, tuple[str, str]] = {
-    # name: (label, null hypothesis)
-    "t_cs": ("Cross-sectional t", "mean (C)AR = 0"),
-    "patell": ("Patell Z", "mean standardized (C)AR = 0"),
-    "bmp": ("BMP t", "mean standardized (C)AR = 0"),
-    "kp_bmp": ("KP-adjusted BMP t", "mean standardized (C)AR = 0, cross-correlated"),
-    "corrado_rank": ("Corrado rank", "event-day ranks are not unusual"),
-    "modified_rank": ("Corrado-Zivney rank", "event-day standardized ranks = 1/2"),
-    "cz_sign": ("Corrado-Zivney sign", "(C)AR median = estimation median"),
-    "generalized_sign": ("Generalized sign", "share of positive (C)AR = estimation share"),
-    "sign": ("Sign", "share of positive (C)AR = 1/2"),
-    "wilcoxon": ("Wilcoxon signed-rank V", "(C)AR symmetric about 0"),
-    "bw1980": ("Brown-Warner 1980", "mean (C)AR = 0"),
-    "bw1985": ("Brown-Warner 1985", "mean (C)AR = 0"),
-    "lamb": ("Lamb 1995", "mean (C)AR = 0"),
-}
-"""Every cross-sectional test: code, label and null hypothesis."""
+if TYPE_CHECKING:
+    from analysis.cstests import CrossSectionTest
 
 
 @dataclass(frozen=True)
@@ -50,7 +36,6 @@ class CrossSectionInput:
     corr_blocks: Sequence[CorrBlock]  # residual correlations per event
     lamb_q: np.ndarray | None  # (P, E) (R_m - mu_m)^2 / S_mm, market model only
     convention: str
-    tests: tuple[str, ...] = tuple(TESTS)  # which tests to compute
 
 
 _COLUMNS = [
@@ -67,22 +52,6 @@ _COLUMNS = [
     "null",
     "reason",
 ]
-
-
-def _invalid_reason(n: np.ndarray, stat: np.ndarray, min_n: int = 2) -> list[str | None]:
-    n = np.asarray(n)
-    few = n < min_n
-    bad = ~few & ~np.isfinite(stat)
-    if not (few.any() or bad.any()):
-        return [None] * len(n)
-    out: list[str | None] = [None] * len(n)
-    for k in np.flatnonzero(few | bad):
-        out[k] = (
-            f"needs at least {min_n} pairs, has {int(n[k])}"
-            if few[k]
-            else "not finite (zero or undefined variance)"
-        )
-    return out
 
 
 class Partition:
@@ -160,6 +129,7 @@ class _Block:
 
     part: Partition
     test: str
+    null: str
     stat: np.ndarray
     pvalue: np.ndarray
     n: np.ndarray
@@ -192,12 +162,9 @@ def _reasons(
     return bad, text
 
 
-def _const(value: str, shape: tuple[int, ...]) -> Callable[[], np.ndarray]:
-    return lambda: np.full(shape, value, dtype=object)
-
-
-def _fmt_cells(fmt: Callable[..., str], *arrays: np.ndarray) -> Callable[[], np.ndarray]:
-    """Lazy per-cell text, formatted once per distinct value."""
+def cell_text(fmt: Callable[..., str], *arrays: np.ndarray) -> Callable[[], np.ndarray]:
+    """Per-cell text built when the table is laid out (``fmt`` of the cells' values of
+    ``arrays``, broadcast together), formatted once per distinct value."""
 
     def build() -> np.ndarray:
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
@@ -256,7 +223,7 @@ class TestTable:
             g, t = len(part.names), len(blocks)
             shape = (g, n_cols)
             names = np.asarray([b.test for b in blocks], dtype=object)
-            nulls = np.asarray([TESTS[b.test][1] for b in blocks], dtype=object)
+            nulls = np.asarray([b.null for b in blocks], dtype=object)
             dists = [
                 np.full(shape, b.dist, dtype=object)
                 if isinstance(b.dist, str)
@@ -278,207 +245,224 @@ class TestTable:
         return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
 
 
+@dataclass(frozen=True)
+class Cells:
+    """What a test's compute function returns: one statistic per group and column, ``(G, C)``
+    (or anything that broadcasts to it).
+
+    Cells with fewer pairs than the test's ``min_pairs`` or a non-finite statistic become invalid
+    (NaN statistic and p-value, with the reason); ``invalid`` marks further cells that are invalid
+    for the reason ``invalid_reason``.
+    """
+
+    stat: np.ndarray | float
+    pvalue: np.ndarray | float
+    n: np.ndarray
+    dist: str | Callable[[], np.ndarray]
+    invalid: np.ndarray | None = None
+    invalid_reason: str = ""
+
+
+def _block(part: Partition, test: CrossSectionTest, cells: Cells, shape: tuple[int, int]) -> _Block:
+    stat = np.broadcast_to(np.asarray(cells.stat, dtype=float), shape)
+    pval = np.broadcast_to(np.asarray(cells.pvalue, dtype=float), shape)
+    n = np.broadcast_to(np.asarray(cells.n), shape).astype(np.int64)
+    bad, reason = _reasons(n, stat, test.min_pairs, cells.invalid, cells.invalid_reason)
+    return _Block(
+        part,
+        test.code,
+        test.null,
+        np.where(bad, np.nan, stat),
+        np.where(bad, np.nan, pval),
+        n,
+        cells.dist,
+        reason,
+    )
+
+
 def run_tests(
     inp: CrossSectionInput,
+    tests: Sequence[CrossSectionTest],
     partitions: Sequence[Partition],
     column_labels: Sequence[str],
     column_kinds: Sequence[str],
     column_bounds: Sequence[tuple[int, int]],
 ) -> TestTable:
-    """All tests for every group and column.
+    """Every test of ``tests`` (entries of :data:`analysis.cstests.TESTS`) for every group and
+    column.
 
     The table lays out as a tidy frame (:meth:`TestTable.frame`) with columns ``group, kind,
     window, start, end, test, stat, pvalue, n, dist, null, reason`` (``reason`` is empty for
     valid statistics; invalid ones have NaN stat and p-value). Groups come partition by
-    partition; within a group, test by test and column by column.
+    partition; within a group, test by test (in the order of ``tests``) and column by column.
     """
-    p_pairs, n_cols = inp.car.shape
-    lengths = inp.windows.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sar = inp.car / np.sqrt(inp.car_var)
-    want = set(inp.tests)
-    n_est = inp.resid_est.shape[1]
-    rank_tests = [t for t in ("corrado_rank", "modified_rank", "cz_sign") if t in want]
-    rank_in: _RankInput | None = None
-    if rank_tests:
-        rank_in = _RankInput([inp.resid_est, inp.ar_event], rank_tests)
-    if "generalized_sign" in want:  # share of positive estimation residuals per pair
-        n_ok = count(inp.resid_est)
-        n_pos = (inp.resid_est > 0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pos_share = n_pos / n_ok
-    est_var = _row_var(inp.resid_est) if "bw1980" in want else None
-    estudy2 = inp.convention == "estudy2"
-    resid_complete = bool(want & {"bw1985", "lamb"}) and not np.isnan(inp.resid_est).any()
-    kp_cache: dict[int, np.ndarray] = {}
-
+    pairs = PairData(inp, partitions)
     blocks: list[_Block] = []
-    gsum = _GroupSums(partitions)
     for part in partitions:
-        g = len(part.names)
-        shape = (g, n_cols)
-        n_g = part.sizes
+        group = GroupData(pairs, part)
+        blocks.extend(_block(part, t, t.compute(group), group.shape) for t in tests)
+    return TestTable(blocks, column_labels, column_kinds, column_bounds)
 
-        def emit(test: str, stat, pval, n, dist, checked=None, part=part, shape=shape) -> None:
-            stat = np.broadcast_to(np.asarray(stat, dtype=float), shape)
-            pval = np.broadcast_to(np.asarray(pval, dtype=float), shape)
-            n = np.broadcast_to(np.asarray(n), shape).astype(np.int64)
-            bad, reason = _reasons(n, stat, 2) if checked is None else checked(n, stat)
-            blocks.append(
-                _Block(
-                    part,
-                    test,
-                    np.where(bad, np.nan, stat),
-                    np.where(bad, np.nan, pval),
-                    n,
-                    dist,
-                    reason,
-                )
-            )
 
-        def min1(n, stat):
-            return _reasons(n, stat, 1)
+class PairData:
+    """Per-pair pieces that several tests or partitions share, each computed on first use."""
 
-        def t_dist(n: np.ndarray) -> Callable[[], np.ndarray]:
-            return _fmt_cells(lambda k: f"t({k - 1})", n)
+    def __init__(self, inp: CrossSectionInput, partitions: Sequence[Partition]) -> None:
+        self.inp = inp
+        self.gsum = _GroupSums(partitions)
+        self.kp_cache: dict[int, np.ndarray] = {}  # correlation sums of whole blocks (events)
+        self.lengths = inp.windows.sum(axis=0)  # days per column
+        self.n_est = inp.resid_est.shape[1]
+        self.estudy2 = inp.convention == "estudy2"
 
-        car_g = part.last(inp.car)  # (G, C, N)
-        sar_g = part.last(sar)
+    @cached_property
+    def sar(self) -> np.ndarray:
+        """Standardized (C)ARs ``(P, C)``."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.inp.car / np.sqrt(self.inp.car_var)
 
-        if "t_cs" in want:
-            t, n = st.cross_sectional_t(car_g)
-            emit("t_cs", t, st.pvalue_t(t, n - 1), n, t_dist(n))
+    @cached_property
+    def ranks(self) -> _RankInput:
+        return _RankInput([self.inp.resid_est, self.inp.ar_event])
 
-        if "patell" in want:
-            z, n = st.patell_z(sar_g, part.pad(inp.dof)[:, None, :])
-            bad_dof = part.total((inp.dof <= 2).astype(float)) > 0
-            emit(
-                "patell",
-                z,
-                st.pvalue_normal(z),
-                n,
-                "N(0,1)",
-                lambda n, s, b=bad_dof: (
-                    _reasons(n, s, 1, b[:, None], "estimation window too short (d.o.f. <= 2)")
-                    if b.any()
-                    else _reasons(n, s, 1)
-                ),
-            )
+    @cached_property
+    def positive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per pair: estimation residuals present, how many are positive, and their share."""
+        n_ok = count(self.inp.resid_est)
+        n_pos = (self.inp.resid_est > 0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return n_ok, n_pos, n_pos / n_ok
 
-        if want & {"bmp", "kp_bmp"}:
-            tb, n = st.bmp_t(sar_g)
-            if "bmp" in want:
-                emit("bmp", tb, st.pvalue_t(tb, n - 1), n, t_dist(n))
-        if "kp_bmp" in want:
-            rbar = _kp_rbar(inp, sar, part, n, kp_cache)
-            tk = st.kp_adjust(tb, n, rbar)
-            emit(
-                "kp_bmp",
-                tk,
-                st.pvalue_t(tk, n - 1),
-                n,
-                _fmt_cells(lambda k, r: f"t({k - 1}), r={r:.3f}", n, rbar),
-            )
+    @cached_property
+    def resid_complete(self) -> bool:
+        return not np.isnan(self.inp.resid_est).any()
 
-        if rank_in is not None:
-            nt, totals, t_eff = rank_in.group_totals(part, gsum)
-            # pairs with an abnormal return, averaged over the days of each window
-            nn = np.round((nt[:, n_est:] @ inp.windows) / np.maximum(lengths, 1))
-            for test in rank_tests:
-                dbar, s = _rank_aggregates(
-                    totals[test],
-                    nt,
-                    t_eff,
-                    root=test != "corrado_rank",
-                    scale_to=n_g if estudy2 else None,
-                )
-                z = st.window_rank_z(dbar[..., n_est:], s[..., None], inp.windows)
-                emit(test, z, st.pvalue_normal(z), nn.astype(int), "N(0,1)", min1)
+    @cached_property
+    def est_var(self) -> np.ndarray:
+        """Variance of each pair's estimation residuals."""
+        return _row_var(self.inp.resid_est)
 
-        if "generalized_sign" in want:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                if estudy2:
-                    p_hat = part.total(n_pos.astype(float)) / part.total(n_ok.astype(float))
-                else:  # nanmean of the per-pair shares
-                    ok = ~np.isnan(pos_share)
-                    p_hat = part.total(np.where(ok, pos_share, 0.0)) / part.total(ok * 1.0)
-            z, n = st.generalized_sign_z(car_g, p_hat[:, None])
-            emit(
-                "generalized_sign",
-                z,
-                st.pvalue_normal(z),
-                n,
-                _fmt_cells(lambda p: f"N(0,1), p={p:.3f}", p_hat[:, None]),
-                min1,
-            )
-        if "sign" in want:
-            z, n = st.sign_z(car_g)
-            emit("sign", z, st.pvalue_normal(z), n, "N(0,1)", min1)
-        if "wilcoxon" in want:
-            v, pv, n = st.wilcoxon_signed_rank(car_g.reshape(g * n_cols, -1))
-            emit(
-                "wilcoxon",
-                v.reshape(shape),
-                pv.reshape(shape),
-                n.reshape(shape),
-                "signed-rank",
-                min1,
-            )
 
-        if not want & {"bw1980", "bw1985", "lamb"}:
-            continue
-        # Brown & Warner (1980, 1985) and Lamb (1995): time-series standard deviations from the
-        # estimation window ("crude dependence adjustment"), t(mean L1 - 1) as in estudy2.
-        mean_car, _, n = st._mean_sd(car_g)
-        df_bw = part.total(inp.nobs.astype(float)) / n_g - 1.0
-        bw_dist = _fmt_cells(lambda d: f"t({d:g})", df_bw[:, None])
-        if "bw1980" in want:
-            sd80 = np.sqrt(part.total(np.nan_to_num(est_var))) / n_g
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z80 = mean_car / (sd80[:, None] * np.sqrt(lengths))
-            emit("bw1980", z80, st.pvalue_t(z80, df_bw[:, None]), n, bw_dist, min1)
+class GroupData:
+    """The inputs of the tests for every group of one partition, each computed on first use and
+    shared by the tests that need it. Arrays are ``(G, C, N_max)`` with the cross-section on the
+    last axis (NaN-padded), or ``(G, ...)`` group aggregates."""
+
+    def __init__(self, pairs: PairData, part: Partition) -> None:
+        self.pairs = pairs
+        self.inp = pairs.inp
+        self.part = part
+        self.sizes = part.sizes
+        self.shape = (len(part.names), self.inp.car.shape[1])
+
+    @property
+    def estudy2(self) -> bool:
+        return self.pairs.estudy2
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.pairs.lengths
+
+    @cached_property
+    def car(self) -> np.ndarray:
+        return self.part.last(self.inp.car)
+
+    @cached_property
+    def sar(self) -> np.ndarray:
+        return self.part.last(self.pairs.sar)
+
+    @cached_property
+    def dof(self) -> np.ndarray:
+        """Degrees of freedom of each pair's sigma, ``(G, 1, N_max)``."""
+        return self.part.pad(self.inp.dof)[:, None, :]
+
+    @cached_property
+    def any_short_dof(self) -> np.ndarray:
+        """Groups with a pair whose estimation has at most 2 degrees of freedom, ``(G,)``."""
+        return self.part.total((self.inp.dof <= 2).astype(float)) > 0
+
+    @cached_property
+    def bmp(self) -> tuple[np.ndarray, np.ndarray]:
+        """Boehmer-Musumeci-Poulsen t and the pairs it uses."""
+        return st.bmp_t(self.sar)
+
+    def residual_correlation(self, n: np.ndarray) -> np.ndarray:
+        """Mean off-diagonal estimation-residual correlation of the pairs present, ``(G, C)``."""
+        return _kp_rbar(self.inp, self.pairs.sar, self.part, n, self.pairs.kp_cache)
+
+    @cached_property
+    def positive_share(self) -> np.ndarray:
+        """Share of positive estimation residuals, ``(G,)``: pooled (estudy2) or the mean of the
+        per-pair shares (Cowan 1992)."""
+        n_ok, n_pos, share = self.pairs.positive
+        total = self.part.total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.estudy2:
+                return total(n_pos.astype(float)) / total(n_ok.astype(float))
+            ok = ~np.isnan(share)
+            return total(np.where(ok, share, 0.0)) / total(ok * 1.0)
+
+    # ---------------------------------------------------------------- rank and sign deviations
+    @cached_property
+    def rank_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs present per group and day ``N_t`` (estimation and event days) and the mean
+        number of days of the pairs, ``(G,)``."""
+        return self.pairs.ranks.counts(self.part, self.pairs.gsum)
+
+    @cached_property
+    def rank_n(self) -> np.ndarray:
+        """Pairs with an abnormal return, averaged over the days of each column, ``(G, C)``."""
+        nt = self.rank_counts[0][:, self.pairs.n_est :]
+        return np.round((nt @ self.inp.windows) / np.maximum(self.lengths, 1)).astype(int)
+
+    @cached_property
+    def centered_rank_sums(self) -> np.ndarray:
+        """:math:`\\sum_i K_{it} - (M_i + 1)/2` per group and day (Corrado 1989)."""
+        return self.pairs.ranks.centered_sums(self.part, self.pairs.gsum)
+
+    @cached_property
+    def scaled_rank_sums(self) -> np.ndarray:
+        """:math:`\\sum_i K_{it}/(M_i + 1) - 1/2` per group and day (Corrado & Zivney 1992)."""
+        return self.pairs.ranks.scaled_sums(self.part, self.pairs.gsum, self.rank_counts[0])
+
+    @cached_property
+    def median_sign_sums(self) -> np.ndarray:
+        """:math:`\\sum_i \\mathrm{sign}(A_{it} - \\mathrm{median}_i)` per group and day."""
+        return self.pairs.gsum(self.part, "sign", self.pairs.ranks.sign)
+
+    def rank_z(self, sums: np.ndarray, *, root: bool) -> np.ndarray:
+        """Window statistic of rank or sign deviations from their group-day ``sums``: daily means
+        over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d."""
+        nt, t_eff = self.rank_counts
+        dbar, s = _rank_aggregates(
+            sums, nt, t_eff, root=root, scale_to=self.sizes if self.estudy2 else None
+        )
+        return st.window_rank_z(dbar[..., self.pairs.n_est :], s[..., None], self.inp.windows)
+
+    # ---------------------------------------------------------------- time-series s.d. family
+    @cached_property
+    def mean_car(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-sectional mean (C)AR and the pairs it uses, ``(G, C)``."""
+        mean, _, n = st.mean_sd(self.car)
+        return mean, n
+
+    @cached_property
+    def mean_nobs(self) -> np.ndarray:
+        """Mean estimation observations of the pairs, ``(G,)``."""
+        return self.part.total(self.inp.nobs.astype(float)) / self.sizes
+
+    @cached_property
+    def sd_mean_residual(self) -> np.ndarray:
+        """Time-series s.d. of the group's daily mean estimation residual, ``(G,)`` (Brown &
+        Warner 1985)."""
+        resid = self.inp.resid_est
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # days on which no pair has data
-            if resid_complete:  # the daily mean residual of each group from its sums
-                cm = gsum(part, "resid", inp.resid_est) / n_g[:, None]  # (G, L1)
+            if self.pairs.resid_complete:  # the daily mean residual of each group from its sums
+                cm = self.pairs.gsum(self.part, "resid", resid) / self.sizes[:, None]  # (G, L1)
             else:
-                cm = np.nanmean(part.pad(inp.resid_est), axis=1)
-            sd85 = np.nanstd(cm, ddof=1, axis=1)
-        if "bw1985" in want:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z85 = mean_car / (sd85[:, None] * np.sqrt(lengths))
-            emit("bw1985", z85, st.pvalue_t(z85, df_bw[:, None]), n, bw_dist, min1)
-        if "lamb" not in want:
-            continue
-        if inp.lamb_q is None:
-            emit(
-                "lamb",
-                np.nan,
-                np.nan,
-                n,
-                "N(0,1)",
-                lambda n, s: _reasons(
-                    n, s, 1, np.ones(n.shape, bool), "Lamb's test needs the market model"
-                ),
-            )
-            continue
-        # Lamb (1995) as in estudy2: BW85 s.d. times the forecast-error factor
-        # sqrt(1 + 1/mean(L1) + mean_i (R_mt - mu_m)^2 / S_mm); windows sum daily Z / sqrt(L).
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            daily_mean = np.nanmean(part.pad(inp.ar_event), axis=1)  # (G, E)
-            factor = np.sqrt(
-                1.0
-                + 1.0 / (part.total(inp.nobs.astype(float)) / n_g)[:, None]
-                + np.nanmean(part.pad(inp.lamb_q), axis=1)
-            )
-            daily = daily_mean / (sd85[:, None] * factor)
-        ok = np.isfinite(daily)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            zl = (np.where(ok, daily, 0.0) @ inp.windows) / np.sqrt(ok.astype(float) @ inp.windows)
-        emit("lamb", zl, st.pvalue_normal(zl), n, "N(0,1)", min1)
-
-    return TestTable(blocks, column_labels, column_kinds, column_bounds)
+                cm = np.nanmean(self.part.pad(resid), axis=1)
+            return np.nanstd(cm, ddof=1, axis=1)
 
 
 def count(x: np.ndarray) -> np.ndarray:
@@ -522,13 +506,13 @@ class _GroupSums:
 
 class _RankInput:
     """Ranks of each pair's estimation and event abnormal returns (Corrado 1989), and the rank
-    and sign deviations of the three rank tests, kept as per-pair pieces whose group-and-day sums
-    are all the tests need (no ``(P, T)`` deviation array per test and partition)."""
+    and sign deviations of the rank tests, kept as per-pair pieces whose group-and-day sums are
+    all the tests need (no ``(P, T)`` deviation array per test and partition)."""
 
-    def __init__(self, parts: Sequence[np.ndarray], tests: list[str]) -> None:
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
         """``parts``: the estimation residuals and the event abnormal returns, ``(P, L1)`` and
         ``(P, E)``, ranked together as one row of ``L1 + E`` days per pair."""
-        self.tests = tests
+        self.parts = parts
         ranks, srt, m_i = _ranks_sorted(parts, nan_rank=0.0)
         n_days = sum(x.shape[1] for x in parts)
         self.nan = np.hstack([np.isnan(x) for x in parts]) if (m_i < n_days).any() else None
@@ -536,23 +520,24 @@ class _RankInput:
         self.m_i = m_i
         self.ranks = ranks  # 0 where the pair has no value
         self.n_days = n_days
-        self.sign = None
-        if "cz_sign" in tests:  # G_it = sign(A_it - median_i), 0 where missing
-            med = _sorted_median(srt, m_i)[:, None]
-            sign = np.empty(ranks.shape)
-            c = 0
-            for x in parts:
-                out = sign[:, c : c + x.shape[1]]
-                np.subtract(x, med, out=out)
-                np.sign(out, out=out)
-                c += x.shape[1]
-            self.sign = sign if self.nan is None else np.where(self.nan, 0.0, sign)
+        self.median = _sorted_median(srt, m_i)
 
-    def group_totals(
-        self, part: Partition, gsum: _GroupSums
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """Per group and day: pairs present ``N_t``, the sum of each test's deviations, and per
-        group the mean number of days of the pairs that have any (``T`` when complete)."""
+    @cached_property
+    def sign(self) -> np.ndarray:
+        """:math:`G_{it} = \\mathrm{sign}(A_{it} - \\mathrm{median}_i)`, 0 where missing."""
+        med = self.median[:, None]
+        sign = np.empty(self.ranks.shape)
+        c = 0
+        for x in self.parts:
+            out = sign[:, c : c + x.shape[1]]
+            np.subtract(x, med, out=out)
+            np.sign(out, out=out)
+            c += x.shape[1]
+        return sign if self.nan is None else np.where(self.nan, 0.0, sign)
+
+    def counts(self, part: Partition, gsum: _GroupSums) -> tuple[np.ndarray, np.ndarray]:
+        """Per group and day the pairs present ``N_t``, and per group the mean number of days of
+        the pairs that have any (``T`` when complete)."""
         g = len(part.names)
         m_i = self.m_i
         if self.present is None:
@@ -563,26 +548,23 @@ class _RankInput:
             has = m_i > 0
             with np.errstate(invalid="ignore", divide="ignore"):
                 t_eff = part.total(np.where(has, m_i, 0.0)) / part.total(has * 1.0)
-        totals: dict[str, np.ndarray] = {}
-        if "corrado_rank" in self.tests or "modified_rank" in self.tests:
-            k_sum = gsum(part, "ranks", self.ranks)
-        if "corrado_rank" in self.tests:  # sum_i K_it - (M_i + 1)/2
-            half = (m_i + 1.0) / 2.0
-            if self.present is None:
-                totals["corrado_rank"] = k_sum - part.total(half)[:, None]
-            else:
-                totals["corrado_rank"] = k_sum - gsum(
-                    part, "half", lambda: self.present * half[:, None]
-                )
-        if "modified_rank" in self.tests:  # sum_i K_it / (M_i + 1) - 1/2
-            if self.present is None:
-                totals["modified_rank"] = k_sum / (self.n_days + 1.0) - 0.5 * nt
-            else:
-                scaled = gsum(part, "scaled", lambda: self.ranks / (m_i[:, None] + 1.0))
-                totals["modified_rank"] = scaled - 0.5 * nt
-        if self.sign is not None:
-            totals["cz_sign"] = gsum(part, "sign", self.sign)
-        return nt, totals, t_eff
+        return nt, t_eff
+
+    def centered_sums(self, part: Partition, gsum: _GroupSums) -> np.ndarray:
+        """Per group and day: :math:`\\sum_i K_{it} - (M_i + 1)/2`."""
+        k_sum = gsum(part, "ranks", self.ranks)
+        half = (self.m_i + 1.0) / 2.0
+        present = self.present
+        if present is None:
+            return k_sum - part.total(half)[:, None]
+        return k_sum - gsum(part, "half", lambda: present * half[:, None])
+
+    def scaled_sums(self, part: Partition, gsum: _GroupSums, nt: np.ndarray) -> np.ndarray:
+        """Per group and day: :math:`\\sum_i K_{it} / (M_i + 1) - 1/2` (``nt``: pairs present)."""
+        if self.present is None:
+            return gsum(part, "ranks", self.ranks) / (self.n_days + 1.0) - 0.5 * nt
+        scaled = gsum(part, "scaled", lambda: self.ranks / (self.m_i[:, None] + 1.0))
+        return scaled - 0.5 * nt
 
 
 def _rank_aggregates(
@@ -593,8 +575,15 @@ def _rank_aggregates(
     root: bool,
     scale_to: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`analysis.statistics.rank_day_aggregates` from group-day sums: ``total`` and ``nt``
-    of shape ``(G, T)`` (sum of the deviations and pairs present), ``t_eff`` of shape ``(G,)``."""
+    """Daily aggregates of rank (or sign) deviations and their time-series s.d., per group.
+
+    From group-day sums: ``total`` and ``nt`` of shape ``(G, T)`` (sum of the deviations and
+    pairs present), ``t_eff`` of shape ``(G,)`` (mean number of days of the pairs).
+    :math:`\\bar d_t = \\sum_i d_{it} / N_t` (Corrado 1989; ``root=False``) or
+    :math:`/\\sqrt{N_t}` (Corrado & Zivney 1992); :math:`S = \\sqrt{\\sum_t \\bar d_t^2 / T}`.
+    ``scale_to=N`` rescales the sums by :math:`N/N_t` as estudy2 does. The direct form from the
+    ``(T, N)`` deviations is the reference in ``tests/analysis/test_statistics_and_benchmark.py``.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         if scale_to is not None:
             total = total / nt * np.asarray(scale_to, dtype=float)[:, None]
@@ -627,11 +616,6 @@ def _ranks_sorted(
     else:
         m_i = np.full(p, float(t))
     return ranks, srt, m_i
-
-
-def _ranks(full: np.ndarray) -> np.ndarray:
-    """Ranks within each row (average ranks for ties, NaN kept as NaN)."""
-    return _ranks_sorted(full)[0]
 
 
 def _sorted_median(srt: np.ndarray, m_i: np.ndarray) -> np.ndarray:
@@ -680,6 +664,7 @@ def _kp_rbar(
                 sz = mb.T @ block.z[pos]  # (C, L)
                 contrib = (sz * sz).sum(axis=1) - mb.sum(axis=0)
             else:
+                assert block.corr is not None  # a block holds z or corr
                 sub = block.corr[np.ix_(pos, pos)]
                 contrib = ((sub @ mb) * mb).sum(axis=0) - mb.sum(axis=0)
             if whole:
@@ -754,6 +739,7 @@ def residual_correlation_blocks(
         if same:
             frame = pd.DataFrame(r.T)
         else:
+            assert d is not None  # dates are built for every block that is not aligned
             frame = pd.concat(
                 [pd.Series(r[k], index=pd.DatetimeIndex(d[k])).dropna() for k in range(idx.size)],
                 axis=1,

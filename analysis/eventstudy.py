@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from analysis import crosssection
-from analysis.calendars import EVENT_POLICY, EVENT_POLICY_TEXT, calendar_for
+from analysis import crosssection, cstests
+from analysis.calendars import EVENT_POLICY, EVENT_POLICY_TEXT, EventMapping, calendar_for
 from analysis.errors import (
     AssetsExcludedWarning,
     EventStudyInputError,
@@ -145,8 +147,8 @@ class EventStudy:
     portfolios
         Also estimate equal- and cap-weighted portfolios per event and asset class (robustness).
     tests
-        Cross-sectional tests to compute (codes of :data:`analysis.crosssection.TESTS`); all by
-        default.
+        Cross-sectional tests to compute (codes of :data:`analysis.cstests.TESTS`); all by
+        default. They are computed and reported in the registry's order.
     """
 
     def __init__(
@@ -225,12 +227,11 @@ class EventStudy:
         self.convention = convention
         self.confounders: tuple[Event, ...] = tuple(as_event(e) for e in confounders)
         self.portfolios = bool(portfolios)
-        self.tests = tuple(crosssection.TESTS) if tests is None else tuple(tests)
-        unknown = [t for t in self.tests if t not in crosssection.TESTS]
+        self.tests = tuple(cstests.TESTS) if tests is None else tuple(tests)
+        unknown = [t for t in self.tests if t not in cstests.TESTS]
         if unknown:
             raise EventStudyInputError(
-                f"Unknown test(s) {', '.join(unknown)}; choose from "
-                f"{', '.join(crosssection.TESTS)}."
+                f"Unknown test(s) {', '.join(unknown)}; choose from {', '.join(cstests.TESTS)}."
             )
 
     # ------------------------------------------------------------------ specification
@@ -339,11 +340,23 @@ class EventStudy:
             if meta is None and "asset_class" in prices.columns:
                 meta = prices.groupby("symbol")["asset_class"].first()
         else:
-            data = read_returns(returns)  # type: ignore[arg-type]
+            data = read_returns(returns)
         classes = _read_meta(meta)
-        symbols = list(data.symbols)
-        assets = self._select_assets(symbols, classes)
-        return _Estimator(self, data, classes, assets).run()
+        assets = self._select_assets(list(data.symbols), classes)
+        pairs = gather(resolve(self, data, classes, assets))
+        sample = exclude(pairs)  # warns with stacklevel 3: the caller of fit
+        cols = columns(self)
+        est = estimate(pairs, sample, cols)
+        outputs = StudyOutputs(
+            pairs,
+            sample,
+            cols,
+            est,
+            cross_sectional_tests(pairs, sample, cols, est),
+            find_flags(pairs, sample),
+            fit_portfolios(pairs, sample, cols),
+        )
+        return EventStudyResult(outputs)
 
     def _select_assets(self, symbols: list[str], classes: Mapping[str, str]) -> list[str]:
         if self.assets is None:
@@ -387,169 +400,142 @@ def _read_meta(meta: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in out.items()}
 
 
-class _Estimator:
-    """One run of :meth:`EventStudy.fit`: builds the pair arrays and every output table.
+# ---------------------------------------------------------------------------------------------
+# Estimation in phases: each is a function of the frozen outputs of the phases before it and
+# returns its own frozen output, so no phase can run before its inputs exist (resolve raises on
+# unknown benchmarks; exclude warns about, or raises on, pairs without data).
+#
+#   resolve -> gather -> exclude -> estimate -> cross_sectional_tests / find_flags / fit_portfolios
+#   (columns comes from the specification alone)
+#
+# Pair arrays have one row per asset-event pair (ordered by event, then asset) and one column per
+# day from the first estimation day to the last event day. Dates are not stored per pair: a pair
+# is its calendar and the panel row ``r0`` of its first estimation day, so any date is
+# ``sessions[r0 + column]``, computed when an output asks for it. The phases compute every
+# number; the labelled frames of the result are built when first read (:class:`StudyOutputs`).
 
-    Pair arrays have one row per asset-event pair (ordered by event, then asset) and one column
-    per day from the first estimation day to the last event day. Dates are not stored per pair:
-    a pair is its calendar and the panel row ``r0`` of its first estimation day, so any date is
-    ``sessions[r0 + column]``, computed when an output asks for it. Numbers are computed in
-    :meth:`run`; the labelled frames of the result are built when first read.
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """Phase 1 (:func:`resolve`): calendar and benchmark of every asset, one return panel per
+    calendar, and day 0 of every event on every calendar."""
+
+    study: EventStudy
+    data: WideData
+    classes: dict[str, str]
+    assets: list[str]
+    cal: dict[str, str]
+    bench: dict[str, str | None]
+    panels: dict[str, CalendarPanel]
+    mappings: dict[tuple[str, str], EventMapping]
+
+
+def resolve(study: EventStudy, data: WideData, classes: dict[str, str], assets: list[str]) -> Setup:
+    """Resolve calendars and benchmarks (symbol keys win over class keys) and build the panels.
+
+    Raises
+    ------
+    UnknownAssetError
+        When an asset has no benchmark or its benchmark is not in the data.
+    """
+    s = study
+    known = data.position
+    cls_of = [classes[a] for a in assets]
+
+    def per_asset(
+        table: Mapping[str, Any], by_class: Callable[[str], Any], own: Callable[[str, str], Any]
+    ) -> list[Any]:
+        """Symbol keys win; otherwise one lookup per asset class (in order of appearance), not
+        per asset."""
+        over = table.keys() & set(assets) if table else set()
+        need = (
+            dict.fromkeys(c for a, c in zip(assets, cls_of, strict=True) if a not in over)
+            if over
+            else dict.fromkeys(cls_of)
+        )
+        per = {c: by_class(c) for c in need}
+        if not over:
+            return list(map(per.__getitem__, cls_of))
+        return [own(a, c) if a in over else per[c] for a, c in zip(assets, cls_of, strict=True)]
+
+    def cal_by_class(c: str) -> str:
+        v = s.calendars.get(c)
+        return v if v is not None else calendar_for(c)
+
+    def cal_own(a: str, c: str) -> str:
+        v = s.calendars[a]
+        return v if v is not None else calendar_for(c)
+
+    cal: dict[str, str] = dict(
+        zip(assets, per_asset(s.calendars, cal_by_class, cal_own), strict=True)
+    )
+    if s.model == "constant_mean":
+        benches: list[str | None] = [None] * len(assets)
+    else:
+        benches = per_asset(s.benchmarks, s.benchmarks.get, lambda a, c: s.benchmarks[a])
+        bad = {b for b in set(benches) if b is None or b not in known}
+        for a, b in zip(assets, benches, strict=True):
+            if b not in bad:
+                continue
+            if b is None:
+                raise UnknownAssetError(
+                    f"Asset {a!r} (class {classes[a]!r}) has no benchmark; pass "
+                    f"benchmarks={{'{classes[a]}': 'SYMBOL'}}."
+                )
+            raise UnknownAssetError(
+                f"Benchmark {b!r} of {a!r} is not in the data; add its closes or choose "
+                "another benchmark with benchmarks={...}."
+            )
+    bench: dict[str, str | None] = dict(zip(assets, benches, strict=True))
+    native = dict(cal)
+    for a in assets:
+        b = bench[a]
+        if b and b not in native:
+            native[b] = s._calendar_of(b, classes) if b in classes else cal[a]
+    panels: dict[str, CalendarPanel] = {}
+    for c in sorted(set(cal.values())):
+        members = [a for a in assets if cal[a] == c]
+        benchmarks = [b for a in members if (b := bench[a])]
+        syms = list(dict.fromkeys(members + benchmarks))
+        panels[c] = build_panel(c, syms, data, native, kind=s.return_kind)
+    mappings = {(e.name, c): e.map(c) for e in s.events for c in panels}
+    return Setup(s, data, classes, assets, cal, bench, panels, mappings)
+
+
+@dataclass(frozen=True, eq=False)
+class Pairs:
+    """Phase 2 (:func:`gather`): the returns of every asset-event pair on its own calendar.
+
+    ``Y`` and ``X`` (asset and benchmark returns) are ``(P, L1 + E)``; the other arrays are per
+    pair: event, asset and calendar positions, the panel row ``r0`` of the first estimation day,
+    day 0 and whether day 0 lies outside the data.
     """
 
-    def __init__(
-        self, study: EventStudy, data: WideData, classes: dict[str, str], assets: list[str]
-    ) -> None:
-        self.s = study
-        self.data = data
-        self.classes = classes
-        self.assets = assets
+    setup: Setup
+    l1: int
+    ev_cols: np.ndarray
+    ev_of: np.ndarray
+    asset_idx: np.ndarray
+    cal_idx: np.ndarray
+    r0: np.ndarray
+    day0: np.ndarray
+    outside: np.ndarray
+    outside_text: dict[tuple[int, int], str]
+    Y: np.ndarray
+    X: np.ndarray
+    n_sessions: np.ndarray
+    sess_nat: list[np.ndarray]
+    y_has_nan: bool
+    x_has_nan: bool
 
-    # -------------------------------------------------------------- setup
-    def _resolve_assets(self) -> None:
-        s = self.s
-        known = self.data.position
-        assets = self.assets
-        cls_of = [self.classes[a] for a in assets]
+    def asset_names(self, pairs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.setup.assets, dtype=object)[self.asset_idx[pairs]]
 
-        def per_asset(table: Mapping[str, Any], by_class: Callable[[str], Any], own: Callable):
-            """Symbol keys win; otherwise one lookup per asset class (in order of appearance),
-            not per asset."""
-            over = table.keys() & set(assets) if table else set()
-            need = (
-                dict.fromkeys(c for a, c in zip(assets, cls_of, strict=True) if a not in over)
-                if over
-                else dict.fromkeys(cls_of)
-            )
-            per = {c: by_class(c) for c in need}
-            if not over:
-                return list(map(per.__getitem__, cls_of))
-            return [own(a, c) if a in over else per[c] for a, c in zip(assets, cls_of, strict=True)]
+    def event_names(self, pairs: np.ndarray) -> np.ndarray:
+        names = [e.name for e in self.setup.study.events]
+        return np.asarray(names, dtype=object)[self.ev_of[pairs]]
 
-        def cal_by_class(c: str) -> str:
-            v = s.calendars.get(c)
-            return v if v is not None else calendar_for(c)
-
-        def cal_own(a: str, c: str) -> str:
-            v = s.calendars[a]
-            return v if v is not None else calendar_for(c)
-
-        cals = per_asset(s.calendars, cal_by_class, cal_own)
-        self.cal = dict(zip(assets, cals, strict=True))
-        if s.model == "constant_mean":
-            benches: list[str | None] = [None] * len(assets)
-        else:
-            benches = per_asset(s.benchmarks, s.benchmarks.get, lambda a, c: s.benchmarks[a])
-            bad = {b for b in set(benches) if b is None or b not in known}
-            for a, b in zip(assets, benches, strict=True):
-                if b not in bad:
-                    continue
-                if b is None:
-                    raise UnknownAssetError(
-                        f"Asset {a!r} (class {self.classes[a]!r}) has no benchmark; pass "
-                        f"benchmarks={{'{self.classes[a]}': 'SYMBOL'}}."
-                    )
-                raise UnknownAssetError(
-                    f"Benchmark {b!r} of {a!r} is not in the data; add its closes or choose "
-                    "another benchmark with benchmarks={...}."
-                )
-        self.bench: dict[str, str | None] = dict(zip(assets, benches, strict=True))
-        native = dict(self.cal)
-        for a in self.assets:
-            b = self.bench[a]
-            if b and b not in native:
-                native[b] = s._calendar_of(b, self.classes) if b in self.classes else self.cal[a]
-        self.panels: dict[str, CalendarPanel] = {}
-        for c in sorted(set(self.cal.values())):
-            members = [a for a in self.assets if self.cal[a] == c]
-            syms = list(dict.fromkeys(members + [self.bench[a] for a in members if self.bench[a]]))
-            self.panels[c] = build_panel(c, syms, self.data, native, kind=s.return_kind)
-        self.cal_names = list(self.panels)
-        self.sess_nat = [
-            np.append(p.sessions.to_numpy(), np.datetime64("NaT")) for p in self.panels.values()
-        ]
-        self.mappings = {(e.name, c): e.map(c) for e in s.events for c in self.panels}
-
-    def _gather(self) -> None:
-        s = self.s
-        est0, est1 = s.estimation_window
-        ev0, ev1 = s.event_window
-        width = ev1 - est0 + 1
-        self.width = width
-        self.l1 = est1 - est0 + 1
-        self.ev_cols = np.arange(ev0 - est0, ev1 - est0 + 1)
-        cal_arr = np.asarray([self.cal[a] for a in self.assets], dtype=object)
-        ys, xs, keys = [], [], []
-        ev_of, asset_of, cal_of, r0_of, day0_of, out_of = [], [], [], [], [], []
-        self.outside_text: dict[tuple[int, int], str] = {}
-        for ci, (c, panel) in enumerate(self.panels.items()):
-            mpos = np.flatnonzero(cal_arr == c)
-            members = [self.assets[k] for k in mpos]
-            # a panel lists its members first, then their benchmarks (see _resolve_assets)
-            if panel.symbols[: len(members)] == members:
-                acol = np.arange(len(members))
-            else:
-                acol = panel.columns(members)
-            bcol = (
-                None
-                if s.model == "constant_mean"
-                else panel.columns([self.bench[a] for a in members])
-            )
-            n_s = len(panel.sessions)
-            sess = panel.sessions.to_numpy()
-            day0 = np.array(
-                [self.mappings[(ev.name, c)].session.to_datetime64() for ev in s.events]
-            )
-            pos = np.searchsorted(sess, day0.astype(sess.dtype))
-            inside = (pos < n_s) & (sess[np.minimum(pos, n_s - 1)] == day0)
-            r0 = pos + est0  # panel row of each event's first estimation day
-            # one (members x W) slice per event -> pairs ordered by event, then asset
-            ys.append(_gather_rows(panel.values, acol, r0, width, n_s))
-            xs.append(None if bcol is None else _gather_rows(panel.values, bcol, r0, width, n_s))
-            n_e, n_m = len(s.events), len(members)
-            ev_of.append(np.repeat(np.arange(n_e), n_m))
-            asset_of.append(np.tile(mpos, n_e))
-            cal_of.append(np.full(n_e * n_m, ci))
-            r0_of.append(np.repeat(r0, n_m))
-            day0_of.append(np.repeat(day0, n_m))
-            out_of.append(np.repeat(~inside, n_m))
-            for ei in np.flatnonzero(~inside):
-                self.outside_text[(int(ei), ci)] = (
-                    f"day 0 ({pd.Timestamp(day0[ei]).date()}) is outside the data of {c} "
-                    f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
-                )
-            keys.append(np.repeat(np.arange(n_e), n_m) * len(self.assets) + np.tile(mpos, n_e))
-        self.ev_of = np.concatenate(ev_of)
-        self.asset_idx = np.concatenate(asset_of)
-        self.cal_idx = np.concatenate(cal_of)
-        self.r0 = np.concatenate(r0_of)
-        self.day0 = np.concatenate(day0_of)
-        self.outside = np.concatenate(out_of)
-        if len(ys) == 1:
-            self.Y, order = ys[0], None
-        else:
-            order = np.argsort(np.concatenate(keys), kind="stable")
-            self.Y = np.vstack(ys)[order]
-        if s.model == "constant_mean":
-            # the model has no market return: a read-only all-NaN view, no memory
-            self.X = np.broadcast_to(np.float64(np.nan), self.Y.shape)
-        else:
-            self.X = xs[0] if order is None else np.vstack(xs)[order]
-        if order is not None:
-            for name in ("ev_of", "asset_idx", "cal_idx", "r0", "day0", "outside"):
-                setattr(self, name, getattr(self, name)[order])
-        self.n_sessions = np.array([len(p.sessions) for p in self.panels.values()])
-        self.y_has_nan = bool(np.isnan(self.Y).any())
-        self.x_has_nan = s.model != "constant_mean" and bool(np.isnan(self.X).any())
-
-    # -------------------------------------------------------------- per-pair labels and dates
-    def _asset_names(self, pairs: np.ndarray) -> np.ndarray:
-        return np.asarray(self.assets, dtype=object)[self.asset_idx[pairs]]
-
-    def _event_names(self, pairs: np.ndarray) -> np.ndarray:
-        return np.asarray([e.name for e in self.s.events], dtype=object)[self.ev_of[pairs]]
-
-    def _dates(self, pairs: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def dates(self, pairs: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Session dates of ``pairs`` at gathered columns ``cols`` (NaT outside the data)."""
         out = np.empty((len(pairs), len(cols)), dtype=self.sess_nat[0].dtype)
         cal = self.cal_idx[pairs]
@@ -561,7 +547,7 @@ class _Estimator:
             out[sel] = self.sess_nat[ci][rows]
         return out
 
-    def _row_bounds(self, pairs: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    def row_bounds(self, pairs: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
         """First and last panel row of columns ``c0..c1`` inside the data (empty: lo > hi)."""
         r0 = self.r0[pairs]
         n_s = self.n_sessions[self.cal_idx[pairs]]
@@ -570,480 +556,666 @@ class _Estimator:
         empty = lo > hi
         return np.where(empty, n_s + 1, lo), np.where(empty, -1, hi)
 
-    def _exclusions(self) -> None:
-        s = self.s
-        need_x = s.model != "constant_mean"
-        n_pairs = len(self.Y)
-        if self.y_has_nan or self.x_has_nan:
-            ok_est = ~np.isnan(self.Y[:, : self.l1])
-            if need_x:
-                ok_est &= ~np.isnan(self.X[:, : self.l1])
-            n_est = ok_est.sum(axis=1)
-        else:  # nothing missing: every estimation day counts
-            n_est = np.full(n_pairs, self.l1)
-        est0 = s.estimation_window[0]
-        # column of day 0 in the gathered window (None when the event window excludes day 0)
-        d0 = -est0 if s.event_window[0] <= 0 <= s.event_window[1] else None
-        no_y = np.isnan(self.Y[:, d0]) if d0 is not None else np.zeros(n_pairs, bool)
-        no_x = np.isnan(self.X[:, d0]) if d0 is not None and need_x else np.zeros(n_pairs, bool)
-        short = n_est < s.min_estimation_obs
-        reasons: dict[int, str] = {}
-        for p in np.flatnonzero(no_y | no_x | short | self.outside):
-            a = self.assets[self.asset_idx[p]]
-            day0 = pd.Timestamp(self.day0[p]).date()
-            if self.outside[p]:
-                reasons[p] = self.outside_text[(int(self.ev_of[p]), int(self.cal_idx[p]))]
-            elif no_y[p]:
-                reasons[p] = f"no return of {a} on day 0 ({day0})"
-            elif no_x[p]:
-                reasons[p] = f"no return of benchmark {self.bench[a]} on day 0 ({day0})"
-            else:
-                est_dates = self._dates(np.array([p]), np.arange(self.l1))[0]
-                known = est_dates[~np.isnat(est_dates)]
-                span = (
-                    f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
-                    if known.size
-                    else "(no sessions)"
-                )
-                reasons[p] = (
-                    f"only {int(n_est[p])} estimation returns in {span}; "
-                    f"{s.min_estimation_obs} required"
-                )
-        self.reasons = reasons
-        self.keep = np.ones(n_pairs, dtype=bool)
-        self.keep[list(reasons)] = False
-        self.kept = np.flatnonzero(self.keep)
-        if not self.keep.any():
-            names = self._event_names(np.arange(n_pairs))
-            detail = "; ".join(
-                f"{self.assets[self.asset_idx[p]]}/{names[p]}: {reasons[p]}" for p in range(n_pairs)
-            )
-            err = WindowOutsideDataError if self.outside.all() else InsufficientHistoryError
-            raise err(
-                "No asset-event pair has the data the study needs, so nothing can be estimated. "
-                f"Reasons: {detail}."
-            )
-        if not self.keep.all():
-            warnings.warn(
-                f"{int((~self.keep).sum())} of {len(self.keep)} asset-event pairs were excluded; "
-                "see result.excluded for the reasons.",
-                AssetsExcludedWarning,
-                stacklevel=4,
-            )
 
-    # -------------------------------------------------------------- estimation
-    def _columns(self) -> None:
-        ev0, ev1 = self.s.event_window
-        days = list(range(ev0, ev1 + 1))
-        bounds = [(d, d) for d in days] + list(self.s.car_windows)
-        wm = np.zeros((len(days), len(bounds)))
-        for c, (lo, hi) in enumerate(bounds):
-            wm[lo - ev0 : hi - ev0 + 1, c] = 1.0
-        self.bounds = bounds
-        self.kinds = ["day"] * len(days) + ["car"] * len(self.s.car_windows)
-        self.labels = [f"{d:+d}" if d else "0" for d in days] + [
-            _label(*w) for w in self.s.car_windows
-        ]
-        self.wm = wm
+def gather(setup: Setup) -> Pairs:
+    """Cut every pair's estimation and event windows out of its calendar's panel."""
+    s = setup.study
+    est0, est1 = s.estimation_window
+    ev0, ev1 = s.event_window
+    width = ev1 - est0 + 1
+    cal_arr = np.asarray([setup.cal[a] for a in setup.assets], dtype=object)
+    ys: list[np.ndarray] = []
+    xs: list[np.ndarray] = []
+    keys = []
+    ev_of, asset_of, cal_of, r0_of, day0_of, out_of = [], [], [], [], [], []
+    outside_text: dict[tuple[int, int], str] = {}
+    for ci, (c, panel) in enumerate(setup.panels.items()):
+        mpos = np.flatnonzero(cal_arr == c)
+        members = [setup.assets[k] for k in mpos]
+        # a panel lists its members first, then their benchmarks (see resolve)
+        if panel.symbols[: len(members)] == members:
+            acol = np.arange(len(members))
+        else:
+            acol = panel.columns(members)
+        n_s = len(panel.sessions)
+        sess = panel.sessions.to_numpy()
+        day0 = np.array([setup.mappings[(ev.name, c)].session.to_datetime64() for ev in s.events])
+        pos = np.searchsorted(sess, day0.astype(sess.dtype))
+        inside = (pos < n_s) & (sess[np.minimum(pos, n_s - 1)] == day0)
+        r0 = pos + est0  # panel row of each event's first estimation day
+        # one (members x W) slice per event -> pairs ordered by event, then asset
+        ys.append(_gather_rows(panel.values, acol, r0, width, n_s))
+        if s.model != "constant_mean":
+            bcol = panel.columns([b for a in members if (b := setup.bench[a])])
+            xs.append(_gather_rows(panel.values, bcol, r0, width, n_s))
+        n_e, n_m = len(s.events), len(members)
+        ev_of.append(np.repeat(np.arange(n_e), n_m))
+        asset_of.append(np.tile(mpos, n_e))
+        cal_of.append(np.full(n_e * n_m, ci))
+        r0_of.append(np.repeat(r0, n_m))
+        day0_of.append(np.repeat(day0, n_m))
+        out_of.append(np.repeat(~inside, n_m))
+        for ei in np.flatnonzero(~inside):
+            outside_text[(int(ei), ci)] = (
+                f"day 0 ({pd.Timestamp(day0[ei]).date()}) is outside the data of {c} "
+                f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
+            )
+        keys.append(np.repeat(np.arange(n_e), n_m) * len(setup.assets) + np.tile(mpos, n_e))
+    per_pair = [np.concatenate(v) for v in (ev_of, asset_of, cal_of, r0_of, day0_of, out_of)]
+    order = None if len(ys) == 1 else np.argsort(np.concatenate(keys), kind="stable")
+    y = ys[0] if order is None else np.vstack(ys)[order]
+    if s.model == "constant_mean":
+        # the model has no market return: a read-only all-NaN view, no memory
+        x = np.broadcast_to(np.float64(np.nan), y.shape)
+    else:
+        x = xs[0] if order is None else np.vstack(xs)[order]
+    if order is not None:
+        per_pair = [v[order] for v in per_pair]
+    ev_of_a, asset_idx, cal_idx, r0_a, day0_a, outside = per_pair
+    return Pairs(
+        setup=setup,
+        l1=est1 - est0 + 1,
+        ev_cols=np.arange(ev0 - est0, ev1 - est0 + 1),
+        ev_of=ev_of_a,
+        asset_idx=asset_idx,
+        cal_idx=cal_idx,
+        r0=r0_a,
+        day0=day0_a,
+        outside=outside,
+        outside_text=outside_text,
+        Y=y,
+        X=x,
+        n_sessions=np.array([len(p.sessions) for p in setup.panels.values()]),
+        sess_nat=[
+            np.append(p.sessions.to_numpy(), np.datetime64("NaT")) for p in setup.panels.values()
+        ],
+        y_has_nan=bool(np.isnan(y).any()),
+        x_has_nan=s.model != "constant_mean" and bool(np.isnan(x).any()),
+    )
 
-    def _kept_rows(self, a: np.ndarray) -> np.ndarray:
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """Phase 3 (:func:`exclude`): the pairs kept, and the reason of every pair left out."""
+
+    reasons: dict[int, str]
+    keep: np.ndarray  # (P,) bool
+    kept: np.ndarray  # positions of the kept pairs
+
+    def rows(self, a: np.ndarray) -> np.ndarray:
+        """The kept rows of a per-pair array (the array itself when every pair is kept)."""
         return a if self.keep.all() else a[self.keep]
 
-    def _estimate(self) -> None:
-        y, x = self._kept_rows(self.Y), self._kept_rows(self.X)
-        fit: ModelFit = fit_model(
-            self.s.model, y[:, : self.l1], x[:, : self.l1], convention=self.s.convention
-        )
-        e0, e1 = int(self.ev_cols[0]), int(self.ev_cols[-1]) + 1
-        y_ev, x_ev = y[:, e0:e1], x[:, e0:e1]
-        self.fit = fit
-        self.ar = y_ev - fit.predict(x_ev)
-        ar_nan = np.isnan(self.ar)
-        any_nan = bool(ar_nan.any())
-        ar_var = fit.ar_variance(x_ev)
-        self.ar_var = np.where(ar_nan, np.nan, ar_var) if any_nan else ar_var
-        car = window_sums(np.nan_to_num(self.ar) if any_nan else self.ar, self.wm)
-        car_var = fit.car_variance(x_ev, self.wm)
-        if any_nan:
-            missing = window_sums(ar_nan.astype(float), self.wm) > 0
-            car = np.where(missing, np.nan, car)
-            car_var = np.where(missing, np.nan, car_var)
-        self.car, self.car_var = car, car_var
-        if self.s.model == "market":
-            self.lamb_q = (x_ev - fit.fe_mean[:, None]) ** 2 / fit.fe_sxx[:, None]
-        else:
-            self.lamb_q = None
 
-    def _aligned(self, idx: np.ndarray) -> bool:
-        """Whether pairs ``idx`` (kept-pair positions) share every estimation date."""
-        pairs = self.kept[idx]
-        cal, r0 = self.cal_idx[pairs], self.r0[pairs]
+def exclude(pairs: Pairs) -> Sample:
+    """Leave out pairs without day 0 in the data, without a return on day 0, or with fewer
+    estimation returns than ``min_estimation_obs``; warn when some are, raise when all are."""
+    s = pairs.setup.study
+    assets = pairs.setup.assets
+    need_x = s.model != "constant_mean"
+    n_pairs = len(pairs.Y)
+    if pairs.y_has_nan or pairs.x_has_nan:
+        ok_est = ~np.isnan(pairs.Y[:, : pairs.l1])
+        if need_x:
+            ok_est &= ~np.isnan(pairs.X[:, : pairs.l1])
+        n_est = ok_est.sum(axis=1)
+    else:  # nothing missing: every estimation day counts
+        n_est = np.full(n_pairs, pairs.l1)
+    est0 = s.estimation_window[0]
+    # column of day 0 in the gathered window (None when the event window excludes day 0)
+    d0 = -est0 if s.event_window[0] <= 0 <= s.event_window[1] else None
+    no_y = np.isnan(pairs.Y[:, d0]) if d0 is not None else np.zeros(n_pairs, bool)
+    no_x = np.isnan(pairs.X[:, d0]) if d0 is not None and need_x else np.zeros(n_pairs, bool)
+    short = n_est < s.min_estimation_obs
+    reasons: dict[int, str] = {}
+    for p in np.flatnonzero(no_y | no_x | short | pairs.outside).tolist():
+        a = assets[pairs.asset_idx[p]]
+        day0 = pd.Timestamp(pairs.day0[p]).date()
+        if pairs.outside[p]:
+            reasons[p] = pairs.outside_text[(int(pairs.ev_of[p]), int(pairs.cal_idx[p]))]
+        elif no_y[p]:
+            reasons[p] = f"no return of {a} on day 0 ({day0})"
+        elif no_x[p]:
+            reasons[p] = f"no return of benchmark {pairs.setup.bench[a]} on day 0 ({day0})"
+        else:
+            est_dates = pairs.dates(np.array([p]), np.arange(pairs.l1))[0]
+            known = est_dates[~np.isnat(est_dates)]
+            span = (
+                f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
+                if known.size
+                else "(no sessions)"
+            )
+            reasons[p] = (
+                f"only {int(n_est[p])} estimation returns in {span}; "
+                f"{s.min_estimation_obs} required"
+            )
+    keep = np.ones(n_pairs, dtype=bool)
+    keep[list(reasons)] = False
+    if not keep.any():
+        names = pairs.event_names(np.arange(n_pairs))
+        detail = "; ".join(
+            f"{assets[pairs.asset_idx[p]]}/{names[p]}: {reasons[p]}" for p in range(n_pairs)
+        )
+        err = WindowOutsideDataError if pairs.outside.all() else InsufficientHistoryError
+        raise err(
+            "No asset-event pair has the data the study needs, so nothing can be estimated. "
+            f"Reasons: {detail}."
+        )
+    if not keep.all():
+        warnings.warn(
+            f"{int((~keep).sum())} of {len(keep)} asset-event pairs were excluded; "
+            "see result.excluded for the reasons.",
+            AssetsExcludedWarning,
+            stacklevel=3,  # the caller of EventStudy.fit
+        )
+    return Sample(reasons, keep, np.flatnonzero(keep))
+
+
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """The output columns: each event day ``[t, t]``, then each CAR window."""
+
+    bounds: list[tuple[int, int]]
+    kinds: list[str]  # "day" | "car"
+    labels: list[str]  # "-1", "0", "+1", ..., "[0,1]", ...
+    wm: np.ndarray  # (E, C) 0/1 day membership of each column
+
+    @property
+    def n_car(self) -> int:
+        return self.kinds.count("car")
+
+
+def columns(study: EventStudy) -> Columns:
+    """The columns of a study (from its specification alone)."""
+    ev0, ev1 = study.event_window
+    days = list(range(ev0, ev1 + 1))
+    bounds = [(d, d) for d in days] + list(study.car_windows)
+    wm = np.zeros((len(days), len(bounds)))
+    for c, (lo, hi) in enumerate(bounds):
+        wm[lo - ev0 : hi - ev0 + 1, c] = 1.0
+    kinds = ["day"] * len(days) + ["car"] * len(study.car_windows)
+    labels = [f"{d:+d}" if d else "0" for d in days] + [_label(*w) for w in study.car_windows]
+    return Columns(bounds, kinds, labels, wm)
+
+
+@dataclass(frozen=True, eq=False)
+class Estimates:
+    """Phase 4 (:func:`estimate`): the model fit and the (cumulative) abnormal returns of the kept
+    pairs with their forecast-error-corrected variances."""
+
+    fit: ModelFit
+    ar: np.ndarray  # (P_kept, E)
+    ar_var: np.ndarray  # (P_kept, E)
+    car: np.ndarray  # (P_kept, C)
+    car_var: np.ndarray  # (P_kept, C)
+    lamb_q: np.ndarray | None  # (P_kept, E) (R_m - mu_m)^2 / S_mm, market model only
+
+
+def estimate(pairs: Pairs, sample: Sample, cols: Columns) -> Estimates:
+    """Fit the normal-return model of every kept pair at once; ARs, CARs and their variances."""
+    s = pairs.setup.study
+    y, x = sample.rows(pairs.Y), sample.rows(pairs.X)
+    fit: ModelFit = fit_model(
+        s.model, y[:, : pairs.l1], x[:, : pairs.l1], convention=_convention(s)
+    )
+    e0, e1 = int(pairs.ev_cols[0]), int(pairs.ev_cols[-1]) + 1
+    y_ev, x_ev = y[:, e0:e1], x[:, e0:e1]
+    ar = y_ev - fit.predict(x_ev)
+    ar_nan = np.isnan(ar)
+    any_nan = bool(ar_nan.any())
+    ar_var = fit.ar_variance(x_ev)
+    ar_var = np.where(ar_nan, np.nan, ar_var) if any_nan else ar_var
+    car = window_sums(np.nan_to_num(ar) if any_nan else ar, cols.wm)
+    car_var = fit.car_variance(x_ev, cols.wm)
+    if any_nan:
+        missing = window_sums(ar_nan.astype(float), cols.wm) > 0
+        car = np.where(missing, np.nan, car)
+        car_var = np.where(missing, np.nan, car_var)
+    lamb_q = (
+        (x_ev - fit.fe_mean[:, None]) ** 2 / fit.fe_sxx[:, None] if s.model == "market" else None
+    )
+    return Estimates(fit, ar, ar_var, car, car_var, lamb_q)
+
+
+def _convention(study: EventStudy) -> Literal["textbook", "estudy2"]:
+    return "estudy2" if study.convention == "estudy2" else "textbook"
+
+
+def cross_sectional_tests(
+    pairs: Pairs, sample: Sample, cols: Columns, est: Estimates
+) -> crosssection.TestTable:
+    """Phase 5: the study's tests over all pairs, each event and each asset class."""
+    s = pairs.setup.study
+    kept = sample.kept
+    ev_idx = pairs.ev_of[kept]
+
+    def aligned(idx: np.ndarray) -> bool:
+        """Whether kept pairs ``idx`` share every estimation date."""
+        sel = kept[idx]
+        cal, r0 = pairs.cal_idx[sel], pairs.r0[sel]
         if not ((cal == cal[0]).all() and (r0 == r0[0]).all()):
             return False
-        return bool(r0[0] >= 0 and r0[0] + self.l1 <= self.n_sessions[cal[0]])
+        return bool(r0[0] >= 0 and r0[0] + pairs.l1 <= pairs.n_sessions[cal[0]])
 
-    def _tests(self) -> crosssection.TestTable:
-        kept = self.kept
-        ev_idx = self.ev_of[kept]
-        blocks = (
-            crosssection.residual_correlation_blocks(
-                self.fit.resid,
-                lambda idx: self._dates(kept[idx], np.arange(self.l1)),
-                ev_idx,
-                aligned=self._aligned,
-            )
-            if "kp_bmp" in self.s.tests
-            else []
+    blocks = (
+        crosssection.residual_correlation_blocks(
+            est.fit.resid,
+            lambda idx: pairs.dates(kept[idx], np.arange(pairs.l1)),
+            ev_idx,
+            aligned=aligned,
         )
-        inp = crosssection.CrossSectionInput(
-            car=self.car,
-            car_var=self.car_var,
-            dof=self.fit.df,
-            nobs=self.fit.nobs,
-            resid_est=self.fit.resid,
-            ar_event=self.ar,
-            windows=self.wm,
-            corr_blocks=blocks,
-            lamb_q=self.lamb_q,
-            convention=self.s.convention,
-            tests=self.s.tests,
-        )
-        parts = [crosssection.Partition.single("all", kept.size)]
-        if len(self.s.events) > 1:
-            present, codes = np.unique(ev_idx, return_inverse=True)
-            parts.append(
-                crosssection.Partition([f"event={self.s.events[e].name}" for e in present], codes)
-            )
-        class_of_asset = np.asarray([self.classes[a] for a in self.assets], dtype=object)
-        names, codes = np.unique(class_of_asset[self.asset_idx[kept]], return_inverse=True)
-        if len(names) > 1:
-            parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
-        return crosssection.run_tests(inp, parts, self.labels, self.kinds, self.bounds)
+        if "kp_bmp" in s.tests
+        else []
+    )
+    inp = crosssection.CrossSectionInput(
+        car=est.car,
+        car_var=est.car_var,
+        dof=est.fit.df,
+        nobs=est.fit.nobs,
+        resid_est=est.fit.resid,
+        ar_event=est.ar,
+        windows=cols.wm,
+        corr_blocks=blocks,
+        lamb_q=est.lamb_q,
+        convention=s.convention,
+    )
+    parts = [crosssection.Partition.single("all", kept.size)]
+    if len(s.events) > 1:
+        present, codes = np.unique(ev_idx, return_inverse=True)
+        parts.append(crosssection.Partition([f"event={s.events[e].name}" for e in present], codes))
+    classes = pairs.setup.classes
+    class_of_asset = np.asarray([classes[a] for a in pairs.setup.assets], dtype=object)
+    names, codes = np.unique(class_of_asset[pairs.asset_idx[kept]], return_inverse=True)
+    if len(names) > 1:
+        parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
+    return crosssection.run_tests(
+        inp, cstests.select(s.tests), parts, cols.labels, cols.kinds, cols.bounds
+    )
 
-    # -------------------------------------------------------------- flags and portfolios
-    def _flags(self) -> Callable[[], pd.DataFrame]:
-        """Confounders inside event windows and overlapping windows of one asset, found on
-        integer session positions (all pairs of an asset share its calendar); the text is
-        written when the flags are read."""
-        kept = self.kept
-        e0, n_ev = int(self.ev_cols[0]), len(self.ev_cols)
-        ev0 = self.s.event_window[0]
-        conf_hits = []
-        for conf in self.s.confounders:
-            first = self.r0[kept] + e0
-            hit_day = np.full(kept.size, -1)
-            for ci, (c, panel) in enumerate(self.panels.items()):
-                sess = conf.map(c).session
-                q = int(panel.sessions.searchsorted(sess))
-                if q >= len(panel.sessions) or panel.sessions[q] != sess:
-                    continue
-                sel = self.cal_idx[kept] == ci
-                off = q - first
-                hit_day = np.where(sel & (off >= 0) & (off < n_ev), off, hit_day)
-            names = self._event_names(kept)
-            hit_day[names == conf.name] = -1
-            conf_hits.append((conf, np.flatnonzero(hit_day >= 0), hit_day))
 
-        # overlapping windows of one asset across events: (assets, M, M) interval tests
-        a_of = self.asset_idx[kept]
-        counts = np.bincount(a_of, minlength=len(self.assets))
-        overlap = None
-        if (counts > 1).any():
-            multi = np.flatnonzero(counts[a_of] > 1)  # kept positions of assets with >1 pair
-            assets_m, first_pos, codes = np.unique(
-                a_of[multi], return_index=True, return_inverse=True
-            )
-            part = crosssection.Partition([str(a) for a in assets_m], codes)
-            pairs = kept[multi]
-            lo, hi = self._row_bounds(pairs, e0, e0 + n_ev - 1)
-            elo, ehi = self._row_bounds(pairs, 0, self.l1 - 1)
-            day0 = self.r0[pairs] - self.s.estimation_window[0]
-            lo, hi, elo, ehi, day0 = (part.pad(v.astype(float)) for v in (lo, hi, elo, ehi, day0))
-            with np.errstate(invalid="ignore"):  # NaN slots (assets with fewer pairs) never hit
-                ev_ov = (lo[:, :, None] <= hi[:, None, :]) & (lo[:, None, :] <= hi[:, :, None])
-                est_hit = (elo[:, :, None] <= day0[:, None, :]) & (
-                    day0[:, None, :] <= ehi[:, :, None]
+@dataclass(frozen=True, eq=False)
+class _Overlaps:
+    """Assets with several kept pairs whose windows overlap, as ``(A, M, M)`` interval tests."""
+
+    order: np.ndarray  # assets in order of their first pair
+    assets: np.ndarray  # asset positions, sorted (the rows of the arrays)
+    event_windows: np.ndarray  # (A, M, M) event window of slot i overlaps that of slot j
+    estimation_only: np.ndarray  # (A, M, M) estimation window of i holds day 0 of j (only)
+    flagged: np.ndarray  # (A, M)
+    slot_pair: np.ndarray  # (A, M) kept position of each slot (NaN: none)
+
+
+@dataclass(frozen=True, eq=False)
+class Flags:
+    """Phase 5 (:func:`find_flags`): confounders inside event windows and overlapping windows of
+    one asset; the text is written by :meth:`frame`."""
+
+    pairs: Pairs
+    sample: Sample
+    confounder_hits: list[tuple[Event, np.ndarray, np.ndarray]]  # (event, kept hits, day)
+    overlaps: _Overlaps | None
+
+    def frame(self) -> pd.DataFrame:
+        """``event, asset, flag, detail`` per flagged kept pair."""
+        pairs, kept = self.pairs, self.sample.kept
+        ev0 = pairs.setup.study.event_window[0]
+        cal_names = list(pairs.setup.panels)
+        rows = []
+        ev_names = pairs.event_names(kept)
+        as_names = pairs.asset_names(kept)
+        for conf, hits, hit_day in self.confounder_hits:
+            sessions_by_cal = {c: conf.map(c).session for c in pairs.setup.panels}
+            for k in hits:
+                sess = sessions_by_cal[cal_names[pairs.cal_idx[kept[k]]]]
+                rows.append(
+                    {
+                        "event": ev_names[k],
+                        "asset": as_names[k],
+                        "flag": "confounder",
+                        "detail": f"{conf.name} falls on day {ev0 + int(hit_day[k]):+d} "
+                        f"({sess.date()})",
+                    }
                 )
-            m = ev_ov.shape[1]
-            eye = np.eye(m, dtype=bool)[None]
-            ev_ov &= ~eye
-            est_hit &= ~eye
-            est_only = est_hit & ~ev_ov
-            flagged = (ev_ov | est_hit).any(axis=2)  # (A, M)
-            slot_pair = part.pad(multi.astype(float))  # kept position of each slot (NaN: none)
-            order = assets_m[np.argsort(first_pos, kind="stable")]
-            overlap = (order, assets_m, ev_ov, est_only, flagged, slot_pair)
-
-        def build() -> pd.DataFrame:
-            rows = []
-            ev_names = self._event_names(kept)
-            as_names = self._asset_names(kept)
-            for conf, hits, hit_day in conf_hits:
-                sessions_by_cal = {c: conf.map(c).session for c in self.panels}
-                for k in hits:
-                    sess = sessions_by_cal[self.cal_names[self.cal_idx[kept[k]]]]
+        ov = self.overlaps
+        if ov is not None:
+            g_of = {int(a): g for g, a in enumerate(ov.assets)}
+            for a in ov.order:
+                g = g_of[int(a)]
+                slots = ov.slot_pair[g]
+                names = [ev_names[int(k)] if k == k else "" for k in slots]
+                for i in np.flatnonzero(ov.flagged[g]):
+                    parts = []
+                    if ov.event_windows[g, i].any():
+                        both = ", ".join(names[j] for j in np.flatnonzero(ov.event_windows[g, i]))
+                        parts.append(f"event window overlaps the event window of {both}")
+                    if ov.estimation_only[g, i].any():
+                        est = ", ".join(names[j] for j in np.flatnonzero(ov.estimation_only[g, i]))
+                        parts.append(f"estimation window contains day 0 of {est}")
                     rows.append(
                         {
-                            "event": ev_names[k],
-                            "asset": as_names[k],
-                            "flag": "confounder",
-                            "detail": f"{conf.name} falls on day {ev0 + int(hit_day[k]):+d} "
-                            f"({sess.date()})",
+                            "event": names[i],
+                            "asset": pairs.setup.assets[int(a)],
+                            "flag": "overlap",
+                            "detail": "; ".join(parts),
                         }
                     )
-            if overlap is not None:
-                order, assets_m, ev_ov, est_only, flagged, slot_pair = overlap
-                g_of = {int(a): g for g, a in enumerate(assets_m)}
-                for a in order:
-                    g = g_of[int(a)]
-                    slots = slot_pair[g]
-                    names = [ev_names[int(k)] if k == k else "" for k in slots]
-                    for i in np.flatnonzero(flagged[g]):
-                        parts = []
-                        if ev_ov[g, i].any():
-                            both = ", ".join(names[j] for j in np.flatnonzero(ev_ov[g, i]))
-                            parts.append(f"event window overlaps the event window of {both}")
-                        if est_only[g, i].any():
-                            est = ", ".join(names[j] for j in np.flatnonzero(est_only[g, i]))
-                            parts.append(f"estimation window contains day 0 of {est}")
-                        rows.append(
-                            {
-                                "event": names[i],
-                                "asset": self.assets[int(a)],
-                                "flag": "overlap",
-                                "detail": "; ".join(parts),
-                            }
-                        )
-            return pd.DataFrame(rows, columns=["event", "asset", "flag", "detail"])
+        return pd.DataFrame(rows, columns=["event", "asset", "flag", "detail"])
 
-        return build
 
-    def _portfolios(self) -> Callable[[], pd.DataFrame]:
-        cols = [
-            "event",
-            "group",
-            "weighting",
-            "members",
-            "window",
-            "car",
-            "std",
-            "tstat",
-            "pvalue",
-            "reason",
-        ]
-        if not self.s.portfolios or not self.s.car_windows:
-            return lambda: pd.DataFrame(columns=cols)
-        kept = self.kept
-        # one key per (event, asset class, calendar, benchmark), in order of first appearance
-        akey_tuple = [(self.classes[a], self.cal[a], self.bench[a]) for a in self.assets]
-        uniq = {t: k for k, t in enumerate(dict.fromkeys(akey_tuple))}
-        akey = np.array([uniq[t] for t in akey_tuple], dtype=np.int64)
-        pair_key = self.ev_of[kept].astype(np.int64) * len(uniq) + akey[self.asset_idx[kept]]
-        _, first, codes = np.unique(pair_key, return_index=True, return_inverse=True)
-        rank = np.empty(first.size, dtype=np.intp)
-        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-        codes = rank[codes]  # groups numbered in order of first appearance
-        sizes = np.bincount(codes)
-        order = np.argsort(codes, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        groups = [g for g in range(sizes.size) if sizes[g] >= 2]
-        if not groups:
-            return lambda: pd.DataFrame(columns=cols)
-        key_tuples = {v: t for t, v in uniq.items()}
-        rows = kept[order]
-        in_place = rows.size == len(self.Y) and bool((np.diff(rows) == 1).all())
-        y_all = self.Y if in_place else self.Y[rows]
-        # equal weights: the mean of the members present on each day
-        if self.y_has_nan:
-            present = ~np.isnan(y_all)
-            wy = np.add.reduceat(np.where(present, y_all, 0.0), starts, axis=0)
-            ws = np.add.reduceat(present.astype(float), starts, axis=0)
-        elif in_place and bool((sizes == sizes[0]).all()):  # equal groups in order: a reshape
-            wy = y_all.reshape(sizes.size, int(sizes[0]), -1).sum(axis=1)
-            ws = sizes.astype(float)[:, None]
-        else:
-            wy = np.add.reduceat(y_all, starts, axis=0)
-            ws = sizes.astype(float)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y_eq = np.where(ws > 0, wy / ws, np.nan)
-        meta, yps, xps, reasons = [], [], [], []
-        for g in groups:
-            ps = kept[order[starts[g] : starts[g] + sizes[g]]]
-            p0 = int(ps[0])
-            cl, _, b = key_tuples[int(akey[self.asset_idx[p0]])]
-            group = f"{cl} vs {b}" if b else cl
-            ev_name = self.s.events[int(self.ev_of[p0])].name
-            meta.append((ev_name, group, "equal", len(ps)))
-            reasons.append("")
-            yps.append(y_eq[g])
-            xps.append(self.X[p0])
-            cap_w, why = self._cap_weights(ps)
-            meta.append((ev_name, group, "cap", len(ps)))
-            reasons.append(why)
-            xps.append(self.X[p0])
-            if cap_w is None:
-                yps.append(np.full(self.Y.shape[1], np.nan))
+def find_flags(pairs: Pairs, sample: Sample) -> Flags:
+    """Confounders inside event windows and overlapping windows of one asset, found on integer
+    session positions (all pairs of an asset share its calendar)."""
+    s = pairs.setup.study
+    kept = sample.kept
+    e0, n_ev = int(pairs.ev_cols[0]), len(pairs.ev_cols)
+    conf_hits = []
+    for conf in s.confounders:
+        first = pairs.r0[kept] + e0
+        hit_day = np.full(kept.size, -1)
+        for ci, (c, panel) in enumerate(pairs.setup.panels.items()):
+            sess = conf.map(c).session
+            q = int(panel.sessions.searchsorted(sess))
+            if q >= len(panel.sessions) or panel.sessions[q] != sess:
                 continue
-            y = self.Y[ps]
-            pr = ~np.isnan(y)
-            wy_c = np.where(pr, y * cap_w[:, None], 0.0).sum(axis=0)
-            ws_c = np.where(pr, cap_w[:, None], 0.0).sum(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                yps.append(np.where(ws_c > 0, wy_c / ws_c, np.nan))
-        yp, xp = np.vstack(yps), np.vstack(xps)
-        wm_car = self.wm[:, -len(self.s.car_windows) :]
-        # one batched fit: every portfolio is a pseudo-asset with its own market model
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fit = fit_model(
-                self.s.model, yp[:, : self.l1], xp[:, : self.l1], convention=self.s.convention
-            )
-            y_ev, x_ev = yp[:, self.ev_cols], xp[:, self.ev_cols]
-            ar = y_ev - fit.predict(x_ev)
-            miss = np.isnan(ar).astype(float) @ wm_car > 0
-            car = np.where(miss, np.nan, np.nan_to_num(ar) @ wm_car)
-            sd = np.sqrt(fit.car_variance(x_ev, wm_car))
-            t = car / sd
-        pv = pvalue_t(t, fit.df[:, None])
-        car_labels = [_label(*w) for w in self.s.car_windows]
+            sel = pairs.cal_idx[kept] == ci
+            off = q - first
+            hit_day = np.where(sel & (off >= 0) & (off < n_ev), off, hit_day)
+        names = pairs.event_names(kept)
+        hit_day[names == conf.name] = -1
+        conf_hits.append((conf, np.flatnonzero(hit_day >= 0), hit_day))
 
-        def build() -> pd.DataFrame:
-            rows = [
-                [*m, lab, car[g, c], sd[g, c], t[g, c], pv[g, c], reasons[g]]
-                for g, m in enumerate(meta)
-                for c, lab in enumerate(car_labels)
-            ]
-            out = pd.DataFrame(rows, columns=cols)
-            out.loc[out["reason"] != "", ["car", "std", "tstat", "pvalue"]] = np.nan
-            return out
-
-        return build
-
-    def _cap_weights(self, ps: np.ndarray) -> tuple[np.ndarray | None, str]:
-        """Market caps on the day before the event window (last value on or before it)."""
-        caps = self.data.caps
-        if caps is None:
-            return None, f"no market_cap for {self.assets[self.asset_idx[ps[0]]]}"
-        before = int(self.ev_cols[0]) - 1
-        days = (
-            self._dates(ps, np.array([before]))[:, 0]
-            if before >= 0
-            else np.full(len(ps), np.datetime64("NaT"))
+    # overlapping windows of one asset across events: (assets, M, M) interval tests
+    a_of = pairs.asset_idx[kept]
+    counts = np.bincount(a_of, minlength=len(pairs.setup.assets))
+    overlap = None
+    if (counts > 1).any():
+        multi = np.flatnonzero(counts[a_of] > 1)  # kept positions of assets with >1 pair
+        assets_m, first_pos, codes = np.unique(a_of[multi], return_index=True, return_inverse=True)
+        part = crosssection.Partition([str(a) for a in assets_m], codes)
+        sel = kept[multi]
+        lo, hi = pairs.row_bounds(sel, e0, e0 + n_ev - 1)
+        elo, ehi = pairs.row_bounds(sel, 0, pairs.l1 - 1)
+        day0 = pairs.r0[sel] - s.estimation_window[0]
+        lo, hi, elo, ehi, day0 = (part.pad(v.astype(float)) for v in (lo, hi, elo, ehi, day0))
+        with np.errstate(invalid="ignore"):  # NaN slots (assets with fewer pairs) never hit
+            ev_ov = (lo[:, :, None] <= hi[:, None, :]) & (lo[:, None, :] <= hi[:, :, None])
+            est_hit = (elo[:, :, None] <= day0[:, None, :]) & (day0[:, None, :] <= ehi[:, :, None])
+        m = ev_ov.shape[1]
+        eye = np.eye(m, dtype=bool)[None]
+        ev_ov &= ~eye
+        est_hit &= ~eye
+        overlap = _Overlaps(
+            order=assets_m[np.argsort(first_pos, kind="stable")],
+            assets=assets_m,
+            event_windows=ev_ov,
+            estimation_only=est_hit & ~ev_ov,
+            flagged=np.asarray((ev_ov | est_hit).any(axis=2)),
+            slot_pair=part.pad(multi.astype(float)),
         )
-        w = []
-        for p, d in zip(ps, days, strict=True):
-            a = self.assets[self.asset_idx[p]]
-            if a not in caps.columns or np.isnat(d):
-                return None, f"no market_cap for {a}"
-            val = caps[a].loc[: pd.Timestamp(d)].dropna()
-            if val.empty:
-                return None, f"no market_cap for {a} before the event window"
-            w.append(float(val.iloc[-1]))
-        return np.asarray(w), ""
+    return Flags(pairs, sample, conf_hits, overlap)
 
-    # -------------------------------------------------------------- run
-    def run(self) -> EventStudyResult:
-        self._resolve_assets()
-        self._gather()
-        self._exclusions()
-        self._columns()
-        self._estimate()
-        tests = self._tests()
-        flags = self._flags()
-        ports = self._portfolios()
-        return self._result(tests, flags, ports)
 
-    def _result(
-        self,
-        tests: crosssection.TestTable,
-        flags: Callable[[], pd.DataFrame],
-        ports: Callable[[], pd.DataFrame],
-    ) -> EventStudyResult:
-        """The result, with every labelled frame built on first use from the arrays."""
-        kept = self.kept
-        fit = self.fit
-        s = self.s
-        cache: dict[str, Any] = {}
+_PORTFOLIO_COLUMNS = [
+    "event",
+    "group",
+    "weighting",
+    "members",
+    "window",
+    "car",
+    "std",
+    "tstat",
+    "pvalue",
+    "reason",
+]
 
-        def pair_index() -> pd.MultiIndex:
-            if "pairs" not in cache:
-                cache["pairs"] = pd.MultiIndex.from_arrays(
-                    [self._event_names(kept), self._asset_names(kept)], names=["event", "asset"]
-                )
-            return cache["pairs"]
 
-        days = pd.Index(range(s.event_window[0], s.event_window[1] + 1), name="day")
-        cw = len(s.car_windows)
-        sl = slice(len(self.labels) - cw, None)
+@dataclass(frozen=True, eq=False)
+class Portfolios:
+    """Phase 5 (:func:`fit_portfolios`): CARs of the equal- and cap-weighted portfolio of each
+    event and (asset class, calendar, benchmark), each with its own model fit."""
 
-        def car_cols() -> pd.Index:
-            return pd.Index(self.labels[sl], name="window")
+    meta: list[tuple[str, str, str, int]]  # (event, group, weighting, members) per portfolio
+    reasons: list[str]  # "" when computed
+    windows: list[str]
+    car: np.ndarray  # (portfolios, CAR windows)
+    std: np.ndarray
+    tstat: np.ndarray
+    pvalue: np.ndarray
 
-        def params() -> pd.DataFrame:
-            est = self._dates(kept, np.arange(self.l1))
-            est_first, est_last = _nat_bounds(est)
-            asset_names = self._asset_names(kept)
-            return pd.DataFrame(
-                {
-                    "asset_class": [self.classes[a] for a in asset_names],
-                    "calendar": [self.cal[a] for a in asset_names],
-                    "benchmark": [self.bench[a] for a in asset_names],
-                    "day0": pd.DatetimeIndex(self.day0[kept]),
-                    "est_start": pd.DatetimeIndex(est_first),
-                    "est_end": pd.DatetimeIndex(est_last),
-                    "nobs": fit.nobs.astype(int),
-                    "df": fit.df.astype(int),
-                    "alpha": fit.alpha,
-                    "beta": fit.beta,
-                    "se_alpha": fit.se_alpha,
-                    "se_beta": fit.se_beta,
-                    "sigma": np.sqrt(fit.sigma2),
-                },
-                index=pair_index(),
-            )
+    def frame(self) -> pd.DataFrame:
+        rows = [
+            [*m, lab, self.car[g, c], self.std[g, c], self.tstat[g, c], self.pvalue[g, c]]
+            + [self.reasons[g]]
+            for g, m in enumerate(self.meta)
+            for c, lab in enumerate(self.windows)
+        ]
+        out = pd.DataFrame(rows, columns=_PORTFOLIO_COLUMNS)
+        out.loc[out["reason"] != "", ["car", "std", "tstat", "pvalue"]] = np.nan
+        return out
 
-        def excluded() -> pd.DataFrame:
-            names = self._event_names(np.arange(len(self.Y)))
-            return pd.DataFrame(
-                [
-                    {"event": names[p], "asset": self.assets[self.asset_idx[p]], "reason": r}
-                    for p, r in sorted(self.reasons.items())
-                ],
-                columns=["event", "asset", "reason"],
-            )
 
-        def mappings() -> pd.DataFrame:
-            return pd.DataFrame(
-                [{"event": name, **m.to_dict()} for (name, _), m in self.mappings.items()]
-            )
+def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | None:
+    """Portfolios of at least two kept pairs (``None`` when there are none or the study asks for
+    none)."""
+    s = pairs.setup.study
+    if not s.portfolios or not s.car_windows:
+        return None
+    setup = pairs.setup
+    kept = sample.kept
+    # one key per (event, asset class, calendar, benchmark), in order of first appearance
+    akey_tuple = [(setup.classes[a], setup.cal[a], setup.bench[a]) for a in setup.assets]
+    uniq = {t: k for k, t in enumerate(dict.fromkeys(akey_tuple))}
+    akey = np.array([uniq[t] for t in akey_tuple], dtype=np.int64)
+    pair_key = pairs.ev_of[kept].astype(np.int64) * len(uniq) + akey[pairs.asset_idx[kept]]
+    _, first, codes = np.unique(pair_key, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    codes = rank[codes]  # groups numbered in order of first appearance
+    sizes = np.bincount(codes)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    groups = [g for g in range(sizes.size) if sizes[g] >= 2]
+    if not groups:
+        return None
+    key_tuples = {v: t for t, v in uniq.items()}
+    rows = kept[order]
+    y_full, x_full = pairs.Y, pairs.X
+    in_place = rows.size == len(y_full) and bool((np.diff(rows) == 1).all())
+    y_all = y_full if in_place else y_full[rows]
+    # equal weights: the mean of the members present on each day
+    if pairs.y_has_nan:
+        present = ~np.isnan(y_all)
+        wy = np.add.reduceat(np.where(present, y_all, 0.0), starts, axis=0)
+        ws = np.add.reduceat(present.astype(float), starts, axis=0)
+    elif in_place and bool((sizes == sizes[0]).all()):  # equal groups in order: a reshape
+        wy = y_all.reshape(sizes.size, int(sizes[0]), -1).sum(axis=1)
+        ws = sizes.astype(float)[:, None]
+    else:
+        wy = np.add.reduceat(y_all, starts, axis=0)
+        ws = sizes.astype(float)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y_eq = np.where(ws > 0, wy / ws, np.nan)
+    meta: list[tuple[str, str, str, int]] = []
+    yps, xps, reasons = [], [], []
+    for g in groups:
+        ps = kept[order[starts[g] : starts[g] + sizes[g]]]
+        p0 = int(ps[0])
+        cl, _, b = key_tuples[int(akey[pairs.asset_idx[p0]])]
+        group = f"{cl} vs {b}" if b else cl
+        ev_name = s.events[int(pairs.ev_of[p0])].name
+        meta.append((ev_name, group, "equal", len(ps)))
+        reasons.append("")
+        yps.append(y_eq[g])
+        xps.append(x_full[p0])
+        cap_w, why = _cap_weights(pairs, ps)
+        meta.append((ev_name, group, "cap", len(ps)))
+        reasons.append(why)
+        xps.append(x_full[p0])
+        if cap_w is None:
+            yps.append(np.full(y_full.shape[1], np.nan))
+            continue
+        y = y_full[ps]
+        pr = ~np.isnan(y)
+        wy_c = np.where(pr, y * cap_w[:, None], 0.0).sum(axis=0)
+        ws_c = np.where(pr, cap_w[:, None], 0.0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            yps.append(np.where(ws_c > 0, wy_c / ws_c, np.nan))
+    yp, xp = np.vstack(yps), np.vstack(xps)
+    wm_car = cols.wm[:, -len(s.car_windows) :]
+    l1 = pairs.l1
+    # one batched fit: every portfolio is a pseudo-asset with its own market model
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = fit_model(s.model, yp[:, :l1], xp[:, :l1], convention=_convention(s))
+        y_ev, x_ev = yp[:, pairs.ev_cols], xp[:, pairs.ev_cols]
+        ar = y_ev - fit.predict(x_ev)
+        miss = np.isnan(ar).astype(float) @ wm_car > 0
+        car = np.where(miss, np.nan, np.nan_to_num(ar) @ wm_car)
+        sd = np.sqrt(fit.car_variance(x_ev, wm_car))
+        t = car / sd
+    pv = pvalue_t(t, fit.df[:, None])
+    windows = [_label(*w) for w in s.car_windows]
+    return Portfolios(meta, reasons, windows, car, sd, t, pv)
 
-        def spec() -> dict[str, Any]:
-            out = s.spec
-            out["resolved"] = {
-                "assets": list(self.assets),
-                "asset_classes": {a: self.classes[a] for a in self.assets},
-                "calendars": dict(self.cal),
-                "benchmarks": dict(self.bench),
-                "input": "returns" if self.data.is_returns else "prices",
-                "data_sha256": fingerprint(self.data),
-            }
-            return out
 
-        return EventStudyResult(
-            spec=spec,
-            params=params,
-            abnormal_returns=lambda: pd.DataFrame(self.ar.T, index=days, columns=pair_index()),
-            ar_std=lambda: pd.DataFrame(np.sqrt(self.ar_var).T, index=days, columns=pair_index()),
-            ar_dates=lambda: pd.DataFrame(
-                self._dates(kept, self.ev_cols).T, index=days, columns=pair_index()
-            ),
-            car=lambda: pd.DataFrame(self.car[:, sl], index=pair_index(), columns=car_cols()),
-            car_std=lambda: pd.DataFrame(
-                np.sqrt(self.car_var[:, sl]), index=pair_index(), columns=car_cols()
-            ),
-            car_df=lambda: pd.Series(fit.df, index=pair_index(), name="df"),
-            tests=tests.frame,
-            excluded=excluded,
-            flags=flags,
-            portfolios=ports,
-            mappings=mappings,
+def _cap_weights(pairs: Pairs, ps: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Market caps on the day before the event window (last value on or before it)."""
+    assets = pairs.setup.assets
+    caps = pairs.setup.data.caps
+    if caps is None:
+        return None, f"no market_cap for {assets[pairs.asset_idx[ps[0]]]}"
+    before = int(pairs.ev_cols[0]) - 1
+    days = (
+        pairs.dates(ps, np.array([before]))[:, 0]
+        if before >= 0
+        else np.full(len(ps), np.datetime64("NaT"))
+    )
+    w = []
+    for p, d in zip(ps, days, strict=True):
+        a = assets[pairs.asset_idx[p]]
+        if a not in caps.columns or np.isnat(d):
+            return None, f"no market_cap for {a}"
+        val = caps[a].loc[: pd.Timestamp(d)].dropna()
+        if val.empty:
+            return None, f"no market_cap for {a} before the event window"
+        w.append(float(val.iloc[-1]))
+    return np.asarray(w), ""
+
+
+@dataclass(frozen=True, eq=False)
+class StudyOutputs:
+    """Every phase of one fit; builds each labelled output of
+    :class:`~analysis.results.EventStudyResult` when the result first reads it."""
+
+    pairs: Pairs
+    sample: Sample
+    cols: Columns
+    est: Estimates
+    test_table: crosssection.TestTable
+    flag_hits: Flags
+    portfolio_fits: Portfolios | None
+
+    @cached_property
+    def _pair_index(self) -> pd.MultiIndex:
+        kept = self.sample.kept
+        return pd.MultiIndex.from_arrays(
+            [self.pairs.event_names(kept), self.pairs.asset_names(kept)], names=["event", "asset"]
+        )
+
+    @property
+    def _days(self) -> pd.Index:
+        ev0, ev1 = self.pairs.setup.study.event_window
+        return pd.Index(range(ev0, ev1 + 1), name="day")
+
+    @property
+    def _car_slice(self) -> slice:
+        return slice(len(self.cols.labels) - self.cols.n_car, None)
+
+    @property
+    def _car_cols(self) -> pd.Index:
+        return pd.Index(self.cols.labels[self._car_slice], name="window")
+
+    def spec(self) -> dict[str, Any]:
+        setup = self.pairs.setup
+        out = setup.study.spec
+        out["resolved"] = {
+            "assets": list(setup.assets),
+            "asset_classes": {a: setup.classes[a] for a in setup.assets},
+            "calendars": dict(setup.cal),
+            "benchmarks": dict(setup.bench),
+            "input": "returns" if setup.data.is_returns else "prices",
+            "data_sha256": fingerprint(setup.data),
+        }
+        return out
+
+    def params(self) -> pd.DataFrame:
+        pairs, kept, fit = self.pairs, self.sample.kept, self.est.fit
+        setup = pairs.setup
+        est_first, est_last = _nat_bounds(pairs.dates(kept, np.arange(pairs.l1)))
+        asset_names = pairs.asset_names(kept)
+        return pd.DataFrame(
+            {
+                "asset_class": [setup.classes[a] for a in asset_names],
+                "calendar": [setup.cal[a] for a in asset_names],
+                "benchmark": [setup.bench[a] for a in asset_names],
+                "day0": pd.DatetimeIndex(pairs.day0[kept]),
+                "est_start": pd.DatetimeIndex(est_first),
+                "est_end": pd.DatetimeIndex(est_last),
+                "nobs": fit.nobs.astype(int),
+                "df": fit.df.astype(int),
+                "alpha": fit.alpha,
+                "beta": fit.beta,
+                "se_alpha": fit.se_alpha,
+                "se_beta": fit.se_beta,
+                "sigma": np.sqrt(fit.sigma2),
+            },
+            index=self._pair_index,
+        )
+
+    def abnormal_returns(self) -> pd.DataFrame:
+        return pd.DataFrame(self.est.ar.T, index=self._days, columns=self._pair_index)
+
+    def ar_std(self) -> pd.DataFrame:
+        return pd.DataFrame(np.sqrt(self.est.ar_var).T, index=self._days, columns=self._pair_index)
+
+    def ar_dates(self) -> pd.DataFrame:
+        dates = self.pairs.dates(self.sample.kept, self.pairs.ev_cols)
+        return pd.DataFrame(dates.T, index=self._days, columns=self._pair_index)
+
+    def car(self) -> pd.DataFrame:
+        car = self.est.car[:, self._car_slice]
+        return pd.DataFrame(car, index=self._pair_index, columns=self._car_cols)
+
+    def car_std(self) -> pd.DataFrame:
+        sd = np.sqrt(self.est.car_var[:, self._car_slice])
+        return pd.DataFrame(sd, index=self._pair_index, columns=self._car_cols)
+
+    def car_df(self) -> pd.Series:
+        return pd.Series(self.est.fit.df, index=self._pair_index, name="df")
+
+    def tests(self) -> pd.DataFrame:
+        return self.test_table.frame()
+
+    def excluded(self) -> pd.DataFrame:
+        pairs = self.pairs
+        names = pairs.event_names(np.arange(len(pairs.Y)))
+        assets = pairs.setup.assets
+        return pd.DataFrame(
+            [
+                {"event": names[p], "asset": assets[pairs.asset_idx[p]], "reason": r}
+                for p, r in sorted(self.sample.reasons.items())
+            ],
+            columns=["event", "asset", "reason"],
+        )
+
+    def flags(self) -> pd.DataFrame:
+        return self.flag_hits.frame()
+
+    def portfolios(self) -> pd.DataFrame:
+        if self.portfolio_fits is None:
+            return pd.DataFrame(columns=_PORTFOLIO_COLUMNS)
+        return self.portfolio_fits.frame()
+
+    def mappings(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"event": name, **m.to_dict()} for (name, _), m in self.pairs.setup.mappings.items()]
         )

@@ -95,12 +95,6 @@ class WideData:
             self._bounds = (first, last)
         return self._bounds
 
-    def first_last(self) -> tuple[pd.Series, pd.Series]:
-        """First and last date with a value, per symbol."""
-        first, last = self.row_bounds()
-        cols = pd.Index(self.symbols)
-        return pd.Series(self.dates[first], index=cols), pd.Series(self.dates[last], index=cols)
-
 
 def read_prices(prices: pd.DataFrame) -> WideData:
     """Wide closes (and market caps when given) from a long frame.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -22,7 +23,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy import stats
 
-REPORT_RC: dict[str, object] = {
+from analysis import cstests
+from analysis.cstests import TESTS
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+REPORT_RC: dict[RcKeyType, Any] = {
     "figure.figsize": (12.0, 5.5),
     "figure.dpi": 100,
     "savefig.dpi": 130,
@@ -50,7 +57,7 @@ SERIES_COLORS = {
 }
 
 
-def series_color(label: str, i: int) -> str:
+def series_color(label: str, i: int) -> str | tuple[float, float, float, float]:
     """A fixed colour for well-known series (NVDA orange, BTC green...), else tab10 by order."""
     for key, color in SERIES_COLORS.items():
         if label == key or label.endswith(f" {key}"):
@@ -60,16 +67,11 @@ def series_color(label: str, i: int) -> str:
 
 CONFOUNDER_COLOR = "#1f77b4"
 BAND_ALPHA = 0.18
-# Tests of the report table, headline first (Kolari & Pynnonen 2010), then the robust ones.
-REPORT_TESTS: tuple[tuple[str, str], ...] = (
-    ("kp_bmp", "KP-adj. BMP"),
-    ("bmp", "BMP"),
-    ("t_cs", "Cross-sect. t"),
-    ("patell", "Patell"),
-    ("corrado_rank", "Corrado rank"),
-    ("generalized_sign", "Gen. sign"),
-    ("wilcoxon", "Wilcoxon"),
+REPORT_TESTS: tuple[tuple[str, str], ...] = tuple(
+    (code, TESTS[code].report_label) for code in cstests.REPORT_TESTS
 )
+"""(code, column header) of the report table's tests, from :data:`analysis.cstests.REPORT_TESTS`:
+the headline first (Kolari & Pynnonen 2010), then the robust ones."""
 
 
 def use_report_style() -> None:
@@ -149,7 +151,7 @@ def save_figure(fig: Figure, directory: str | Path | None, name: str) -> Path | 
 
 def figure_title(fig: Figure) -> str:
     """The figure's suptitle, else its first axes title (used as alternative text)."""
-    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    sup = fig.get_suptitle()
     return sup or next((ax.get_title() for ax in fig.axes if ax.get_title()), "figure")
 
 
@@ -293,7 +295,7 @@ def test_table(result, group: str = "all", *, windows: Sequence[str] | None = No
             if r["reason"]:
                 cells.append(f"n/a ({r['reason']})")
                 continue
-            stat = f"{r['stat']:.0f}" if code == "wilcoxon" else f"{r['stat']:.2f}"
+            stat = TESTS[code].format_stat(r["stat"])
             p = r["pvalue"]
             star = "**" if p < 0.01 else "*" if p < 0.05 else ""
             cells.append(f"{stat} (p={p:.3f}){star}" if np.isfinite(p) else stat)

@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
 
-from analysis.crosssection import TESTS
+from analysis.cstests import HEADLINE_TEST, SUMMARY_TESTS, TESTS
 from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
-
-_Frame = pd.DataFrame | Callable[[], pd.DataFrame]
-HEADLINE_TEST = "kp_bmp"
-SUMMARY_TESTS = ("t_cs", "patell", "bmp", "kp_bmp", "corrado_rank", "generalized_sign", "wilcoxon")
 
 
 def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -42,66 +38,86 @@ def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(df.to_json(orient="records", double_precision=15))
 
 
+class ResultSource(Protocol):
+    """Builds each labelled output of a fit (:class:`analysis.eventstudy.StudyOutputs`)."""
+
+    def spec(self) -> dict[str, Any]: ...
+    def params(self) -> pd.DataFrame: ...
+    def abnormal_returns(self) -> pd.DataFrame: ...
+    def ar_std(self) -> pd.DataFrame: ...
+    def ar_dates(self) -> pd.DataFrame: ...
+    def car(self) -> pd.DataFrame: ...
+    def car_std(self) -> pd.DataFrame: ...
+    def car_df(self) -> pd.Series: ...
+    def tests(self) -> pd.DataFrame: ...
+    def excluded(self) -> pd.DataFrame: ...
+    def flags(self) -> pd.DataFrame: ...
+    def portfolios(self) -> pd.DataFrame: ...
+    def mappings(self) -> pd.DataFrame: ...
+
+
 class EventStudyResult:
     """Results of :meth:`analysis.EventStudy.fit` (read-only; every property is labelled).
 
     Pairs are indexed by ``(event, asset)``; event days by their offset ``day`` from day 0.
+    ``fit`` computes every number; each labelled frame is built once, when first read, and the
+    public properties return copies.
     """
 
-    def __init__(
-        self,
-        *,
-        spec: dict[str, Any] | Callable[[], dict[str, Any]],
-        params: _Frame,
-        abnormal_returns: _Frame,
-        ar_std: _Frame,
-        ar_dates: _Frame,
-        car: _Frame,
-        car_std: _Frame,
-        car_df: pd.Series | Callable[[], pd.Series],
-        tests: _Frame,
-        excluded: _Frame,
-        flags: _Frame,
-        portfolios: _Frame,
-        mappings: _Frame,
-    ) -> None:
-        # Each output is given as the object or as a function that builds it; a function is
-        # called once, when the output is first read (fit computes the numbers, not the frames).
-        self._sources: dict[str, Any] = {
-            "spec": spec,
-            "params": params,
-            "ar": abnormal_returns,
-            "ar_std": ar_std,
-            "ar_dates": ar_dates,
-            "car": car,
-            "car_std": car_std,
-            "car_df": car_df,
-            "tests": tests,
-            "excluded": excluded,
-            "flags": flags,
-            "portfolios": portfolios,
-            "mappings": mappings,
-        }
+    def __init__(self, source: ResultSource) -> None:
+        self._source = source
 
-    def _get(self, name: str) -> Any:
-        value = self._sources[name]
-        if callable(value):
-            value = self._sources[name] = value()
-        return value
+    @cached_property
+    def _spec(self) -> dict[str, Any]:
+        return self._source.spec()
 
-    _spec = property(lambda self: self._get("spec"))
-    _params = property(lambda self: self._get("params"))
-    _ar = property(lambda self: self._get("ar"))
-    _ar_std = property(lambda self: self._get("ar_std"))
-    _ar_dates = property(lambda self: self._get("ar_dates"))
-    _car = property(lambda self: self._get("car"))
-    _car_std = property(lambda self: self._get("car_std"))
-    _car_df = property(lambda self: self._get("car_df"))
-    _tests = property(lambda self: self._get("tests"))
-    _excluded = property(lambda self: self._get("excluded"))
-    _flags = property(lambda self: self._get("flags"))
-    _portfolios = property(lambda self: self._get("portfolios"))
-    _mappings = property(lambda self: self._get("mappings"))
+    @cached_property
+    def _params(self) -> pd.DataFrame:
+        return self._source.params()
+
+    @cached_property
+    def _ar(self) -> pd.DataFrame:
+        return self._source.abnormal_returns()
+
+    @cached_property
+    def _ar_std(self) -> pd.DataFrame:
+        return self._source.ar_std()
+
+    @cached_property
+    def _ar_dates(self) -> pd.DataFrame:
+        return self._source.ar_dates()
+
+    @cached_property
+    def _car(self) -> pd.DataFrame:
+        return self._source.car()
+
+    @cached_property
+    def _car_std(self) -> pd.DataFrame:
+        return self._source.car_std()
+
+    @cached_property
+    def _car_df(self) -> pd.Series:
+        return self._source.car_df()
+
+    @cached_property
+    def _tests(self) -> pd.DataFrame:
+        return self._source.tests()
+
+    @cached_property
+    def _excluded(self) -> pd.DataFrame:
+        return self._source.excluded()
+
+    @cached_property
+    def _flags(self) -> pd.DataFrame:
+        return self._source.flags()
+
+    @cached_property
+    def _portfolios(self) -> pd.DataFrame:
+        return self._source.portfolios()
+
+    @cached_property
+    def _mappings(self) -> pd.DataFrame:
+        return self._source.mappings()
 
     # ------------------------------------------------------------------ labelled outputs
     @property
@@ -328,18 +344,9 @@ class EventStudyResult:
         table.index.name = "window"
         table["CAAR"] = caar.map(lambda v: f"{v:.4f}")
         table["N"] = self._car.notna().sum(axis=0).astype(str)
-        for name in SUMMARY_TESTS:
-            sub = car_rows[car_rows["test"] == name].set_index("window")
-            short = {
-                "t_cs": "t",
-                "patell": "Patell",
-                "bmp": "BMP",
-                "kp_bmp": "KP-BMP",
-                "corrado_rank": "Rank",
-                "generalized_sign": "GSign",
-                "wilcoxon": "Wilcox V",
-            }[name]
-            table[short] = [_fmt_stat(sub, w) for w in table.index]
+        for code in SUMMARY_TESTS:
+            sub = car_rows[car_rows["test"] == code].set_index("window")
+            table[TESTS[code].short_label] = [_fmt_stat(sub, w) for w in table.index]
         smry.add_df(table, index=True, header=True)
         smry.add_text(
             "Cells show statistic (two-sided p-value); headline test: KP-BMP "
@@ -408,10 +415,9 @@ def _fmt_stat(sub: pd.DataFrame, window: str) -> str:
     r = sub.loc[window]
     if r["reason"]:
         return "n/a"
-    stat = r["stat"]
-    fmt = f"{stat:.0f}" if r["test"] == "wilcoxon" else f"{stat:.2f}"
+    fmt = TESTS[r["test"]].format_stat(r["stat"])
     p = r["pvalue"]
     return f"{fmt} ({p:.3f})" if math.isfinite(p) else fmt
 
 
-__all__ = ["EventStudyResult", "TESTS"]
+__all__ = ["HEADLINE_TEST", "SUMMARY_TESTS", "TESTS", "EventStudyResult"]

@@ -17,7 +17,6 @@ shifts CoinGecko's 00:00 UTC stamp of day D to the close of D-1 before data reac
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import pandas as pd
@@ -89,40 +88,3 @@ def returns_from_closes(
         )
     out = closes_to_returns(s.reindex(idx).to_numpy()[:, None], kind)[:, 0]
     return pd.Series(out, index=idx, name=closes.name)
-
-
-def returns_panel(
-    prices: pd.DataFrame,
-    calendars: Mapping[str, str],
-    kind: ReturnKind = "simple",
-) -> pd.DataFrame:
-    """Long returns (``date``, ``symbol``, ``ret``) from long closes (``date``, ``symbol``,
-    ``close``).
-
-    Each symbol's returns are computed on its own calendar ``calendars[symbol]``.
-    """
-    frames = []
-    for sym, grp in prices.groupby("symbol", sort=True):
-        if sym not in calendars:
-            raise EventStudyInputError(f"Symbol {sym!r} has no calendar; add it to calendars.")
-        r = returns_from_closes(grp.set_index("date")["close"].rename(sym), calendars[sym], kind)
-        frames.append(pd.DataFrame({"date": r.index, "symbol": sym, "ret": r.to_numpy()}))
-    if not frames:
-        return pd.DataFrame(columns=["date", "symbol", "ret"])
-    return pd.concat(frames, ignore_index=True)
-
-
-def cap_weighted_index(
-    market_caps: pd.DataFrame, symbols: Iterable[str] | None = None, name: str = "CRYPTO_CAP"
-) -> pd.Series:
-    """A cap-weighted index level from long market caps (``date``, ``symbol``, ``market_cap``).
-
-    The level is the summed market cap of the members present on a day, so its simple return is
-    the cap-weighted return of the members when membership is unchanged. Days where a member is
-    missing but was present the day before would fake a crash, so only days on which every member
-    has a cap are kept (the rest become gaps). Add the result to the price frame as a
-    ``crypto_benchmark`` symbol to use it as the token benchmark.
-    """
-    df = market_caps if symbols is None else market_caps[market_caps["symbol"].isin(list(symbols))]
-    wide = df.pivot(index="date", columns="symbol", values="market_cap")
-    return wide.dropna().sum(axis=1).rename(name)

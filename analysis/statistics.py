@@ -102,7 +102,8 @@ def pvalue_t(t: np.ndarray, df: np.ndarray | float) -> np.ndarray:
         return 2.0 * special.stdtr(np.where(df > 0, df, np.nan), -np.abs(t))
 
 
-def _mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sample s.d. (ddof 1) and count of the non-missing values on the last axis."""
     n = count(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(x, axis=-1) / n
@@ -119,7 +120,7 @@ def cross_sectional_t(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns the statistic and N.
     """
-    mean, sd, n = _mean_sd(ar)
+    mean, sd, n = mean_sd(ar)
     with np.errstate(invalid="ignore", divide="ignore"):
         return mean / sd * np.sqrt(n), n
 
@@ -285,59 +286,7 @@ def wilcoxon_signed_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return v, p, n
 
 
-def rank_day_aggregates(
-    d: np.ndarray, *, root: bool, scale_to: int | np.ndarray | None = None
-) -> tuple[np.ndarray, float | np.ndarray]:
-    """Daily cross-sectional aggregates of rank (or sign) deviations and their time-series s.d.
-
-    Parameters
-    ----------
-    d
-        Deviations of shape ``(T, N)`` (or ``(..., T, N)``, a NaN-padded batch of groups): days
-        of the estimation plus event windows by pairs, NaN where a pair has no abnormal return;
-        e.g. :math:`K_{it} - (M_i+1)/2` for Corrado,
-        :math:`U_{it} - 1/2` with :math:`U_{it} = K_{it}/(M_i+1)` for Corrado & Zivney's
-        standardized ranks, :math:`\\mathrm{sign}(AR_{it} - \\mathrm{median}_i)` for their sign
-        test.
-    root
-        ``False``: :math:`\\bar d_t = \\frac{1}{N_t}\\sum_i d_{it}` (Corrado 1989, rank test);
-        ``True``: :math:`\\bar d_t = \\frac{1}{\\sqrt{N_t}}\\sum_i d_{it}` (Corrado & Zivney 1992,
-        standardized ranks and signs).
-    scale_to
-        estudy2 replaces :math:`\\sum_i` by :math:`\\frac{N}{N_t}\\sum_i` (R's
-        ``rowMeans(x) * ncol(x)``), inflating days on which some pairs are missing. Pass N to
-        reproduce it; ``None`` (textbook) sums the pairs present.
-
-    Returns
-    -------
-    dbar, s
-        :math:`\\bar d_t` (NaN on days without pairs) and
-        :math:`S = \\sqrt{\\frac{1}{T}\\sum_t \\bar d_t^2}` with :math:`T` the mean number of
-        non-missing days per pair (the number of days of the combined window when complete);
-        ``s`` is a float for 2-D ``d`` and an array of the batch shape otherwise.
-    """
-    complete = not np.isnan(d).any()
-    nt = np.full(d.shape[:-1], d.shape[-1]) if complete else count(d)
-    total = d.sum(axis=-1) if complete else np.nansum(d, axis=-1)
-    if scale_to is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            total = total / nt * np.asarray(scale_to, dtype=float)[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dbar = total / (np.sqrt(nt) if root else nt)
-    if not complete:
-        dbar = np.where(nt > 0, dbar, np.nan)
-    if complete:
-        t_eff = np.full(d.shape[:-2], float(d.shape[-2]))
-    else:
-        m_i = (~np.isnan(d)).sum(axis=-2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t_eff = np.where(m_i > 0, m_i, 0).sum(axis=-1) / (m_i > 0).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.sqrt(np.nansum(dbar**2, axis=-1) / t_eff)
-    return dbar, (float(s) if d.ndim == 2 else s)
-
-
-def window_rank_z(dbar_event: np.ndarray, s: float, windows: np.ndarray) -> np.ndarray:
+def window_rank_z(dbar_event: np.ndarray, s: float | np.ndarray, windows: np.ndarray) -> np.ndarray:
     """Rank/sign statistic of each window from the daily aggregates of the event window.
 
     .. math:: Z_w = \\frac{\\sum_{t \\in w} \\bar d_t}{\\sqrt{L_w}\\, S} \\sim N(0,1)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.analysis.conftest import estudy2_study
 
-# expected.json key -> test code of analysis.crosssection.TESTS
+# expected.json key -> test code of analysis.cstests.TESTS
 STATISTICS = {
     "cross_sectional_t": "t_cs",
     "patell_1976": "patell",

@@ -19,7 +19,7 @@ from analysis import (
     WindowOutsideDataError,
     get_event,
 )
-from analysis.crosssection import TESTS
+from analysis.cstests import REPORT_TESTS, SUMMARY_TESTS, TESTS
 
 TOKENS = ["AGIX", "ARKM", "FET", "GRT", "INJ", "NMR", "RNDR", "WLD"]
 
@@ -83,6 +83,26 @@ def test_tests_frame_is_tidy_and_complete(sora_result):
     # two equities are enough for a cross-sectional test of their own
     eq = t[(t["group"] == "class=equity") & (t["test"] == "t_cs")]
     assert (eq["n"] == 2).all() and eq["stat"].notna().all()
+
+
+def test_the_registry_orders_and_labels_every_output(sora_result):
+    """One registry: test order and null text of the frame, summary and report headers."""
+    from analysis import plots
+
+    t = sora_result.tests
+    assert list(dict.fromkeys(t["test"])) == list(TESTS)
+    nulls = t.drop_duplicates("test").set_index("test")["null"].to_dict()
+    assert nulls == {code: test.null for code, test in TESTS.items()}
+    text = sora_result.summary().as_text()
+    assert all(TESTS[code].short_label in text for code in SUMMARY_TESTS)
+    table = plots.test_table(sora_result)
+    assert list(table.columns) == ["CAAR", "N"] + [TESTS[c].report_label for c in REPORT_TESTS]
+
+
+def test_tests_run_in_registry_order_whatever_order_they_are_asked_in(sora_prices):
+    res = EventStudy([get_event("sora")], tests=["wilcoxon", "kp_bmp", "t_cs"]).fit(sora_prices)
+    assert list(dict.fromkeys(res.tests["test"])) == ["t_cs", "kp_bmp", "wilcoxon"]
+    assert res.spec["tests"] == ["wilcoxon", "kp_bmp", "t_cs"]
 
 
 def test_invalid_statistic_has_a_reason(sora_prices):

@@ -52,13 +52,69 @@ def test_generalized_sign_by_hand():
     assert z[0] == pytest.approx((3 - 4 * 0.45) / np.sqrt(4 * 0.45 * 0.55))
 
 
+def rank_day_aggregates(
+    d: np.ndarray, *, root: bool, scale_to: int | np.ndarray | None = None
+) -> tuple[np.ndarray, float | np.ndarray]:
+    """Reference: daily cross-sectional aggregates of rank (or sign) deviations ``d`` of shape
+    ``(T, N)`` (or a NaN-padded batch ``(..., T, N)``) and their time-series s.d.
+
+    ``root=False``: :math:`\\bar d_t = \\frac{1}{N_t}\\sum_i d_{it}` (Corrado 1989);
+    ``root=True``: :math:`\\bar d_t = \\frac{1}{\\sqrt{N_t}}\\sum_i d_{it}` (Corrado & Zivney
+    1992). ``scale_to=N`` reproduces estudy2's :math:`\\frac{N}{N_t}\\sum_i`. Returns
+    :math:`\\bar d_t` and :math:`S = \\sqrt{\\frac{1}{T}\\sum_t \\bar d_t^2}` with :math:`T` the
+    mean number of non-missing days per pair. The engine computes the same numbers from group-day
+    sums (``analysis.crosssection._rank_aggregates``); this direct form checks it.
+    """
+    complete = not np.isnan(d).any()
+    nt = np.full(d.shape[:-1], d.shape[-1]) if complete else st.count(d)
+    total = d.sum(axis=-1) if complete else np.nansum(d, axis=-1)
+    if scale_to is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / nt * np.asarray(scale_to, dtype=float)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dbar = total / (np.sqrt(nt) if root else nt)
+    if not complete:
+        dbar = np.where(nt > 0, dbar, np.nan)
+    if complete:
+        t_eff = np.full(d.shape[:-2], float(d.shape[-2]))
+    else:
+        m_i = (~np.isnan(d)).sum(axis=-2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_eff = np.where(m_i > 0, m_i, 0).sum(axis=-1) / (m_i > 0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.sqrt(np.nansum(dbar**2, axis=-1) / t_eff)
+    return dbar, (float(s) if d.ndim == 2 else s)
+
+
 def test_rank_aggregates_scaling():
     d = np.array([[1.0, -1.0, 2.0], [0.5, np.nan, 1.5]])
-    dbar, s = st.rank_day_aggregates(d, root=False)
+    dbar, s = rank_day_aggregates(d, root=False)
     np.testing.assert_allclose(dbar, [2 / 3, 1.0])
-    dbar2, _ = st.rank_day_aggregates(d, root=False, scale_to=3)
+    dbar2, _ = rank_day_aggregates(d, root=False, scale_to=3)
     np.testing.assert_allclose(dbar2, [2 / 3, 3 * 1.0 / 2])  # estudy2: (N / N_t) * sum / N_t
     assert s == pytest.approx(np.sqrt(((2 / 3) ** 2 + 1.0) / np.mean([2, 1, 2])))
+
+
+@pytest.mark.parametrize("root", [False, True])
+@pytest.mark.parametrize("scale", [False, True])
+def test_engine_rank_aggregates_match_reference(root, scale):
+    """The engine's group-day-sum form equals the direct form on a NaN-padded batch of groups."""
+    from analysis.crosssection import _rank_aggregates
+
+    rng = np.random.default_rng(11)
+    d = rng.normal(size=(3, 40, 6))  # groups x days x pairs
+    d[rng.random(d.shape) < 0.1] = np.nan
+    d[1, :, 4:] = np.nan  # a group with fewer pairs
+    sizes = np.array([6, 4, 6])
+    ref_dbar, ref_s = rank_day_aggregates(d, root=root, scale_to=sizes if scale else None)
+    nt = (~np.isnan(d)).sum(axis=-1).astype(float)
+    m_i = (~np.isnan(d)).sum(axis=-2)
+    t_eff = np.where(m_i > 0, m_i, 0).sum(axis=-1) / (m_i > 0).sum(axis=-1)
+    dbar, s = _rank_aggregates(
+        np.nansum(d, axis=-1), nt, t_eff, root=root, scale_to=sizes if scale else None
+    )
+    np.testing.assert_allclose(dbar, ref_dbar, rtol=1e-13)
+    np.testing.assert_allclose(s, ref_s, rtol=1e-13)
 
 
 def test_test_statistic_class():
