@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any, cast
 
 from flows.errors import ConfigError
 from flows.sources.coingecko import constants as C
@@ -54,7 +55,8 @@ def key_from_secret_block(name: str) -> str | None:
     from prefect.blocks.system import Secret
 
     try:
-        block = Secret.load(name, _sync=True)
+        # Prefect's sync-compatible loader: ``_sync=True`` returns the block, not a coroutine.
+        block: Any = cast(Any, Secret).load(name, _sync=True)
     except ValueError as exc:
         if "Unable to find block document" in str(exc) or "not found" in str(exc).lower():
             return None

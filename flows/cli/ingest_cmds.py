@@ -117,14 +117,15 @@ def _run(
     dask_address: str | None = None,
 ) -> None:
     from flows.services.steps import run_ingestion
-    from flows.sources.coingecko import CoinGeckoConfig
+    from flows.sources.registry import source_class
     from warehouse.errors import InputError
 
     if (task_runner == "dask" or dask_address) and not use_prefect:
         raise InputError("the Dask task runner runs Prefect tasks: drop --no-prefect")
     _quiet_prefect(_verbose())
-    config = CoinGeckoConfig.from_env()
-    with _Progress(label, float(config.calls_per_minute)) as bar:
+    # The ETA is paced by CoinGecko: its plan's rate is the tightest of the sources.
+    rate = source_class("coingecko").from_env().calls_per_minute
+    with _Progress(label, rate) as bar:
         if use_prefect:
             from flows.pipelines import ingest_flows as prefect_flows
 

@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
-from flows.services.steps import StepRunner, call_with_policy
+from flows.services.steps import call_with_policy
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
 
@@ -173,6 +173,14 @@ def report_summary_step(db: str, event: str, out: str, caveats: list[str]) -> di
     return {"html": [str(p) for p in rep.html], "figures": len(rep.figures)}
 
 
+class PipelineSteps(Protocol):
+    """Executes the pipeline's named steps (in process, or as Prefect tasks)."""
+
+    def call(self, step: str, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def info(self, message: str) -> None: ...
+
+
 class InProcessPipeline:
     """The pipeline's steps as plain calls (``--no-prefect``), with the step policies."""
 
@@ -191,7 +199,7 @@ def run_pipeline(
     event: str = DEFAULT_EVENT,
     out: str | Path = DEFAULT_OUT,
     ingest: Callable[[str], str] = ingest_step,
-    runner: StepRunner | InProcessPipeline | None = None,
+    runner: PipelineSteps | None = None,
 ) -> PipelineSummary:
     """The whole run: import, ingest, study, report, the same under both runners.
 
@@ -200,7 +208,7 @@ def run_pipeline(
     run goes on; :class:`PipelineFailedError` is raised at the end (after the report is
     written); study or report errors propagate at once.
     """
-    steps = runner if runner is not None else InProcessPipeline()
+    steps: PipelineSteps = runner if runner is not None else InProcessPipeline()
     path = str(resolve_db_path(db))
     out = str(Path(out).resolve())
     summary = PipelineSummary(path, event, out)

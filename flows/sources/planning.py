@@ -67,9 +67,12 @@ def extended_coverage(
         if lo is not None and end < lo:
             lo = start  # a lower range ends the day before the coverage: contiguous
             continue
-        reach = (hi if hi is not None else lo - DAY) + DAY if lo is not None else None
-        if reach is None or start > reach:
-            lo, hi = start, None  # nothing held yet, or a hole the cap left: restart here
+        if lo is None:
+            lo, hi = start, None  # nothing held yet: the coverage starts here
+            continue
+        reach = (hi if hi is not None else lo - DAY) + DAY
+        if start > reach:
+            lo, hi = start, None  # a hole the cap left: restart here
         elif start < lo:
             lo = start  # one range spanning below and through the coverage (equities)
     last_received = max(received) if len(received) else None
