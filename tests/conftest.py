@@ -43,6 +43,14 @@ def estudy2_dir(shared_dir: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_rolling_hourly_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daily ingest keeps a rolling hourly history by default (AITOKENS_HOURLY_DAYS=90);
+    the suites that pin daily call counts and tables run with it off. The hourly tests
+    (tests/sources/test_coingecko_hourly.py) turn it on."""
+    monkeypatch.setenv("AITOKENS_HOURLY_DAYS", "0")
+
+
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A warehouse path in a fresh temporary folder; ``AITOKENS_DB`` points at it."""

@@ -38,7 +38,7 @@ def read_coverage(
     ).fetchall()
     coverage: dict[str, tuple[date, date | None]] = {sid: (lo, hi) for sid, lo, hi in rows}
     bounds = con.execute(
-        f"SELECT {series_column}, min({time_column}), max({time_column}) FROM {table} "
+        f"SELECT {series_column}, min({time_column})::DATE, max({time_column})::DATE FROM {table} "
         f"WHERE source = ? GROUP BY 1",
         [source],
     ).fetchall()

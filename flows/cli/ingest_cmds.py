@@ -166,7 +166,7 @@ def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
         "universe": options.universe,
     }
     if options.flow == "backfill":
-        params.update(since=options.since, until=options.until)
+        params.update(since=options.since, until=options.until, interval=options.interval)
     else:
         params["refresh_snapshot"] = options.refresh_snapshot
     return params
@@ -258,9 +258,29 @@ def ingest_command(
 @click.command("backfill")
 @click.option(
     "--since",
-    required=True,
     type=click.DateTime(["%Y-%m-%d"]),
-    help="First close date to hold, e.g. 2023-01-01.",
+    default=None,
+    help="First close date to hold, e.g. 2023-01-01 (a daily backfill needs it).",
+)
+@click.option(
+    "--interval",
+    type=click.Choice(["1d", "1h"]),
+    default="1d",
+    show_default=True,
+    help="1h: hourly closes of the AI coins and BTC/ETH (CoinGecko), around --around.",
+)
+@click.option(
+    "--around",
+    default=None,
+    help="With --interval 1h: a catalog event (e.g. sora) or a date; fetch the hours of the "
+    "--window-days around it.",
+)
+@click.option(
+    "--window-days",
+    type=click.IntRange(2, 89),
+    default=30,
+    show_default=True,
+    help="With --around: days of hourly history, centred on the event (one call per coin).",
 )
 @click.option(
     "--until",
@@ -270,7 +290,10 @@ def ingest_command(
 )
 @_common
 def backfill_command(
-    since: datetime,
+    since: datetime | None,
+    interval: str,
+    around: str | None,
+    window_days: int,
     until: datetime | None,
     universe: str,
     task_runner: str | None,
@@ -283,15 +306,26 @@ def backfill_command(
     """Fill history from --since; resumable: a rerun continues where a crash stopped.
 
     Keyless and demo CoinGecko plans serve only the past 365 days (error 10012): the range is
-    cut to fit and the summary says so.
+    cut to fit and the summary says so (hourly windows older than that are refused).
 
     Example: aitokens backfill --since 2023-01-01
+    Example: aitokens backfill --interval 1h --around sora --window-days 30
     """
     from flows.services.ingest_options import IngestOptions
     from warehouse.errors import InputError
 
-    start = since.date()
-    end = until.date() if until else None
+    if around is not None:
+        if interval != "1h":
+            raise InputError("--around goes with --interval 1h (hourly history around an event)")
+        if since is not None or until is not None:
+            raise InputError("--around sets the dates itself: drop --since/--until")
+        start, end = _window_around(around, window_days, db)
+    elif since is None:
+        raise click.UsageError(
+            "Missing option '--since' (or, for hourly history: --interval 1h --around EVENT)."
+        )
+    else:
+        start, end = since.date(), (until.date() if until else None)
     if end is not None and end < start:
         raise InputError(f"--until {end} is before --since {start}")
     if start < date(2009, 1, 3):
@@ -303,8 +337,29 @@ def backfill_command(
         coins=_tuple(coins),
         tickers=_tuple(tickers),
         universe=universe,
+        interval=interval,
     )
     _run(options, db, not no_prefect, "backfill", task_runner, dask_address)
+
+
+def _window_around(event: str, days: int, db: Path | None) -> tuple[date, date | None]:
+    """The UTC days of a window of ``days`` centred on ``event`` (a catalog name or a date),
+    ending no later than yesterday (the last complete UTC day)."""
+    from datetime import UTC, timedelta
+
+    from flows.services.study import resolve_event
+    from warehouse.db import open_warehouse
+    from warehouse.errors import InputError
+
+    with open_warehouse(db) as con:  # the backfill creates the file anyway; the catalog is in it
+        ev = resolve_event(con, event)
+    day0 = ev.map("crypto").session.date()
+    start = day0 - timedelta(days=days // 2)
+    end = start + timedelta(days=days - 1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    if start > yesterday:
+        raise InputError(f"{event} ({day0}) has no complete UTC day of hourly history yet")
+    return start, min(end, yesterday)
 
 
 @click.command("serve")

@@ -74,8 +74,10 @@ def backfill(
     coins: list[str] | None = None,
     tickers: list[str] | None = None,
     universe: str = "category",
+    interval: str = "1d",
 ) -> dict[str, Any]:
-    """Fill history from ``since``; resumes where an interrupted backfill stopped."""
+    """Fill history from ``since`` (``interval`` "1h": the hourly sources' window); resumes
+    where an interrupted backfill stopped."""
     options = IngestOptions(
         flow="backfill",
         since=since,
@@ -83,5 +85,6 @@ def backfill(
         coins=tuple(coins) if coins else None,
         tickers=tuple(tickers) if tickers else None,
         universe=universe,
+        interval=interval,
     )
     return _run(options, db)

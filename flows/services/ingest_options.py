@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from flows.errors import ConfigError
 
 DAY = timedelta(days=1)
+INTERVALS = ("1d", "1h")
 DEFAULT_LOOKBACK_DAYS = 365  # a coin first seen by a daily run gets this much history
 FIRST_CRYPTO_DAY = date(2009, 1, 3)  # the bitcoin genesis block: no price series before it
 _COIN_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -32,7 +34,8 @@ class IngestOptions:
     global_market: bool = True
     max_workers: int = 4  # threads fetching in parallel; the rate limiter still spaces calls
     universe: str = "category"  # "all": every coin CoinGecko lists (/coins/list), not one sector
-    sources: tuple[str, ...] | None = None  # price sources to fetch (default: the registry's)
+    sources: tuple[str, ...] | None = None  # price sources to fetch (default: see source_names)
+    interval: str = "1d"  # a backfill's interval: "1d" (daily sources) or "1h" (hourly ones)
 
     def __post_init__(self) -> None:
         """Refuse hostile or absurd options before anything is fetched or written."""
@@ -62,13 +65,22 @@ class IngestOptions:
             raise ConfigError(f"until {self.until} is before the first bitcoin block")
         if not 1 <= self.lookback_days <= 36_500:
             raise ConfigError(f"lookback_days {self.lookback_days} must be 1..36500")
+        if self.interval not in INTERVALS:
+            raise ConfigError(f"interval {self.interval!r} is not one of {', '.join(INTERVALS)}")
         if not 1 <= self.max_workers <= 64:
             raise ConfigError(f"max_workers {self.max_workers} must be 1..64")
 
-    def source_names(self, available: tuple[str, ...]) -> tuple[str, ...]:
-        """The sources this run fetches: ``sources`` if given, else ``available``; the equity
-        source stays out when ``equities`` is False."""
-        names = self.sources if self.sources is not None else available
+    def source_names(self, available: Mapping[str, str]) -> tuple[str, ...]:
+        """The sources this run fetches, from ``available`` (name -> interval): ``sources`` if
+        given; else a daily ingest takes every one (the hourly ones keep their rolling window)
+        and a backfill those of its ``interval``. The equity source stays out when ``equities``
+        is False."""
+        if self.sources is not None:
+            names: tuple[str, ...] = self.sources
+        elif self.flow == "daily_ingest":
+            names = tuple(available)
+        else:
+            names = tuple(n for n, interval in available.items() if interval == self.interval)
         return tuple(n for n in names if self.equities or n != "yahoo")
 
     def to_params(self) -> dict[str, Any]:

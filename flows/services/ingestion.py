@@ -34,8 +34,8 @@ from flows.services.ingest_options import IngestOptions
 from flows.services.ingest_summary import IngestSummary
 from flows.sources import coingecko as cg
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, UniverseRequest
-from flows.sources.planning import extended_coverage, plan_series
-from flows.sources.registry import default_source_names, source_class
+from flows.sources.planning import extended_coverage
+from flows.sources.registry import default_sources, source_class
 from flows.sources.worker import SourceSettings, endpoint_kind, register_key
 from warehouse import ingest_load as wl
 from warehouse import ingest_state as state
@@ -107,11 +107,10 @@ class Ingestion:
         self.end = min(options.until or last_complete_day(self.now), last_complete_day(self.now))
         self.raw = RawCollector()
         configs = dict(configs or {})
-        self.fetched_sources = options.source_names(default_source_names())
+        self.fetched_sources = options.source_names(default_sources())
         self.sources: dict[str, Source] = {}
         for name in dict.fromkeys((UNIVERSE_SOURCE, *self.fetched_sources)):
-            cls = source_class(name)
-            self.sources[name] = cls(configs[name]) if name in configs else cls.from_env()
+            self.sources[name] = source_class(name).from_run_configs(configs)
         if options.categories:
             config = self.coingecko.config
             values = {f.name: getattr(config, f.name) for f in fields(config)}
@@ -275,19 +274,27 @@ class Ingestion:
         plans: list[SeriesPlan] = []
         for name in self.fetched_sources:
             source = self.sources[name]
-            planned = plan_series(
-                name,
+            # A backfill's dates are for the sources of its interval; the others (an hourly
+            # source in a daily backfill) keep their own window.
+            own_interval = source.interval == self.options.interval
+            planned = source.plan(
                 source.follows(request),
                 coverage[name],
                 end=self.end,
-                since=self.options.since,
-                lookback_days=self.options.lookback_days,
+                since=self.options.since if own_interval else None,
+                lookback_days=self.lookback_days(source),
             )
-            planned = source.refine_plans(planned)
             plans += [p.with_ranges(()) if p.series_id in gone else p for p in planned]
         with self._summary_lock:
             self.summary.series_up_to_date += sum(p.up_to_date for p in plans)
         return [p for p in plans if not p.up_to_date]
+
+    def lookback_days(self, source: Source) -> int:
+        """How far back a series first seen gets history: the run's ``lookback_days``; for a
+        window backfill of another interval's source, the window itself."""
+        if self.options.since is not None and source.interval == self.options.interval:
+            return (self.end - self.options.since).days + 1
+        return self.options.lookback_days
 
     def planned_calls(self, plans: Iterable[SeriesPlan]) -> int:
         """History calls the plans will make, for progress bars and ETAs."""
@@ -309,8 +316,11 @@ class Ingestion:
             )
             wl.save_raw_responses(con, self.run.run_id, result.raw)
             if not result.skipped:
+                source = self.sources[plan.source]
                 received = (
-                    frame[table.time_column] if frame is not None else pd.Series([], dtype=object)
+                    source.days_received(frame)
+                    if frame is not None
+                    else pd.Series([], dtype=object)
                 )
                 covered_from, covered_to = extended_coverage(plan, result.requested, received)
                 if covered_from is not None:

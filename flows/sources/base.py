@@ -150,6 +150,12 @@ class Source(ABC):
     ) -> Any:
         """A client for these settings whose every answer goes to ``on_exchange``."""
 
+    @classmethod
+    def from_run_configs(cls, configs: Mapping[str, Any]) -> Source:
+        """The source for one run: its config from ``configs`` (by name) if given (e.g. a
+        test fake), else from the environment."""
+        return cls(configs[cls.name]) if cls.name in configs else cls.from_env()
+
     def client(self, on_exchange: ExchangeCallback) -> Any:
         """A client in this process, with the key the run holds."""
         return self.build_client(self.settings(), self.api_key, on_exchange)
@@ -159,6 +165,24 @@ class Source(ABC):
     def follows(self, request: UniverseRequest) -> list[str]:
         """The series ids this run follows."""
 
+    def plan(
+        self,
+        series_ids: list[str],
+        coverage: Mapping[str, tuple[date, date | None]],
+        *,
+        end: date,
+        since: date | None,
+        lookback_days: int,
+    ) -> list[SeriesPlan]:
+        """What each series still needs: the coverage rule of
+        :func:`flows.sources.planning.plan_series`, then :meth:`refine_plans`."""
+        from flows.sources.planning import plan_series
+
+        planned = plan_series(
+            self.name, series_ids, coverage, end=end, since=since, lookback_days=lookback_days
+        )
+        return self.refine_plans(planned)
+
     def refine_plans(self, plans: list[SeriesPlan]) -> list[SeriesPlan]:
         """Vendor rules applied to the coverage plans (default: none)."""
         return plans
@@ -166,6 +190,10 @@ class Source(ABC):
     def planned_calls(self, plan: SeriesPlan, today: date) -> int:
         """History calls ``plan`` will make (for progress bars and ETAs); default one a range."""
         return len(plan.ranges)
+
+    def days_received(self, frame: pd.DataFrame) -> pd.Series:
+        """The days a fetched frame holds (for coverage): the table's time column by default."""
+        return frame[self.table.time_column]
 
     # -- fetch -----------------------------------------------------------------------------
     @classmethod

@@ -65,7 +65,11 @@ def extended_coverage(
             continue  # the cap left nothing of this range to ask for
         start, end = asked
         if lo is not None and end < lo:
-            lo = start  # a lower range ends the day before the coverage: contiguous
+            if end + DAY >= lo:
+                lo = start  # a lower range ends the day before the coverage: contiguous
+            # else a window below the coverage with a gap between (``--until``, an hourly
+            # window around an old event): one interval cannot hold both, so the coverage
+            # stays as it was and that window is asked again if it is asked for again
             continue
         if lo is None:
             lo, hi = start, None  # nothing held yet: the coverage starts here

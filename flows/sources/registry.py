@@ -40,6 +40,6 @@ def source_class(name: str) -> type[Source]:
         raise ConfigError(f"unknown source {name!r}: use one of {known}") from None
 
 
-def default_source_names() -> tuple[str, ...]:
-    """The sources a run uses unless told otherwise."""
-    return tuple(n for n, cls in source_classes().items() if cls.enabled_by_default)
+def default_sources() -> dict[str, str]:
+    """The sources a run may use unless told otherwise, with their interval."""
+    return {n: cls.interval for n, cls in source_classes().items() if cls.enabled_by_default}
