@@ -1,7 +1,8 @@
 """HTTP plumbing shared by the sources: rate limiter, retry loop, secret scrubbing.
 
-Nothing here knows a vendor's payloads; :mod:`flows.sources.coingecko` and
-:mod:`flows.sources.equities` turn answers into typed errors and tidy frames.
+Nothing here knows a vendor's payloads. :class:`flows.sources.http_client.HttpClient` builds
+the one client base on these pieces; each vendor's package turns answers into typed errors and
+tidy frames.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ rest (limiter, bounded retries, scrubbing, error mapping), and CoinGecko's error
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -11,29 +10,18 @@ from typing import Any
 
 import requests
 from pycoingecko import CoinGeckoAPI
-from requests.adapters import HTTPAdapter
 
 from flows.errors import (
     BadApiKeyError,
     CoinNotFoundError,
-    HtmlResponseError,
     NotFoundError,
     PlanLimitError,
-    RateLimitedError,
     UpstreamError,
 )
 from flows.sources.coingecko import constants as C
 from flows.sources.coingecko.config import CoinGeckoConfig
-from flows.sources.http import (
-    ExchangeCallback,
-    RateLimiter,
-    Scrubber,
-    call_with_retries,
-    looks_like_html,
-    one_line,
-    parse_retry_after,
-    shared_limiter,
-)
+from flows.sources.http import ExchangeCallback, RateLimiter, one_line
+from flows.sources.http_client import HttpClient
 
 log = logging.getLogger("aitokens.sources.coingecko")
 
@@ -64,13 +52,18 @@ def error_info(payload: Any) -> tuple[int | None, str | None]:
 
 
 # ------------------------------------------------------------------------------ client
-class CoinGeckoClient:
+class CoinGeckoClient(HttpClient):
     """pycoingecko wrapped with rate limiting, bounded retries and typed errors.
 
     Each method returns the decoded JSON body of one endpoint. ``on_exchange(endpoint, params,
     status, body)`` is called for every answer (retries included) with the key scrubbed; it may
     be called from several threads at once. ``calls`` counts HTTP attempts.
     """
+
+    vendor = "CoinGecko"
+    # Error bodies that are not JSON (a 4xx from a CDN) are classified by their status.
+    classify_text_client_errors = True
+    config: CoinGeckoConfig
 
     def __init__(
         self,
@@ -79,55 +72,39 @@ class CoinGeckoClient:
         on_exchange: ExchangeCallback | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
-        self.config = config or CoinGeckoConfig.from_env()
-        self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(
-            self.config.base_url, self.config.calls_per_minute, self.config.rate_window_seconds
-        )
-        self._scrub = Scrubber([self.config.api_key])
-        self._local = threading.local()
-        self._count_lock = threading.Lock()
-        self.calls = 0
+        config = config or CoinGeckoConfig.from_env()
         # Built keyless on purpose: pycoingecko would put the key into the query string.
         cg = CoinGeckoAPI()
-        cg.api_base_url = self.config.base_url
-        cg.request_timeout = self.config.timeout_seconds
-        session = cg.session
-        # pycoingecko mounts a urllib3 Retry for 502/503/504 on https://; those hidden retries
-        # would bypass the limiter and the call count, so every attempt goes through ours.
-        session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=32))
-        session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=32))
-        session.headers["accept"] = "application/json"
-        if self.config.api_key:
-            session.headers[C.PLAN_KEY_HEADER[self.config.plan]] = self.config.api_key
-        session.hooks["response"].append(self._remember)
+        cg.api_base_url = config.base_url
+        cg.request_timeout = config.timeout_seconds
+        # pycoingecko mounts a urllib3 Retry for 502/503/504 on https://; the base replaces its
+        # adapters so that every attempt goes through our limiter and call count.
+        super().__init__(
+            config,
+            on_exchange=on_exchange,
+            limiter=limiter,
+            secrets=[config.api_key],
+            session=cg.session,
+        )
+        if config.api_key:
+            self.session.headers[C.PLAN_KEY_HEADER[config.plan]] = config.api_key
+        self._local = threading.local()
+        self.session.hooks["response"].append(self._remember)
         self._cg = cg
-
-    def __repr__(self) -> str:
-        return f"CoinGeckoClient({self.config!r})"
-
-    def close(self) -> None:
-        self._cg.session.close()
-
-    def __enter__(self) -> CoinGeckoClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- endpoints ---------------------------------------------------------------------
     def categories(self) -> list[dict[str, Any]]:
         """``/coins/categories``: every category with market cap and 24 h volume."""
         body = self._get("/coins/categories", {}, self._cg.get_coins_categories)
         if not isinstance(body, list):
-            raise self._shape_error("/coins/categories", "a list", body)
+            raise self.shape_error("/coins/categories", "a list", body)
         return body
 
     def coins_list(self) -> list[dict[str, Any]]:
         """``/coins/list``: every coin CoinGecko lists (id, symbol, name), in one call."""
         body = self._get("/coins/list", {}, self._cg.get_coins_list)
         if not isinstance(body, list):
-            raise self._shape_error("/coins/list", "a list", body)
+            raise self.shape_error("/coins/list", "a list", body)
         return body
 
     def markets_page(
@@ -143,7 +120,7 @@ class CoinGeckoClient:
         }
         body = self._get("/coins/markets", params, lambda: self._cg.get_coins_markets(**params))
         if not isinstance(body, list):
-            raise self._shape_error("/coins/markets", "a list", body)
+            raise self.shape_error("/coins/markets", "a list", body)
         return body
 
     def market_chart_range(self, coin_id: str, from_ts: int, to_ts: int) -> dict[str, Any]:
@@ -159,14 +136,14 @@ class CoinGeckoClient:
             coin_id=coin_id,
         )
         if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
-            raise self._shape_error(endpoint, "an object with a 'prices' list", body)
+            raise self.shape_error(endpoint, "an object with a 'prices' list", body)
         return body
 
     def global_(self) -> dict[str, Any]:
         """``/global``: the whole body (``{"data": {...}}``)."""
         body = self._get("/global", {}, self._cg.get_global)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise self._shape_error("/global", "an object with 'data'", body)
+            raise self.shape_error("/global", "an object with 'data'", body)
         return body
 
     # -- machinery ---------------------------------------------------------------------
@@ -180,102 +157,40 @@ class CoinGeckoClient:
         invoke: Callable[[], Any],
         coin_id: str | None = None,
     ) -> Any:
-        what = f"CoinGecko {endpoint}"
+        """One endpoint through pycoingecko (``invoke``), on the base's retrying GET."""
 
-        def attempt() -> Any:
-            with self._count_lock:
-                self.calls += 1
+        def send() -> requests.Response:
             self._local.response = None
             try:
                 invoke()
-            except requests.Timeout:
-                raise UpstreamError(
-                    f"{what} timed out after {self.config.timeout_seconds:g} s "
-                    f"(raise {C.ENV_COINGECKO_TIMEOUT} if the network is slow)",
-                    endpoint=endpoint,
-                    retryable=True,
-                ) from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                raise UpstreamError(
-                    f"{what}: connection failed ({type(exc).__name__}: "
-                    f"{one_line(self._scrub(str(exc)), 160)})",
-                    endpoint=endpoint,
-                    retryable=True,
-                ) from None
             except requests.HTTPError:
                 # pycoingecko re-raises raise_for_status() when an error body is not JSON
                 if getattr(self._local, "response", None) is None:
                     raise
-            except requests.RequestException as exc:
-                raise UpstreamError(
-                    f"{what}: request failed ({type(exc).__name__}: "
-                    f"{one_line(self._scrub(str(exc)), 160)})",
-                    endpoint=endpoint,
-                ) from None
+            except requests.RequestException:
+                raise  # timeouts, refused connections...: mapped by the base
             except Exception:
-                # pycoingecko raises ValueError(body) / HTTPError / JSONDecodeError / KeyError
-                # on any answer it dislikes; the answer itself is classified below.
+                # pycoingecko raises ValueError(body) / JSONDecodeError / KeyError on any answer
+                # it dislikes; the answer itself is classified by the base and interpret().
                 if getattr(self._local, "response", None) is None:
                     raise
-            response = self._local.response
-            return self._interpret(endpoint, params, response, coin_id)
+            response: requests.Response = self._local.response
+            return response
 
-        return call_with_retries(
-            attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what
-        )
+        return self.get(endpoint, params, send=send, coin_id=coin_id)
 
-    def _interpret(
+    def interpret(
         self,
         endpoint: str,
         params: Mapping[str, Any],
         response: requests.Response,
-        coin_id: str | None,
+        payload: Any,
+        coin_id: str | None = None,
+        **context: Any,
     ) -> Any:
+        """CoinGecko's error shapes and codes (see :func:`error_info`)."""
         status = response.status_code
-        text = response.text
-        # Scrub only what is logged, raised or stored; the data itself is parsed from the
-        # raw text, so a key that happens to occur inside it (say, an id) cannot corrupt it.
-        body = self._scrub(text)
-        if self.on_exchange is not None:
-            self.on_exchange(endpoint, self._scrub.params(params), status, body)
         what = f"CoinGecko {endpoint}"
-        if looks_like_html(response.headers.get("content-type"), body):
-            if status == 429:
-                raise RateLimitedError(
-                    f"{what}: rate limited (HTTP 429, HTML page); lower {C.ENV_COINGECKO_CPM}",
-                    endpoint=endpoint,
-                    status=status,
-                    retry_after=parse_retry_after(response.headers.get("retry-after")),
-                )
-            raise HtmlResponseError(
-                f"{what}: received HTML, likely a proxy or block page (HTTP {status}) instead of "
-                f"JSON; check {C.ENV_COINGECKO_URL} and any HTTP proxy",
-                endpoint=endpoint,
-                status=status,
-                retryable=status >= 500,
-            )
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise RateLimitedError(
-                f"{what}: rate limited (HTTP 429{'' if retry_after is None else ', Retry-After '}"
-                f"{'' if retry_after is None else f'{retry_after:g} s'}); lower "
-                f"{C.ENV_COINGECKO_CPM} (now {self.config.calls_per_minute:g})",
-                endpoint=endpoint,
-                status=status,
-                retry_after=retry_after,
-            )
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            payload = None
-            if status < 400 or status >= 500:
-                raise UpstreamError(
-                    f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} characters: "
-                    f"{one_line(body, 80)!r})",
-                    endpoint=endpoint,
-                    status=status,
-                    retryable=True,
-                ) from None
         code, message = error_info(payload)
         detail = (
             f"HTTP {status}"
@@ -331,11 +246,3 @@ class CoinGeckoClient:
                 f"{what}: error in a {status} answer ({detail})", endpoint=endpoint, status=status
             )
         return payload
-
-    @staticmethod
-    def _shape_error(endpoint: str, expected: str, body: Any) -> UpstreamError:
-        got = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)[:6]}"
-        return UpstreamError(
-            f"CoinGecko {endpoint}: unexpected payload shape: expected {expected}, got {got}",
-            endpoint=endpoint,
-        )

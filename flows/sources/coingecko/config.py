@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from flows.errors import (
     BadApiKeyError,
     ConfigError,
 )
 from flows.sources.coingecko import constants as C
-from flows.sources.http import (
-    RetryPolicy,
-    env_float,
-)
+from flows.sources.http_client import HttpEnv, HttpSourceConfig
 
 log = logging.getLogger("aitokens.sources.coingecko")
 
 
 # ------------------------------------------------------------------------------ config
 @dataclass(frozen=True)
-class CoinGeckoConfig:
+class CoinGeckoConfig(HttpSourceConfig):
     """Settings of the CoinGecko source; :meth:`from_env` reads them from the environment.
 
     ``plan`` is ``keyless``, ``demo`` or ``pro`` (``COINGECKO_PLAN``; default ``demo`` when a
@@ -34,15 +30,16 @@ class CoinGeckoConfig:
     :mod:`flows.sources.constants`; ``history_days`` to the plan's history cap (None: no cap).
     """
 
+    env: ClassVar[HttpEnv] = HttpEnv(
+        C.ENV_COINGECKO_URL,
+        C.ENV_COINGECKO_CPM,
+        C.ENV_COINGECKO_TIMEOUT,
+        C.ENV_COINGECKO_MAX_RETRY,
+    )
+
+    # base_url, calls_per_minute, timeouts and retries: HttpSourceConfig (None: the plan's)
     plan: str = "keyless"
     api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    calls_per_minute: float | None = None
-    max_retry_seconds: float = C.DEFAULT_MAX_RETRY_SECONDS
-    timeout_seconds: float = C.DEFAULT_TIMEOUT_SECONDS
-    backoff_base_seconds: float = C.DEFAULT_BACKOFF_BASE_SECONDS
-    backoff_max_seconds: float = C.DEFAULT_BACKOFF_MAX_SECONDS
-    rate_window_seconds: float = 60.0  # the server counts calls per minute
     categories: tuple[str, ...] = C.DEFAULT_CATEGORIES
     history_days: int | None = -1  # -1: the plan's cap
     per_page: int = C.MARKETS_PER_PAGE
@@ -62,28 +59,14 @@ class CoinGeckoConfig:
             )
         if self.plan == "keyless":
             key = None  # a keyless plan sends no key even if one is set
-        base = self.base_url or C.PLAN_BASE_URL[self.plan]
-        if not base.endswith("/"):
-            base += "/"  # pycoingecko concatenates paths onto it
         object.__setattr__(self, "api_key", key)
-        object.__setattr__(self, "base_url", base)
+        # the trailing slash (check_http_settings): pycoingecko concatenates paths onto it
+        object.__setattr__(self, "base_url", self.base_url or C.PLAN_BASE_URL[self.plan])
         if self.calls_per_minute is None:
             object.__setattr__(self, "calls_per_minute", C.PLAN_CALLS_PER_MINUTE[self.plan])
         if self.history_days == -1:
             object.__setattr__(self, "history_days", C.PLAN_HISTORY_DAYS[self.plan])
-        if not self.calls_per_minute > 0:
-            raise ConfigError(
-                f"{C.ENV_COINGECKO_CPM} must be positive, got {self.calls_per_minute}."
-            )
-        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
-            raise ConfigError(
-                f"{C.ENV_COINGECKO_TIMEOUT} must be a positive number of seconds, "
-                f"got {self.timeout_seconds}."
-            )
-        if not self.max_retry_seconds >= 0:
-            raise ConfigError(
-                f"{C.ENV_COINGECKO_MAX_RETRY} must be zero or more, got {self.max_retry_seconds}."
-            )
+        self.check_http_settings()
         object.__setattr__(self, "categories", tuple(self.categories))
 
     def __repr__(self) -> str:
@@ -121,24 +104,9 @@ class CoinGeckoConfig:
                 f'{secret_block_name(environ)!r} (or set plan = "keyless").'
             )
         kwargs.update({"plan": plan, "api_key": key})
-        if env.get(C.ENV_COINGECKO_URL, "").strip():
-            kwargs["base_url"] = env[C.ENV_COINGECKO_URL].strip()
-        for name, attr in (
-            (C.ENV_COINGECKO_CPM, "calls_per_minute"),
-            (C.ENV_COINGECKO_MAX_RETRY, "max_retry_seconds"),
-            (C.ENV_COINGECKO_TIMEOUT, "timeout_seconds"),
-        ):
-            value = env_float(env, name)
-            if value is not None:
-                kwargs[attr] = value
+        kwargs.update(cls.http_settings_from_env(env))
         cats = env.get(C.ENV_COINGECKO_CATEGORIES, "").strip()
         if cats:
             kwargs["categories"] = tuple(c.strip() for c in cats.split(",") if c.strip())
         kwargs.update(overrides)
         return cls(**kwargs)
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
-        )

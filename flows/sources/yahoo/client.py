@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from flows.errors import (
-    HtmlResponseError,
     RateLimitedError,
     TickerNotFoundError,
     UpstreamError,
 )
-from flows.sources.http import (
-    ExchangeCallback,
-    RateLimiter,
-    call_with_retries,
-    looks_like_html,
-    one_line,
-    parse_retry_after,
-    shared_limiter,
-)
+from flows.sources.http import ExchangeCallback, RateLimiter
+from flows.sources.http_client import HttpClient
 from flows.sources.yahoo import constants as C
 from flows.sources.yahoo.config import YahooConfig
 
 log = logging.getLogger("aitokens.sources.yahoo")
 
 
-class YahooClient:
+class YahooClient(HttpClient):
     """Yahoo chart API over a ``requests`` session with a browser User-Agent.
 
     Shares the process-wide limiter of its host; every answer goes to ``on_exchange``.
     """
+
+    vendor = "Yahoo"
+    timeout_hint = False  # its timeout message has always named no setting
+    config: YahooConfig
 
     def __init__(
         self,
@@ -45,28 +38,9 @@ class YahooClient:
         on_exchange: ExchangeCallback | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
-        self.config = config or YahooConfig.from_env()
-        self.on_exchange = on_exchange
-        self.limiter = limiter or shared_limiter(
-            self.config.base_url, self.config.calls_per_minute, self.config.rate_window_seconds
-        )
-        self.session = requests.Session()
-        self.session.mount("https://", HTTPAdapter(max_retries=0))
-        self.session.mount("http://", HTTPAdapter(max_retries=0))
-        self.session.headers.update(
-            {"User-Agent": self.config.user_agent, "Accept": "application/json"}
-        )
-        self._count_lock = threading.Lock()
-        self.calls = 0
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> YahooClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        config = config or YahooConfig.from_env()
+        super().__init__(config, on_exchange=on_exchange, limiter=limiter)
+        self.session.headers["User-Agent"] = config.user_agent
 
     def chart(self, ticker: str, period1: int, period2: int) -> dict[str, Any]:
         """The chart body for ``ticker`` between two unix times (seconds), daily bars."""
@@ -78,66 +52,32 @@ class YahooClient:
             "events": "div,splits",
             "includeAdjustedClose": "true",
         }
-        url = self.config.base_url + endpoint.lstrip("/")
-        what = f"Yahoo {endpoint}"
+        body: dict[str, Any] = self.get(endpoint, params, ticker=ticker)
+        return body
 
-        def attempt() -> dict[str, Any]:
-            with self._count_lock:
-                self.calls += 1
-            try:
-                response = self.session.get(url, params=params, timeout=self.config.timeout_seconds)
-            except requests.Timeout:
-                raise UpstreamError(
-                    f"{what} timed out after {self.config.timeout_seconds:g} s",
-                    endpoint=endpoint,
-                    retryable=True,
-                ) from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                raise UpstreamError(
-                    f"{what}: connection failed ({type(exc).__name__}: {one_line(str(exc), 160)})",
-                    endpoint=endpoint,
-                    retryable=True,
-                ) from None
-            return self._interpret(endpoint, params, response, ticker)
-
-        return call_with_retries(
-            attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what
+    def rate_limited(
+        self, endpoint: str, status: int, retry_after: float | None, html: bool
+    ) -> RateLimitedError:
+        # Yahoo answers 429 (text or HTML) both when throttling and to non-browser agents
+        return RateLimitedError(
+            f"Yahoo {endpoint}: rate limited (HTTP 429); lower {C.ENV_YAHOO_CPM}",
+            endpoint=endpoint,
+            status=status,
+            retry_after=retry_after,
         )
 
-    def _interpret(
-        self, endpoint: str, params: Mapping[str, Any], response: requests.Response, ticker: str
+    def interpret(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        response: requests.Response,
+        payload: Any,
+        ticker: str = "",
+        **context: Any,
     ) -> dict[str, Any]:
-        status, body = response.status_code, response.text
-        if self.on_exchange is not None:
-            self.on_exchange(endpoint, dict(params), status, body)
+        """Yahoo's ``chart.error`` bodies, its 404 for an unknown ticker and its quirks."""
+        status = response.status_code
         what = f"Yahoo {endpoint}"
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if status == 429:
-            # Yahoo answers 429 (text or HTML) both when throttling and to non-browser agents
-            raise RateLimitedError(
-                f"{what}: rate limited (HTTP 429); lower {C.ENV_YAHOO_CPM}",
-                endpoint=endpoint,
-                status=status,
-                retry_after=retry_after,
-            )
-        if looks_like_html(response.headers.get("content-type"), body):
-            raise HtmlResponseError(
-                f"{what}: received HTML, likely a proxy or block page (HTTP {status}) instead of "
-                f"JSON; check {C.ENV_YAHOO_URL} and any HTTP proxy",
-                endpoint=endpoint,
-                status=status,
-                retryable=status >= 500,
-            )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise UpstreamError(
-                f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} "
-                f"characters: {one_line(body, 80)!r})",
-                endpoint=endpoint,
-                status=status,
-                retryable=status < 400 or status >= 500,
-            ) from None
         error = (payload.get("chart") or {}).get("error") if isinstance(payload, dict) else None
         detail = f"HTTP {status}" + (
             f": {error.get('code')}: {error.get('description')}" if isinstance(error, dict) else ""

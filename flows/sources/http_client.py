@@ -1,0 +1,338 @@
+"""The one HTTP client base of the sources, and the settings every HTTP source shares.
+
+:class:`HttpClient` owns what CoinGecko, Yahoo (and any further vendor) would otherwise each
+repeat: a ``requests`` session without hidden retries, the process-wide limiter of the host,
+the count of HTTP attempts, the retrying GET (:func:`~flows.sources.http.call_with_retries`
+under the config's :attr:`HttpSourceConfig.retry_policy`), secret scrubbing, the ``on_exchange``
+report of every answer, and the generic error mapping:
+
+=====================================================  =========================================
+what happened                                          error (retryable?)
+=====================================================  =========================================
+timeout                                                :class:`UpstreamError` (yes)
+refused / reset connection, body cut short             :class:`UpstreamError` (yes)
+any other ``requests`` failure (bad URL, ...)          :class:`UpstreamError` (no)
+HTTP 429                                               :class:`RateLimitedError` (yes, honours
+                                                       ``Retry-After``)
+an HTML page instead of JSON                           :class:`HtmlResponseError` (only if 5xx)
+invalid or truncated JSON (2xx, 3xx, 5xx)              :class:`UpstreamError` (yes)
+=====================================================  =========================================
+
+What remains is the vendor's own: its error bodies and payload shapes, in
+:meth:`HttpClient.interpret`, which receives the decoded JSON of every answer that got that far
+(4xx and 5xx included) and returns the payload or raises a typed error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, Self
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from flows.errors import ConfigError, HtmlResponseError, RateLimitedError, UpstreamError
+from flows.sources.http import (
+    DEFAULT_BACKOFF_BASE_SECONDS,
+    DEFAULT_BACKOFF_MAX_SECONDS,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    ExchangeCallback,
+    RateLimiter,
+    RetryPolicy,
+    Scrubber,
+    call_with_retries,
+    env_float,
+    looks_like_html,
+    one_line,
+    parse_retry_after,
+    shared_limiter,
+)
+
+POOL_SIZE = 32  # connections kept per host: more than the fetch threads of a run
+
+
+# ------------------------------------------------------------------------------ settings
+class HttpEnv(NamedTuple):
+    """The environment variables that set a source's HTTP settings; messages name them."""
+
+    url: str
+    calls_per_minute: str
+    timeout: str
+    max_retry: str
+
+
+@dataclass(frozen=True)
+class HttpSourceConfig:
+    """Settings every HTTP source has: host, rate, timeout and retry budget.
+
+    Vendors subclass it (a frozen dataclass too), may redeclare a field to give it their own
+    default, set :attr:`env` and call :meth:`check_http_settings` from ``__post_init__``.
+    ``base_url`` always ends with ``/`` once checked.
+    """
+
+    env: ClassVar[HttpEnv]
+
+    base_url: str | None = None
+    calls_per_minute: float | None = None
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
+    backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS
+    rate_window_seconds: float = 60.0  # the server counts calls per minute
+
+    def check_http_settings(self) -> None:
+        """Add the trailing slash to ``base_url`` and refuse a rate, timeout or retry budget
+        that cannot work, naming the variable that sets it."""
+        if self.base_url is None:
+            raise ConfigError(f"{self.env.url} is not set.")
+        if not self.base_url.endswith("/"):
+            object.__setattr__(self, "base_url", self.base_url + "/")
+        if self.calls_per_minute is None or not self.calls_per_minute > 0:
+            raise ConfigError(
+                f"{self.env.calls_per_minute} must be positive, got {self.calls_per_minute}."
+            )
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            raise ConfigError(
+                f"{self.env.timeout} must be a positive number of seconds, "
+                f"got {self.timeout_seconds}."
+            )
+        if not self.max_retry_seconds >= 0:
+            raise ConfigError(
+                f"{self.env.max_retry} must be zero or more, got {self.max_retry_seconds}."
+            )
+
+    @classmethod
+    def http_settings_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """``base_url``, ``calls_per_minute``, ``max_retry_seconds`` and ``timeout_seconds``
+        from the environment, for those that are set (numbers checked by :func:`env_float`)."""
+        values: dict[str, Any] = {}
+        if env.get(cls.env.url, "").strip():
+            values["base_url"] = env[cls.env.url].strip()
+        for name, attr in (
+            (cls.env.calls_per_minute, "calls_per_minute"),
+            (cls.env.max_retry, "max_retry_seconds"),
+            (cls.env.timeout, "timeout_seconds"),
+        ):
+            value = env_float(env, name)
+            if value is not None:
+                values[attr] = value
+        return values
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
+        )
+
+
+# ------------------------------------------------------------------------------ client
+class HttpClient:
+    """A vendor's JSON API over one ``requests`` session: limiter, retries, scrubbing, typed
+    errors. Subclasses set :attr:`vendor`, add one method per endpoint calling :meth:`get`, and
+    override :meth:`interpret` for their error bodies and shapes.
+
+    ``on_exchange(endpoint, params, status, body)`` is called for every answer (retries
+    included) with any secret scrubbed; it may be called from several threads at once.
+    ``calls`` counts HTTP attempts. ``secrets`` are scrubbed from whatever is logged, raised or
+    reported; ``session`` lets a vendor library's own session be used (its hidden retries are
+    switched off all the same).
+    """
+
+    vendor: ClassVar[str]  # first word of every message: "CoinGecko /coins/markets: ..."
+    # Whether a 4xx whose body is not JSON is still handed to interpret (payload None), to be
+    # classified by its status; otherwise it is an "invalid or truncated JSON" error.
+    classify_text_client_errors: ClassVar[bool] = False
+    # Whether the timeout message names the variable that sets the timeout.
+    timeout_hint: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: HttpSourceConfig,
+        *,
+        on_exchange: ExchangeCallback | None = None,
+        limiter: RateLimiter | None = None,
+        secrets: Iterable[str | None] = (),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        assert config.base_url is not None and config.calls_per_minute is not None
+        self.base_url: str = config.base_url
+        self.on_exchange = on_exchange
+        self.limiter = limiter or shared_limiter(
+            config.base_url, config.calls_per_minute, config.rate_window_seconds
+        )
+        self._scrub = Scrubber(secrets)
+        self._count_lock = threading.Lock()
+        self.calls = 0
+        self.session = session if session is not None else requests.Session()
+        # Every attempt goes through the limiter and the count: no urllib3 retries underneath.
+        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
+        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
+        self.session.headers["Accept"] = "application/json"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the retrying GET ----------------------------------------------------------------
+    def get(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        *,
+        send: Callable[[], requests.Response] | None = None,
+        **context: Any,
+    ) -> Any:
+        """GET ``base_url + endpoint`` with ``params``, retried as the config says; the payload
+        :meth:`interpret` returns. ``send`` replaces the plain ``session.get`` (a vendor library
+        building the URL); ``context`` (e.g. the series id) is handed to :meth:`interpret`."""
+        what = f"{self.vendor} {endpoint}"
+        url = self.base_url + endpoint.lstrip("/")
+
+        def plain_get() -> requests.Response:
+            return self.session.get(url, params=params, timeout=self.config.timeout_seconds)
+
+        def attempt() -> Any:
+            with self._count_lock:
+                self.calls += 1
+            try:
+                response = (send or plain_get)()
+            except requests.Timeout:
+                hint = (
+                    f" (raise {self.config.env.timeout} if the network is slow)"
+                    if self.timeout_hint
+                    else ""
+                )
+                raise UpstreamError(
+                    f"{what} timed out after {self.config.timeout_seconds:g} s{hint}",
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                raise UpstreamError(
+                    f"{what}: connection failed ({type(exc).__name__}: "
+                    f"{one_line(self._scrub(str(exc)), 160)})",
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
+            except requests.RequestException as exc:
+                raise UpstreamError(
+                    f"{what}: request failed ({type(exc).__name__}: "
+                    f"{one_line(self._scrub(str(exc)), 160)})",
+                    endpoint=endpoint,
+                ) from None
+            return self._answer(endpoint, params, response, context)
+
+        return call_with_retries(
+            attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what
+        )
+
+    def _answer(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        response: requests.Response,
+        context: Mapping[str, Any],
+    ) -> Any:
+        status = response.status_code
+        text = response.text
+        # Scrub only what is logged, raised or stored; the data itself is parsed from the raw
+        # text, so a key that happens to occur inside it (say, an id) cannot corrupt it.
+        body = self._scrub(text)
+        if self.on_exchange is not None:
+            self.on_exchange(endpoint, self._scrub.params(params), status, body)
+        what = f"{self.vendor} {endpoint}"
+        html = looks_like_html(response.headers.get("content-type"), body)
+        if status == 429:
+            raise self.rate_limited(
+                endpoint, status, parse_retry_after(response.headers.get("retry-after")), html
+            )
+        if html:
+            raise HtmlResponseError(
+                f"{what}: received HTML, likely a proxy or block page (HTTP {status}) instead of "
+                f"JSON; check {self.config.env.url} and any HTTP proxy",
+                endpoint=endpoint,
+                status=status,
+                retryable=status >= 500,
+            )
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            client_error = 400 <= status < 500
+            if not (client_error and self.classify_text_client_errors):
+                raise UpstreamError(
+                    f"{what}: invalid or truncated JSON (HTTP {status}, {len(body)} characters: "
+                    f"{one_line(body, 80)!r})",
+                    endpoint=endpoint,
+                    status=status,
+                    retryable=not client_error,
+                ) from None
+            payload = None
+        return self.interpret(endpoint, params, response, payload, **context)
+
+    # -- what vendors override -----------------------------------------------------------
+    def interpret(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        response: requests.Response,
+        payload: Any,
+        **context: Any,
+    ) -> Any:
+        """The vendor's reading of one answer (any status but 429, JSON already decoded):
+        return the payload or raise a typed error. The default refuses 4xx and 5xx."""
+        status = response.status_code
+        if status >= 500:
+            raise UpstreamError(
+                f"{self.vendor} {endpoint}: server error (HTTP {status})",
+                endpoint=endpoint,
+                status=status,
+                retryable=True,
+            )
+        if status >= 400:
+            raise UpstreamError(
+                f"{self.vendor} {endpoint}: request refused (HTTP {status})",
+                endpoint=endpoint,
+                status=status,
+            )
+        return payload
+
+    def rate_limited(
+        self, endpoint: str, status: int, retry_after: float | None, html: bool
+    ) -> RateLimitedError:
+        """The error for a rate-limited answer (retried, pausing the whole limiter for any
+        ``Retry-After``)."""
+        what = f"{self.vendor} {endpoint}"
+        if html:
+            message = (
+                f"{what}: rate limited (HTTP {status}, HTML page); lower "
+                f"{self.config.env.calls_per_minute}"
+            )
+        else:
+            after = "" if retry_after is None else f", Retry-After {retry_after:g} s"
+            message = (
+                f"{what}: rate limited (HTTP {status}{after}); lower "
+                f"{self.config.env.calls_per_minute} (now {self.config.calls_per_minute:g})"
+            )
+        return RateLimitedError(message, endpoint=endpoint, status=status, retry_after=retry_after)
+
+    def shape_error(self, endpoint: str, expected: str, body: Any) -> UpstreamError:
+        """An "unexpected payload shape" error: what was expected and what came."""
+        got = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)[:6]}"
+        return UpstreamError(
+            f"{self.vendor} {endpoint}: unexpected payload shape: expected {expected}, got {got}",
+            endpoint=endpoint,
+        )
