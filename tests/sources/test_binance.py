@@ -269,10 +269,10 @@ def test_every_answer_is_reported_with_its_params(fake):
 
 # ------------------------------------------------------------------------------ settings
 def test_registry_lists_binance_off_by_default():
-    from flows.sources.registry import default_source_names, source_class, source_classes
+    from flows.sources.registry import default_sources, source_class, source_classes
 
     assert SOURCE is BinanceSpotDaily and source_class("binance") is BinanceSpotDaily
-    assert "binance" in source_classes() and "binance" not in default_source_names()
+    assert "binance" in source_classes() and "binance" not in default_sources()
 
 
 def test_settings_file_binance_section_is_accepted_and_env_wins(tmp_path: Path):

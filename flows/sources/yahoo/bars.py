@@ -119,7 +119,8 @@ def parse_chart(
     note; extra fields are ignored.
     """
     result = _chart_result(ticker, payload)
-    meta = result.get("meta") if isinstance(result.get("meta"), dict) else {}
+    raw_meta = result.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     tz_name = meta.get("exchangeTimezoneName") or "America/New_York"
     try:
         tz: Any = ZoneInfo(str(tz_name))
@@ -128,7 +129,8 @@ def parse_chart(
     offset, _ = _number(meta.get("gmtoffset"))
     if tz is None and not math.isfinite(offset):
         tz, offset = UTC, 0.0
-    raw_stamps = result.get("timestamp") if isinstance(result.get("timestamp"), list) else []
+    given_stamps = result.get("timestamp")
+    raw_stamps: list[Any] = given_stamps if isinstance(given_stamps, list) else []
     out = EquityParse(ticker, empty_equity_frame(), n_points=len(raw_stamps), timezone=str(tz_name))
     if not raw_stamps:
         return out
