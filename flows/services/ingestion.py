@@ -108,16 +108,20 @@ class Ingestion:
         self.raw = RawCollector()
         configs = dict(configs or {})
         self.fetched_sources = options.source_names(default_sources())
+        # The CoinGecko sector (snapshot, universe, /global) only when a source follows it: a
+        # run of other sources alone (e.g. Binance) makes no CoinGecko call.
+        self.needs_universe = any(source_class(n).uses_coin_universe for n in self.fetched_sources)
         self.sources: dict[str, Source] = {}
-        for name in dict.fromkeys((UNIVERSE_SOURCE, *self.fetched_sources)):
+        universe = (UNIVERSE_SOURCE,) if self.needs_universe else ()
+        for name in dict.fromkeys((*universe, *self.fetched_sources)):
             self.sources[name] = source_class(name).from_run_configs(configs)
-        if options.categories:
+        if options.categories and self.needs_universe:
             config = self.coingecko.config
             values = {f.name: getattr(config, f.name) for f in fields(config)}
             self.sources[UNIVERSE_SOURCE] = source_class(UNIVERSE_SOURCE)(
                 cg.CoinGeckoConfig(**{**values, "categories": options.categories})
             )
-        self.cg = self.coingecko.client(self.raw)
+        self.cg = self.coingecko.client(self.raw) if self.needs_universe else None
         # What fetch tasks receive (no key: a worker process resolves its own, this process
         # lends the run's keys to its own threads).
         self.settings = SourceSettings.of({n: self.sources[n] for n in self.fetched_sources})
@@ -131,6 +135,13 @@ class Ingestion:
     @property
     def coingecko(self) -> Source:
         return self.sources[UNIVERSE_SOURCE]
+
+    @property
+    def sector_client(self) -> cg.CoinGeckoClient:
+        """The client of the run's own CoinGecko calls (snapshots, /coins/list, /global)."""
+        if self.cg is None:
+            raise RuntimeError("this run follows no CoinGecko source: no sector calls")
+        return self.cg
 
     @property
     def _midnight(self) -> datetime:
@@ -181,7 +192,8 @@ class Ingestion:
                 record_run(con, self.run)
             if s.skipped:
                 wl.record_skipped(con, self.run.run_id, s.skipped)
-        self.cg.close()
+        if self.cg is not None:
+            self.cg.close()
         return s
 
     def _note(self, text: str) -> None:
@@ -192,15 +204,21 @@ class Ingestion:
 
     # -- the CoinGecko sector: snapshots and the coin universe ---------------------------
     def snapshot_sector(self) -> list[str]:
-        """Today's category figures and members (once per UTC day); returns the coin universe."""
+        """Today's category figures and members (once per UTC day); returns the coin universe
+        (empty, with no call, when no source of the run follows it)."""
+        if not self.needs_universe:
+            return []
         today = self.now.date()
         categories = self.coingecko.config.categories
         with open_warehouse(self.db_file) as con:
             held = state.snapshotted_categories(con, today)
         if self.options.refresh_snapshot or not set(categories) <= held:
-            figures = cg.fetch_categories(self.cg, categories, fetched_at=self.now)
+            figures = cg.fetch_categories(self.sector_client, categories, fetched_at=self.now)
             members = pd.concat(
-                [cg.fetch_category_members(self.cg, c, snapshot_date=today) for c in categories],
+                [
+                    cg.fetch_category_members(self.sector_client, c, snapshot_date=today)
+                    for c in categories
+                ],
                 ignore_index=True,
             )
             with open_warehouse(self.db_file) as con:
@@ -229,7 +247,7 @@ class Ingestion:
             known = state.known_coin_ids(con)
         if listed_today and not self.options.refresh_snapshot:
             return sorted(set(known) - members)
-        listed = cg.fetch_coin_list(self.cg)
+        listed = cg.fetch_coin_list(self.sector_client)
         listed["asset_class"] = [
             wl.BENCHMARK_COINS.get(c, "ai_token" if c in members else "crypto")
             for c in listed["coin_id"]
@@ -242,12 +260,14 @@ class Ingestion:
         return sorted(set(listed["coin_id"]) - members)
 
     def snapshot_global(self) -> None:
-        """``/global`` once per UTC day."""
+        """``/global`` once per UTC day (with the CoinGecko sector only)."""
+        if not self.needs_universe:
+            return
         with open_warehouse(self.db_file) as con:
             held = state.global_snapshot_held(con, self.now.date())
         if held and not self.options.refresh_snapshot:
             return
-        frame = cg.fetch_global(self.cg)
+        frame = cg.fetch_global(self.sector_client)
         with open_warehouse(self.db_file) as con:
             result = wl.load_global(con, frame, run_id=self.run.run_id, raw=self.raw.take())
         self.summary.add_rows(result)
@@ -269,8 +289,9 @@ class Ingestion:
                 if name in self.fetched_sources
             }
             gone = state.not_found_since(con, self._midnight)
-            with transaction(con):
-                wl.ensure_coins(con, coin_ids)
+            if coin_ids:
+                with transaction(con):
+                    wl.ensure_coins(con, coin_ids)
         plans: list[SeriesPlan] = []
         for name in self.fetched_sources:
             source = self.sources[name]

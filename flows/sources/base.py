@@ -109,6 +109,9 @@ class Source(ABC):
     table: ClassVar[TableSpec]
     interval: ClassVar[str] = "1d"
     enabled_by_default: ClassVar[bool] = True
+    # True: the source follows the CoinGecko coin universe (the AI category + BTC/ETH), so a
+    # run that fetches it takes the sector snapshot first; False: it follows its own list.
+    uses_coin_universe: ClassVar[bool] = False
     # ``aitokens.toml`` section of this source: key -> (kind, overriding environment variable);
     # kinds are checked by flows.config ("positive", "non_negative", "names", "url", or a tuple
     # of allowed values).

@@ -321,7 +321,7 @@ def test_ingestion_loads_binance_alone_and_a_rerun_makes_no_call(tmp_path: Path)
     symbols = ("BTCUSDT", "FETUSDT", "NOPEUSDT")
     with FakeCoinGecko(n_coins=3) as cg, FakeBinance(listed={"FETUSDT": end - timedelta(9)}) as bn:
         configs = {
-            # The run still takes the CoinGecko sector snapshot (its universe): a fake serves it.
+            # A fake behind CoinGecko's settings: any CoinGecko call would show in its log.
             "coingecko": fast_coingecko_config(cg),
             "binance": fast_binance_config(bn, symbols=symbols),
         }
@@ -330,7 +330,8 @@ def test_ingestion_loads_binance_alone_and_a_rerun_makes_no_call(tmp_path: Path)
         )
         summary = run_ingestion(options, db=db, configs=configs)
         assert summary.status == "completed"
-        assert cg.calls("/coins/*/market_chart/range") == []  # no CoinGecko history
+        # No source of this run follows the CoinGecko universe: no snapshot, no history call.
+        assert cg.requests == []
         calls = bn.calls(KLINES)
         assert len(calls) == 2 + 2 + 1  # BTC and FET: two windows each; NOPE: one refusal
         assert summary.skipped.keys() == {"NOPEUSDT"}

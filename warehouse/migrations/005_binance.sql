@@ -1,5 +1,5 @@
--- 005: Binance spot daily klines (flows/sources/binance/). Number 004 is taken by the hourly
--- table being added in parallel (004_hourly.sql).
+-- 005: Binance spot daily klines (flows/sources/binance/), the example third source: off by
+-- default, fetched with IngestOptions(sources=("binance",)) / [binance] in aitokens.toml.
 
 -- One row per exchange pair and UTC day: the daily kline opening D 00:00 UTC and closing
 -- D 23:59:59.999 UTC is the close of day D (CoinGecko's point stamped D 00:00 is the close of

@@ -24,6 +24,7 @@ class CoinGeckoDaily(Source):
 
     name = "coingecko"
     table = COIN_DAILY
+    uses_coin_universe = True
     settings_section = "coingecko"
     settings_schema = {
         "plan": (C.PLANS, C.ENV_COINGECKO_PLAN),

@@ -77,6 +77,7 @@ class CoinGeckoHourly(Source):
     name = "coingecko_hourly"
     table = PRICE_HOURLY
     interval = "1h"
+    uses_coin_universe = True
     settings_section = "coingecko_hourly"
     settings_schema = {"rolling_days": ("non_negative", ENV_HOURLY_DAYS)}
     config: CoinGeckoHourlyConfig
