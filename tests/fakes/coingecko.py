@@ -22,6 +22,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from tests.fakes.server import FakeServer, Fault, Reply
 from tests.fakes.universe import Universe, seed_of
 
@@ -40,6 +42,15 @@ RATE_LIMIT_MESSAGE = (
     "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to "
     "subscribe to our API plans for higher rate limits."
 )
+
+
+def _intraday_factor(coin_id: str, hour: int) -> float:
+    """A deterministic move within the day for hourly points (a market part shared by every
+    coin and a coin's own part), so hourly returns are not all zero; daily points stay the
+    day's close."""
+    common = np.random.default_rng(hour).standard_normal()
+    own = np.random.default_rng(seed_of(coin_id) * 1_000_003 + hour).standard_normal()
+    return float(np.exp(0.004 * common + 0.006 * own))
 
 
 def _iso(ts: float) -> str:
@@ -358,11 +369,12 @@ class FakeCoinGecko(FakeServer):
                 if t >= first_ts:
                     stamp = datetime.fromtimestamp(t, UTC).date()
                     i = min(series.index(stamp), len(series.prices) - 1)
+                    wiggle = _intraday_factor(coin_id, int(t // 3600))
                     points.append(
                         (
                             int(t * 1000) + 123,
-                            float(series.prices[i]),
-                            float(series.market_caps[i]),
+                            float(series.prices[i]) * wiggle,
+                            float(series.market_caps[i]) * wiggle,
                             float(series.volumes[i]),
                         )
                     )
