@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy import stats
 
 from analysis import cstests
+from analysis.calendars import HOURLY
 from analysis.cstests import TESTS
 
 if TYPE_CHECKING:
@@ -317,7 +318,9 @@ def confounder_days(result, events: Iterable) -> dict[str, tuple[int, str]]:
         for key in dates.columns:
             if key[1] in out:
                 continue
-            session = np.datetime64(ev.map(cal.loc[key]).session.normalize().tz_localize(None))
+            sess = ev.map(cal.loc[key]).session
+            sess = sess if cal.loc[key] == HOURLY else sess.normalize()
+            session = np.datetime64(sess.tz_localize(None))
             hit = np.flatnonzero(dates[key].to_numpy() == session)
             if hit.size:
                 out[key[1]] = (int(dates.index[hit[0]]), ev.description or ev.name)
