@@ -19,3 +19,13 @@ WHERE name = 'sora'
   AND origin = 'seed'
   AND event_ts IS NULL
   AND event_date = DATE '2024-02-15';
+
+-- Where an event's time comes from, shown beside it by `aitokens study` and `aitokens events
+-- list` (NULL: entered by an analyst, or a date only). `aitokens events add --replace` clears it.
+ALTER TABLE events ADD COLUMN time_source VARCHAR;
+UPDATE events
+SET time_source = 'OpenAI announcement post (openai.com/sora) and @OpenAI X post of 2024-02-15, '
+                  || 'about 18:00 UTC'
+WHERE name = 'sora'
+  AND origin = 'seed'
+  AND event_ts = TIMESTAMPTZ '2024-02-15 18:00:00+00:00';
