@@ -459,7 +459,6 @@ def plot_first_hours(
     for ax in list(axes.flat)[len(assets) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=13, fontweight="bold")
-    fig.tight_layout()
     return fig
 
 
