@@ -69,14 +69,6 @@ TESTS = {
 
 
 @pytest.fixture(scope="session")
-def sora_hourly_csv(shared_dir: Path) -> Path:
-    path = shared_dir / "data" / "sora2024" / "hourly.csv"
-    if not path.is_file():
-        pytest.skip(f"real hourly panel {path} is absent (set AITOKENS_SHARED)")
-    return path
-
-
-@pytest.fixture(scope="session")
 def hourly_template(sora_hourly_csv, sora_prices_csv, tmp_path_factory) -> Path:
     """A warehouse with the hourly and the daily Sora files imported through the CLI."""
     path = tmp_path_factory.mktemp("hourly") / "template.duckdb"
