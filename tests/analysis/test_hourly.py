@@ -162,3 +162,41 @@ def test_kp_size_is_nominal_with_cross_correlated_hourly_residuals():
     assert len(kp) == 5 and t.groupby("test").size().loc["kp_bmp"] == 5 * n_events
     assert ((kp - 0.05).abs() <= 0.02).all(), kp.to_dict()
     assert (rates.loc["bmp"] > 0.15).all(), rates.loc["bmp"].to_dict()
+
+
+@pytest.mark.parametrize(
+    ("model", "convention"),
+    [
+        ("market", "textbook"),
+        ("market", "estudy2"),
+        ("market_adjusted", "textbook"),
+        ("constant_mean", "textbook"),
+    ],
+)
+def test_every_model_and_test_runs_on_the_hourly_clock(model, convention):
+    """The daily engine's models, variances and registry of tests, unchanged, on hours."""
+    from analysis.cstests import TESTS
+
+    rets, meta = _panel(np.random.default_rng(3), 1)
+    hour0 = rets.index[SPACING]
+    study = _study([_event(0, hour0)], model=model, convention=convention)
+    study = EventStudy.from_spec({**study.spec, "portfolios": True})
+    res = study.fit(returns=rets, meta=meta)
+    assert res.abnormal_returns.index.name == "hour"
+    assert res.abnormal_returns.index.tolist() == list(range(-24, 73))
+    assert res.event_dates.loc[0].iloc[0] == hour0
+    t = res.tests
+    car = t[(t["group"] == "all") & (t["kind"] == "car")]
+    assert set(car["test"]) == set(TESTS)
+    computed = car[car["reason"] == ""]
+    needs_market = {"lamb"} if model != "market" else set()
+    assert set(computed["test"]) == set(TESTS) - needs_market
+    assert computed["pvalue"].between(0, 1).all()
+    # CAR variance over L hours is MacKinlay's, not the sum of the hourly variances
+    var_sum = (res.ar_std.loc[0:5] ** 2).sum()
+    car_var = res.car_std["[0,5]"] ** 2
+    if model == "market":
+        assert not np.allclose(car_var.to_numpy(), var_sum.to_numpy(), rtol=1e-6)
+    assert not res.portfolios.empty
+    frame = res.to_frame()
+    assert set(frame["kind"]) == {"day", "car"} and len(frame) == N_ASSETS * (97 + 5)

@@ -22,7 +22,7 @@ WHERE name = 'sora'
 
 -- Where an event's time comes from, shown beside it by `aitokens study` and `aitokens events
 -- list` (NULL: entered by an analyst, or a date only). `aitokens events add --replace` clears it.
-ALTER TABLE events ADD COLUMN time_source VARCHAR;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS time_source VARCHAR;  -- safe to replay
 UPDATE events
 SET time_source = 'OpenAI announcement post (openai.com/sora) and @OpenAI X post of 2024-02-15, '
                   || 'about 18:00 UTC'
