@@ -40,10 +40,18 @@ def naive_hours(values: pd.Series | pd.Index) -> pd.DatetimeIndex:
     EventStudyInputError
         When a time is not on the hour: hourly closes are labelled by the hour's close time.
     """
-    idx = pd.DatetimeIndex(pd.to_datetime(values))
+    idx = (
+        values if isinstance(values, pd.DatetimeIndex) else pd.DatetimeIndex(pd.to_datetime(values))
+    )
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
-    off = idx[idx != idx.floor("h")]
+    per_hour = _DAY_IN_UNIT[idx.unit] // 24 if idx.unit in _DAY_IN_UNIT else None
+    on_hour = (
+        not (idx.asi8 % per_hour).any()
+        if per_hour is not None and not idx.hasnans
+        else bool((idx == idx.floor("h")).all())
+    )
+    off = idx[idx != idx.floor("h")] if not on_hour else idx[:0]
     if len(off):
         raise EventStudyInputError(
             f"{len(off)} time(s) are not on the hour (first {off[0]}); hourly closes must be "
