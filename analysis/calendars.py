@@ -9,6 +9,13 @@ Event policy (:data:`EVENT_POLICY`): a date (no time of day) that is a session i
 is not a session moves to the next session. A timezone-aware timestamp is day 0 of the session whose
 close it precedes (announcements before the open or during trading hit that session's close-to-close
 return); a timestamp at or after the close, or on a non-session day, moves to the next session.
+
+Hourly clock (:data:`HOURLY`, ``interval="1h"``, 24/7 assets only): a session is one UTC hour,
+labelled by its **close** time (the warehouse's ``ts``), so the return at session ``s`` spans
+``[s - 1h, s)``. Hour 0 of an event at instant ``t`` is the return over
+``[floor_hour(t), floor_hour(t) + 1h)``, labelled ``floor_hour(t) + 1h`` (:data:`HOURLY_POLICY`):
+Sora, announced at 18:00 UTC, has hour 0 = the 18:00 -> 19:00 return, labelled 19:00. Windows count
+hours. Equities stay on their exchange's daily sessions: they have no hourly calendar.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ from analysis.errors import CalendarError
 
 CRYPTO = "crypto"
 """Calendar code of assets that trade every UTC day."""
+HOURLY = "crypto_1h"
+"""Calendar code of 24/7 assets on the hourly clock: every UTC hour, labelled by its close."""
+INTERVALS = ("1d", "1h")
+"""Clocks of a study: ``"1d"`` (sessions: UTC days, exchange sessions) or ``"1h"`` (UTC hours)."""
 
 EVENT_POLICY = "next_session"
 EVENT_POLICY_TEXT = (
@@ -32,6 +43,24 @@ EVENT_POLICY_TEXT = (
     "timezone-aware timestamp before the session close is day 0 of that session, at or after the "
     "close it moves to the next session"
 )
+
+HOURLY_POLICY = "hour_0_floor"
+HOURLY_POLICY_TEXT = (
+    "hour 0 is the return over [floor_hour(t), floor_hour(t) + 1h) of the event time t (UTC), "
+    "labelled by its close floor_hour(t) + 1h; windows count hours; returns are simple or log "
+    "returns between consecutive hour closes"
+)
+EQUITIES_DAILY_TEXT = "equities stay daily in hourly studies"
+
+
+def event_policy(interval: str) -> tuple[str, str]:
+    """The event-time policy code and its sentence for a study clock (``"1d"`` or ``"1h"``)."""
+    return (
+        (HOURLY_POLICY, HOURLY_POLICY_TEXT)
+        if interval == "1h"
+        else (EVENT_POLICY, EVENT_POLICY_TEXT)
+    )
+
 
 ASSET_CLASS_CALENDARS: dict[str, str] = {
     "ai_token": CRYPTO,
@@ -43,22 +72,46 @@ ASSET_CLASS_CALENDARS: dict[str, str] = {
 """Default calendar per asset class; override per symbol in :class:`analysis.EventStudy`."""
 
 
-def calendar_for(asset_class: str) -> str:
-    """Return the calendar code an asset class trades on (``"crypto"`` or an exchange code).
+def calendar_for(asset_class: str, interval: str = "1d") -> str:
+    """Return the calendar code an asset class trades on (``"crypto"`` or an exchange code; on
+    the hourly clock ``interval="1h"``, :data:`HOURLY` for 24/7 classes).
 
     Raises
     ------
     CalendarError
-        If the asset class has no default calendar.
+        If the asset class has no default calendar, or no hourly one (equities stay daily).
     """
     try:
-        return ASSET_CLASS_CALENDARS[asset_class]
+        code = ASSET_CLASS_CALENDARS[asset_class]
     except KeyError:
         known = ", ".join(sorted(ASSET_CLASS_CALENDARS))
         raise CalendarError(
             f"Asset class {asset_class!r} has no default calendar. Use one of {known}, or pass "
             "calendars={symbol: code} to the study."
         ) from None
+    if interval == "1h":
+        if code != CRYPTO:
+            raise CalendarError(
+                f"Asset class {asset_class!r} trades on {code} sessions, not around the clock: "
+                f"{EQUITIES_DAILY_TEXT}. Study it with interval='1d'."
+            )
+        return HOURLY
+    return code
+
+
+def _hour(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.floor("h")
+
+
+def session_label(calendar: str, session: object) -> str:
+    """A session as text: its date, or ``2024-02-15 19:00Z`` (an hour's close) on :data:`HOURLY`."""
+    ts = pd.Timestamp(session)
+    if calendar == HOURLY:
+        return ts.strftime("%Y-%m-%d %H:%MZ")
+    return ts.date().isoformat()
 
 
 @lru_cache(maxsize=16)
@@ -97,6 +150,11 @@ def sessions(calendar: str, start: object, end: object) -> pd.DatetimeIndex:
     start, end
         Anything :class:`pandas.Timestamp` accepts; only the date is used.
     """
+    if calendar == HOURLY:
+        h0, h1 = _hour(start), _hour(end)
+        if h1 < h0:
+            return pd.DatetimeIndex([], name="date")
+        return pd.date_range(h0, h1, freq="h", name="date")
     lo, hi = _day(start), _day(end)
     if hi < lo:
         return pd.DatetimeIndex([], name="date")
@@ -111,7 +169,10 @@ def sessions(calendar: str, start: object, end: object) -> pd.DatetimeIndex:
 
 
 def session_close(calendar: str, session: object) -> pd.Timestamp:
-    """UTC time at which ``session`` closes (24:00 UTC for crypto, the exchange close otherwise)."""
+    """UTC time at which ``session`` closes (24:00 UTC for crypto, the label itself for an hour,
+    the exchange close otherwise)."""
+    if calendar == HOURLY:
+        return _hour(session).tz_localize("UTC")
     day = _day(session)
     if calendar == CRYPTO:
         return (day + pd.Timedelta(days=1)).tz_localize("UTC")
@@ -119,13 +180,18 @@ def session_close(calendar: str, session: object) -> pd.Timestamp:
 
 
 def is_session(calendar: str, day: object) -> bool:
-    """Whether ``day`` is a session of ``calendar``."""
+    """Whether ``day`` is a session of ``calendar`` (on :data:`HOURLY`: a time on the hour)."""
+    if calendar == HOURLY:
+        ts = pd.Timestamp(day)
+        return bool(ts == ts.floor("h"))
     d = _day(day)
     return True if calendar == CRYPTO else bool(_calendar(calendar, d).is_session(d))
 
 
 def next_session(calendar: str, day: object) -> pd.Timestamp:
     """The first session strictly after ``day``."""
+    if calendar == HOURLY:
+        return _hour(day) + pd.Timedelta(hours=1)
     d = _day(day) + pd.Timedelta(days=1)
     if calendar == CRYPTO:
         return d
@@ -160,11 +226,20 @@ class EventMapping:
         return {
             "requested": self.requested,
             "calendar": self.calendar,
-            "session": self.session.date().isoformat(),
+            "session": (
+                self.session.strftime("%Y-%m-%dT%H:%M:%SZ")
+                if self.calendar == HOURLY
+                else self.session.date().isoformat()
+            ),
             "moved": self.moved,
             "reason": self.reason,
-            "policy": EVENT_POLICY,
+            "policy": HOURLY_POLICY if self.calendar == HOURLY else EVENT_POLICY,
         }
+
+
+def is_date_only(when: object) -> bool:
+    """Whether an event time is a date without a time of day."""
+    return _is_date_only(when)
 
 
 def _is_date_only(when: object) -> bool:
@@ -198,6 +273,8 @@ def map_event(when: object, calendar: str) -> EventMapping:
         For a naive timestamp with a time of day, whose time zone would be a guess.
     """
     requested = str(when)
+    if calendar == HOURLY:
+        return _map_hourly(when, requested)
     if _is_date_only(when):
         day = _day(when)
         if is_session(calendar, day):
@@ -233,4 +310,35 @@ def map_event(when: object, calendar: str) -> EventMapping:
     nxt = next_session(calendar, local_day)
     return EventMapping(
         requested, calendar, nxt, True, f"{local_day.date()} is not a session: next session"
+    )
+
+
+def _map_hourly(when: object, requested: str) -> EventMapping:
+    """Hour 0 on the hourly clock: the hour ``[floor_hour(t), floor_hour(t) + 1h)`` holding the
+    event time, labelled by its close; a bare date starts at 00:00 UTC (its first hour)."""
+    if _is_date_only(when):
+        day = _day(when)
+        return EventMapping(
+            requested,
+            HOURLY,
+            day + pd.Timedelta(hours=1),
+            False,
+            "a date without a time of day: hour 0 is the first hour of the UTC day [00:00, 01:00)",
+        )
+    ts = pd.Timestamp(when)
+    if ts.tzinfo is None:
+        raise CalendarError(
+            f"Event time {requested!r} has a time of day but no time zone. Give a timestamp with "
+            "its zone such as '2024-02-15T18:00Z'."
+        )
+    utc = ts.tz_convert("UTC").tz_localize(None)
+    start = utc.floor("h")
+    end = start + pd.Timedelta(hours=1)
+    return EventMapping(
+        requested,
+        HOURLY,
+        end,
+        False,
+        f"hour 0 = the return over [{start:%H:%M}, {end:%H:%M}) UTC holding "
+        f"{utc:%Y-%m-%d %H:%M} UTC, labelled by its close {end:%H:%M}",
     )

@@ -83,7 +83,8 @@ def _nvda(name: str, day: str, quarter: str) -> Event:
 DEFAULT_EVENTS: tuple[Event, ...] = (
     Event("chatgpt", "2022-11-30", "OpenAI ChatGPT launch", "ai"),
     Event("gpt4", "2023-03-14", "OpenAI GPT-4 release", "ai"),
-    Event("sora", "2024-02-15", "OpenAI Sora announcement", "ai"),
+    # about 18:00 UTC: OpenAI's post and X announcement of 2024-02-15 (migration 006 cites them)
+    Event("sora", "2024-02-15T18:00:00+00:00", "OpenAI Sora announcement", "ai"),
     Event("gpt4o", "2024-05-13", "OpenAI GPT-4o announcement", "ai"),
     Event("sora_release", "2024-12-09", "OpenAI Sora public release", "ai"),
     _nvda("nvda_q4fy22", "2022-02-16", "Q4 FY2022"),
@@ -100,7 +101,9 @@ DEFAULT_EVENTS: tuple[Event, ...] = (
     _nvda("nvda_q3fy25", "2024-11-20", "Q3 FY2025"),
 )
 """Seed events: OpenAI launches and NVIDIA quarterly results 2022-2024 (release dates as reported
-by NVIDIA; the 16:20 time is indicative, only "after the close" matters for the mapping)."""
+by NVIDIA; the 16:20 time is indicative, only "after the close" matters for the daily mapping).
+Sora carries its announcement time (about 18:00 UTC) for hourly studies; the other OpenAI events
+only their date."""
 
 
 def get_event(name: str) -> Event:

@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 
 from analysis import crosssection, cstests
-from analysis.calendars import EVENT_POLICY, EVENT_POLICY_TEXT, EventMapping, calendar_for
+from analysis.calendars import (
+    HOURLY,
+    INTERVALS,
+    EventMapping,
+    calendar_for,
+    event_policy,
+    is_date_only,
+    session_label,
+)
 from analysis.errors import (
     AssetsExcludedWarning,
     EventStudyInputError,
@@ -149,6 +157,14 @@ class EventStudy:
     tests
         Cross-sectional tests to compute (codes of :data:`analysis.cstests.TESTS`); all by
         default. They are computed and reported in the registry's order.
+    interval
+        The clock: ``"1d"`` (default; sessions are UTC days for crypto, exchange sessions for
+        equities) or ``"1h"`` (24/7 assets on every UTC hour, :data:`analysis.calendars.HOURLY`).
+        On the hourly clock every window counts hours, the price frame's ``date`` (or ``ts``)
+        is the hour's UTC close time, and hour 0 of an event at instant ``t`` is the return over
+        ``[floor_hour(t), floor_hour(t) + 1h)``; each studied event needs its time of day.
+        Models, variances and tests are the daily ones, unchanged (MacKinlay 1997 counts
+        periods, not days). Equities have no hourly calendar: they stay daily.
     """
 
     def __init__(
@@ -168,12 +184,26 @@ class EventStudy:
         confounders: Iterable[Any] = (),
         portfolios: bool = True,
         tests: Iterable[str] | None = None,
+        interval: str = "1d",
     ) -> None:
+        if interval not in INTERVALS:
+            raise EventStudyInputError(
+                f"Interval {interval!r} is unknown; use one of {', '.join(INTERVALS)}."
+            )
+        self.interval = interval
         if isinstance(events, Event | str):
             events = [events]
         self.events: tuple[Event, ...] = tuple(as_event(e) for e in events)
         if not self.events:
             raise EventStudyInputError("An event study needs at least one event.")
+        if interval == "1h":
+            dated = [e.name for e in self.events if is_date_only(e.when)]
+            if dated:
+                raise EventStudyInputError(
+                    f"An hourly study needs the time of day of each event; {', '.join(dated)} "
+                    "only has a date. Give a timezone-aware timestamp such as "
+                    "'2024-02-15T18:00Z'."
+                )
         names = [e.name for e in self.events]
         if len(set(names)) != len(names):
             raise EventStudyInputError(f"Event names must be unique; got {names}.")
@@ -222,6 +252,13 @@ class EventStudy:
             DEFAULT_BENCHMARKS if benchmarks is None else {**DEFAULT_BENCHMARKS, **benchmarks}
         )
         self.calendars = dict(calendars or {})
+        if interval == "1h":
+            daily = {k: v for k, v in self.calendars.items() if v != HOURLY}
+            if daily:
+                raise EventStudyInputError(
+                    f"An hourly study runs every asset on the {HOURLY!r} calendar; "
+                    f"{', '.join(f'{k}={v}' for k, v in daily.items())} is a daily calendar."
+                )
         self.assets = None if assets is None else [str(a) for a in assets]
         self.return_kind = return_kind
         self.convention = convention
@@ -238,6 +275,7 @@ class EventStudy:
     @property
     def spec(self) -> dict[str, Any]:
         """The full specification as a JSON-serialisable dict (see :meth:`from_spec`)."""
+        policy, policy_text = event_policy(self.interval)
         return {
             "spec_version": SPEC_VERSION,
             "model": self.model,
@@ -254,8 +292,9 @@ class EventStudy:
             "confounders": [e.to_dict() for e in self.confounders],
             "portfolios": self.portfolios,
             "tests": list(self.tests),
-            "event_policy": EVENT_POLICY,
-            "event_policy_text": EVENT_POLICY_TEXT,
+            "interval": self.interval,
+            "event_policy": policy,
+            "event_policy_text": policy_text,
         }
 
     @classmethod
@@ -281,13 +320,15 @@ class EventStudy:
             confounders=spec.get("confounders", ()),
             portfolios=spec.get("portfolios", True),
             tests=spec.get("tests"),
+            interval=spec.get("interval", "1d"),
         )
 
     def __repr__(self) -> str:
         names = ", ".join(e.name for e in self.events)
         return (
             f"EventStudy(events=[{names}], model={self.model!r}, "
-            f"estimation_window={self.estimation_window}, event_window={self.event_window})"
+            f"estimation_window={self.estimation_window}, event_window={self.event_window}"
+            + (", interval='1h')" if self.interval == "1h" else ")")
         )
 
     # ------------------------------------------------------------------ resolution helpers
@@ -300,7 +341,7 @@ class EventStudy:
 
     def _calendar_of(self, sym: str, classes: Mapping[str, str]) -> str:
         cal = self._resolve(sym, classes, self.calendars)
-        return cal if cal is not None else calendar_for(classes[sym])
+        return cal if cal is not None else calendar_for(classes[sym], self.interval)
 
     # ------------------------------------------------------------------ estimation
     def fit(
@@ -315,8 +356,9 @@ class EventStudy:
         Parameters
         ----------
         prices
-            Long closes: ``date`` (naive = UTC day), ``symbol``, ``close``, optional
-            ``market_cap`` (for cap weights) and ``asset_class``.
+            Long closes: ``date`` (naive = UTC day; on the hourly clock the hour's UTC close
+            time, also accepted as ``ts``), ``symbol``, ``close``, optional ``market_cap`` (for
+            cap weights) and ``asset_class``.
         meta
             Asset class per symbol (mapping, Series, or frame with ``symbol`` and ``asset_class``);
             taken from ``prices["asset_class"]`` when omitted.
@@ -335,12 +377,15 @@ class EventStudy:
         """
         if (prices is None) == (returns is None):
             raise EventStudyInputError("Give either prices or returns to fit(), not both or none.")
+        hourly = self.interval == "1h"
         if prices is not None:
-            data = read_prices(prices)
+            if hourly and "date" not in prices.columns and "ts" in prices.columns:
+                prices = prices.rename(columns={"ts": "date"})
+            data = read_prices(prices, hourly=hourly)
             if meta is None and "asset_class" in prices.columns:
                 meta = prices.groupby("symbol")["asset_class"].first()
         else:
-            data = read_returns(returns)
+            data = read_returns(returns, hourly=hourly)
         classes = _read_meta(meta)
         assets = self._select_assets(list(data.symbols), classes)
         pairs = gather(resolve(self, data, classes, assets))
@@ -460,11 +505,11 @@ def resolve(study: EventStudy, data: WideData, classes: dict[str, str], assets: 
 
     def cal_by_class(c: str) -> str:
         v = s.calendars.get(c)
-        return v if v is not None else calendar_for(c)
+        return v if v is not None else calendar_for(c, s.interval)
 
     def cal_own(a: str, c: str) -> str:
         v = s.calendars[a]
-        return v if v is not None else calendar_for(c)
+        return v if v is not None else calendar_for(c, s.interval)
 
     cal: dict[str, str] = dict(
         zip(assets, per_asset(s.calendars, cal_by_class, cal_own), strict=True)
@@ -597,8 +642,9 @@ def gather(setup: Setup) -> Pairs:
         out_of.append(np.repeat(~inside, n_m))
         for ei in np.flatnonzero(~inside):
             outside_text[(int(ei), ci)] = (
-                f"day 0 ({pd.Timestamp(day0[ei]).date()}) is outside the data of {c} "
-                f"({panel.sessions[0].date()} to {panel.sessions[-1].date()})"
+                f"{'hour' if c == HOURLY else 'day'} 0 ({session_label(c, day0[ei])}) is "
+                f"outside the data of {c} ({session_label(c, panel.sessions[0])} to "
+                f"{session_label(c, panel.sessions[-1])})"
             )
         keys.append(np.repeat(np.arange(n_e), n_m) * len(setup.assets) + np.tile(mpos, n_e))
     per_pair = [np.concatenate(v) for v in (ev_of, asset_of, cal_of, r0_of, day0_of, out_of)]
@@ -670,18 +716,20 @@ def exclude(pairs: Pairs) -> Sample:
     reasons: dict[int, str] = {}
     for p in np.flatnonzero(no_y | no_x | short | pairs.outside).tolist():
         a = assets[pairs.asset_idx[p]]
-        day0 = pd.Timestamp(pairs.day0[p]).date()
+        cal = list(pairs.setup.panels)[int(pairs.cal_idx[p])]
+        day0 = session_label(cal, pairs.day0[p])
+        zero = "hour 0" if cal == HOURLY else "day 0"
         if pairs.outside[p]:
             reasons[p] = pairs.outside_text[(int(pairs.ev_of[p]), int(pairs.cal_idx[p]))]
         elif no_y[p]:
-            reasons[p] = f"no return of {a} on day 0 ({day0})"
+            reasons[p] = f"no return of {a} on {zero} ({day0})"
         elif no_x[p]:
-            reasons[p] = f"no return of benchmark {pairs.setup.bench[a]} on day 0 ({day0})"
+            reasons[p] = f"no return of benchmark {pairs.setup.bench[a]} on {zero} ({day0})"
         else:
             est_dates = pairs.dates(np.array([p]), np.arange(pairs.l1))[0]
             known = est_dates[~np.isnat(est_dates)]
             span = (
-                f"[{pd.Timestamp(known[0]).date()}, {pd.Timestamp(known[-1]).date()}]"
+                f"[{session_label(cal, known[0])}, {session_label(cal, known[-1])}]"
                 if known.size
                 else "(no sessions)"
             )
@@ -866,14 +914,16 @@ class Flags:
         for conf, hits, hit_day in self.confounder_hits:
             sessions_by_cal = {c: conf.map(c).session for c in pairs.setup.panels}
             for k in hits:
-                sess = sessions_by_cal[cal_names[pairs.cal_idx[kept[k]]]]
+                cal = cal_names[pairs.cal_idx[kept[k]]]
+                sess = sessions_by_cal[cal]
                 rows.append(
                     {
                         "event": ev_names[k],
                         "asset": as_names[k],
                         "flag": "confounder",
-                        "detail": f"{conf.name} falls on day {ev0 + int(hit_day[k]):+d} "
-                        f"({sess.date()})",
+                        "detail": f"{conf.name} falls on "
+                        f"{'hour' if cal == HOURLY else 'day'} {ev0 + int(hit_day[k]):+d} "
+                        f"({session_label(cal, sess)})",
                     }
                 )
         ov = self.overlaps
@@ -1123,8 +1173,9 @@ class StudyOutputs:
 
     @property
     def _days(self) -> pd.Index:
-        ev0, ev1 = self.pairs.setup.study.event_window
-        return pd.Index(range(ev0, ev1 + 1), name="day")
+        study = self.pairs.setup.study
+        ev0, ev1 = study.event_window
+        return pd.Index(range(ev0, ev1 + 1), name="hour" if study.interval == "1h" else "day")
 
     @property
     def _car_slice(self) -> slice:

@@ -32,6 +32,34 @@ def naive_days(values: pd.Series | pd.Index) -> pd.DatetimeIndex:
     return idx.normalize()
 
 
+def naive_hours(values: pd.Series | pd.Index) -> pd.DatetimeIndex:
+    """Hour close times as naive UTC timestamps (tz-aware input is converted to UTC).
+
+    Raises
+    ------
+    EventStudyInputError
+        When a time is not on the hour: hourly closes are labelled by the hour's close time.
+    """
+    idx = (
+        values if isinstance(values, pd.DatetimeIndex) else pd.DatetimeIndex(pd.to_datetime(values))
+    )
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    per_hour = _DAY_IN_UNIT[idx.unit] // 24 if idx.unit in _DAY_IN_UNIT else None
+    on_hour = (
+        not (idx.asi8 % per_hour).any()
+        if per_hour is not None and not idx.hasnans
+        else bool((idx == idx.floor("h")).all())
+    )
+    off = idx[idx != idx.floor("h")] if not on_hour else idx[:0]
+    if len(off):
+        raise EventStudyInputError(
+            f"{len(off)} time(s) are not on the hour (first {off[0]}); hourly closes must be "
+            "labelled by the hour's UTC close time, e.g. 2024-02-15 19:00."
+        )
+    return idx
+
+
 _DAY_IN_UNIT = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
@@ -96,10 +124,11 @@ class WideData:
         return self._bounds
 
 
-def read_prices(prices: pd.DataFrame) -> WideData:
+def read_prices(prices: pd.DataFrame, *, hourly: bool = False) -> WideData:
     """Wide closes (and market caps when given) from a long frame.
 
-    Required columns: ``date`` (naive = UTC day), ``symbol``, ``close``; optional ``market_cap``.
+    Required columns: ``date`` (naive = UTC day; with ``hourly``, the hour's UTC close time),
+    ``symbol``, ``close``; optional ``market_cap``.
     """
     missing = {"date", "symbol", "close"} - set(prices.columns)
     if missing:
@@ -107,7 +136,7 @@ def read_prices(prices: pd.DataFrame) -> WideData:
             f"The price frame lacks column(s) {', '.join(sorted(missing))}; it needs date, symbol "
             "and close (market_cap optional)."
         )
-    dates = naive_days(prices["date"])
+    dates = naive_hours(prices["date"]) if hourly else naive_days(prices["date"])
     sym = prices["symbol"].astype(str).to_numpy()
     # one pass from the long frame to a (dates x symbols) matrix: codes of both keys, one scatter
     day_codes, day_uniques = pd.factorize(dates.asi8, sort=True)
@@ -119,7 +148,8 @@ def read_prices(prices: pd.DataFrame) -> WideData:
         k = int(np.flatnonzero(dup)[0])
         raise EventStudyInputError(
             f"The price frame has {int(dup.sum())} duplicate symbol-date rows (first: "
-            f"{sym[k]} on {dates[k].date()}); keep one close per symbol and day."
+            f"{sym[k]} on {dates[k] if hourly else dates[k].date()}); keep one close per "
+            f"symbol and {'hour' if hourly else 'day'}."
         )
     day_index = pd.DatetimeIndex(day_uniques.astype(f"datetime64[{dates.unit}]"), name="date")
     symbols = [str(s) for s in sym_uniques.tolist()]
@@ -145,8 +175,9 @@ def read_prices(prices: pd.DataFrame) -> WideData:
     return WideData(closes, day_index, symbols, caps, is_returns=False)
 
 
-def read_returns(returns: pd.DataFrame) -> WideData:
-    """Wide returns from a wide frame (dates x symbols) or a long one (date, symbol, ret)."""
+def read_returns(returns: pd.DataFrame, *, hourly: bool = False) -> WideData:
+    """Wide returns from a wide frame (dates x symbols) or a long one (date, symbol, ret); with
+    ``hourly``, dates are hour close times."""
     if {"date", "symbol"} <= set(returns.columns.tolist()):
         col = next((c for c in ("ret", "return", "returns") if c in returns.columns), None)
         if col is None:
@@ -157,7 +188,7 @@ def read_returns(returns: pd.DataFrame) -> WideData:
     else:
         wide = returns
     values = wide.to_numpy(dtype=float)
-    dates = naive_days(wide.index)
+    dates = naive_hours(wide.index) if hourly else naive_days(wide.index)
     symbols = [str(c) for c in wide.columns.tolist()]
     if dates.has_duplicates:
         raise EventStudyInputError("The returns frame has duplicate dates; keep one row per date.")

@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy import stats
 
 from analysis import cstests
+from analysis.calendars import HOURLY
 from analysis.cstests import TESTS
 
 if TYPE_CHECKING:
@@ -317,7 +318,9 @@ def confounder_days(result, events: Iterable) -> dict[str, tuple[int, str]]:
         for key in dates.columns:
             if key[1] in out:
                 continue
-            session = np.datetime64(ev.map(cal.loc[key]).session.normalize().tz_localize(None))
+            sess = ev.map(cal.loc[key]).session
+            sess = sess if cal.loc[key] == HOURLY else sess.normalize()
+            session = np.datetime64(sess.tz_localize(None))
             hit = np.flatnonzero(dates[key].to_numpy() == session)
             if hit.size:
                 out[key[1]] = (int(dates.index[hit[0]]), ev.description or ev.name)
@@ -337,6 +340,126 @@ def path_model(model, assets: Sequence[str]):
         portfolios=False,
     )
     return EventStudy.from_spec(spec)
+
+
+PORTFOLIO_LABEL = "equal-weight portfolio"
+
+
+def hourly_car_paths(path_result, *, level: float = 0.95) -> pd.DataFrame:
+    """CAR paths with two-sided ``level`` bands of every token and of the equal-weight portfolio
+    from an hourly fit whose CAR windows are :func:`cumulative_windows` of its event window and
+    which estimates portfolios (``portfolios=True``).
+
+    Tokens as :func:`ar_car_paths`; the portfolio is the engine's equal-weight portfolio with its
+    own market model, so its variance holds the tokens' cross-correlation. Its band uses Student t
+    with :math:`L_1 - 2` degrees of freedom and MacKinlay's (1997) CAR variance
+    :math:`\\sigma^2 [L + L^2/L_1 + (\\sum_t (R_{mt} - \\hat\\mu_m))^2 / S_{mm}]`. Returns
+    ``event, asset, hour, date, ar, ar_lo, ar_hi, car, car_lo, car_hi`` (fractions); ``date`` is
+    the close time of the hour.
+    """
+    paths = ar_car_paths(path_result, level=level).rename(columns={"day": "hour"})
+    spec = path_result.spec
+    l1 = spec["estimation_window"][1] - spec["estimation_window"][0] + 1
+    q = float(stats.t.ppf(0.5 + level / 2, l1 - 2))
+    port = path_result.portfolios
+    port = port[(port["weighting"] == "equal") & (port["reason"] == "")]
+    dates = path_result.event_dates.iloc[:, 0]
+    rows = []
+    for r in port.itertuples(index=False):
+        hour = int(str(r.window).strip("[]").split(",")[1])
+        rows.append(
+            {
+                "event": r.event,
+                "asset": PORTFOLIO_LABEL,
+                "hour": hour,
+                "date": dates.loc[hour],
+                "car": r.car,
+                "car_lo": r.car - q * r.std,
+                "car_hi": r.car + q * r.std,
+            }
+        )
+    return pd.concat([paths, pd.DataFrame(rows)], ignore_index=True)
+
+
+def first_hours_sentence(
+    result, windows: Sequence[tuple[int, str]] = ((0, "1 hour"), (5, "6 hours"), (23, "24 hours"))
+) -> str:
+    """One sentence naming the tokens whose CAR from hour 0 was significant (two-sided p < 0.05,
+    t with each pair's residual degrees of freedom) within 1, 6 and 24 hours."""
+    car, pv = result.car, result.car_pvalue
+    parts = []
+    for last, text in windows:
+        label = f"[0,{last}]"
+        if label not in car.columns:
+            continue
+        hits = [
+            f"{asset} ({100 * car.loc[(ev, asset), label]:+.1f}%)"
+            for ev, asset in car.index
+            if pv.loc[(ev, asset), label] < 0.05
+        ]
+        parts.append(f"within {text} (CAR{label}): {', '.join(hits) if hits else 'none'}")
+    if not parts:
+        return "No CAR window starting at hour 0 was estimated."
+    return (
+        "Tokens whose abnormal return was significant at 5% "
+        + "; ".join(parts)
+        + f" (of {len(car)} tokens)."
+    )
+
+
+def plot_first_hours(
+    paths: pd.DataFrame,
+    assets: Sequence[str],
+    *,
+    announcement: pd.Timestamp,
+    title: str,
+    ncols: int = 4,
+) -> Figure:
+    """Small multiples of hourly CAR paths (line, 95% band), the equal-weight portfolio first,
+    against hours after the announcement's hour; the announcement minute is marked in red.
+
+    The x axis is the close time of each hour minus ``floor_hour(announcement)``: hour 0's
+    return ends at x = 1; the announcement sits at x = its minute / 60.
+    """
+    t = pd.Timestamp(announcement)
+    t = t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+    base = t.floor("h")
+    minute = (t - base) / pd.Timedelta(hours=1)
+    assets = list(assets)
+    n = max(len(assets), 1)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(14, 3.3 * nrows + 0.9), sharey=True, squeeze=False
+    )
+    for i, asset in enumerate(assets):
+        ax = axes.flat[i]
+        p = paths[paths["asset"] == asset].sort_values("hour")
+        x = (pd.to_datetime(p["date"]) - base) / pd.Timedelta(hours=1)
+        color = "#1f77b4" if asset == PORTFOLIO_LABEL else "#2ca02c"
+        ax.plot(x, 100 * p["car"], color=color, lw=1.8, label="CAR")
+        ax.fill_between(
+            x,
+            100 * p["car_lo"],
+            100 * p["car_hi"],
+            color=color,
+            alpha=BAND_ALPHA,
+            label="95% band",
+        )
+        ax.axhline(0, color="0.2", lw=0.8)
+        ax.axvline(minute, color=EVENT_COLOR, lw=1.4, label=f"announcement {t:%H:%M} UTC", zorder=1)
+        ax.set_title(asset, fontsize=11, fontweight="bold" if asset == PORTFOLIO_LABEL else None)
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.set_xticks(range(-24, int(x.max()) + 1, 24))
+        if i % ncols == 0:
+            ax.set_ylabel("CAR (%)")
+        if i >= len(assets) - ncols:
+            ax.set_xlabel(f"Hours after {base:%H:%M} UTC {base:%Y-%m-%d}")
+        if i == 0:
+            ax.legend(loc="upper left", fontsize=8)
+    for ax in list(axes.flat)[len(assets) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    return fig
 
 
 class Callout:

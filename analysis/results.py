@@ -29,12 +29,13 @@ from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
 
 
-def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _jsonable(frame: pd.DataFrame, hourly: bool = False) -> list[dict[str, Any]]:
     df = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
     df = df.copy()
+    fmt = "%Y-%m-%dT%H:%M:%SZ" if hourly else "%Y-%m-%d"
     for col in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[col]):
-            df[col] = df[col].dt.strftime("%Y-%m-%d")
+            df[col] = df[col].dt.strftime(fmt)
     return json.loads(df.to_json(orient="records", double_precision=15))
 
 
@@ -59,7 +60,9 @@ class ResultSource(Protocol):
 class EventStudyResult:
     """Results of :meth:`analysis.EventStudy.fit` (read-only; every property is labelled).
 
-    Pairs are indexed by ``(event, asset)``; event days by their offset ``day`` from day 0.
+    Pairs are indexed by ``(event, asset)``; event days by their offset ``day`` from day 0 (on
+    the hourly clock, hours by their offset ``hour`` from hour 0; the tidy frames keep the daily
+    shape, with ``kind == "day"`` meaning one period).
     ``fit`` computes every number; each labelled frame is built once, when first read, and the
     public properties return copies.
     """
@@ -255,10 +258,11 @@ class EventStudyResult:
         ar = self._ar.T.stack().rename("value")
         sd = self._ar_std.T.stack().rename("std")
         days = pd.concat([ar, sd], axis=1).reset_index()
+        period = str(self._ar.index.name)  # "day", or "hour" on the hourly clock
         days["kind"] = "day"
-        days["start"] = days["end"] = days["day"]
-        days["window"] = days["day"].map(lambda d: f"{d:+d}" if d else "0")
-        days = days.drop(columns="day")
+        days["start"] = days["end"] = days[period]
+        days["window"] = days[period].map(lambda d: f"{d:+d}" if d else "0")
+        days = days.drop(columns=period)
         car = self._car.stack().rename("value")
         csd = self._car_std.stack().rename("std")
         cars = pd.concat([car, csd], axis=1).reset_index()
@@ -288,10 +292,11 @@ class EventStudyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to store and reproduce the run, as plain Python objects."""
+        hourly = self._spec.get("interval") == "1h"
         return {
-            "spec": self.spec,
+            "spec": self.spec,  # holds "interval" ("1d" or "1h")
             "event_mappings": _jsonable(self._mappings),
-            "params": _jsonable(self._params),
+            "params": _jsonable(self._params, hourly),
             "results": _jsonable(self.to_frame()),
             "tests": _jsonable(self._tests),
             "excluded": _jsonable(self._excluded),
@@ -321,11 +326,13 @@ class EventStudyResult:
             )
             or "none"
         )
+        hourly = spec.get("interval") == "1h"
+        unit = "hours" if hourly else "sessions"
         info = {
             "Model:": MODELS[spec["model"]],
             "Returns:": spec["return_kind"] if res.get("input") == "prices" else "as given",
-            "Estimation window:": str(spec["estimation_window"]),
-            "Event window:": str(spec["event_window"]),
+            "Estimation window:": str(spec["estimation_window"]) + (f" {unit}" if hourly else ""),
+            "Event window:": str(spec["event_window"]) + (f" {unit}" if hourly else ""),
             "Benchmarks:": bench,
             "Convention:": spec["convention"],
             "Events:": str(n_events),
@@ -333,6 +340,10 @@ class EventStudyResult:
             "Min. estimation obs.:": str(spec["min_estimation_obs"]),
             "Day-0 policy:": spec["event_policy"],
         }
+        if hourly:
+            del info["Day-0 policy:"]
+            info["Clock:"] = "1h (every UTC hour)"
+            info["Hour-0 policy:"] = spec["event_policy"]
         smry = Summary()
         smry.add_title("Event Study Results")
         smry.add_dict(info, ncols=2)
@@ -375,9 +386,14 @@ class EventStudyResult:
                 port.index.name = None
                 smry.add_df(port, index=True, header=True)
                 smry.add_text("Portfolio CARs (t) from the portfolio's own market model.")
-        notes = [f"Day-0 policy: {spec['event_policy_text']}."]
+        notes = [f"{'Hour' if hourly else 'Day'}-0 policy: {spec['event_policy_text']}."]
         for _, m in self._mappings.iterrows():
-            if m["moved"]:
+            if hourly:
+                notes.append(
+                    f"Event {m['event']}: {m['requested']} -> hour 0 = {m['session']} "
+                    f"({m['reason']})."
+                )
+            elif m["moved"]:
                 notes.append(
                     f"Event {m['event']} on {m['calendar']}: {m['requested']} -> "
                     f"{m['session']} ({m['reason']})."

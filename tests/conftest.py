@@ -36,6 +36,15 @@ def sora_prices_csv(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sora_hourly_csv(shared_dir: Path) -> Path:
+    """Real hourly closes (Binance perpetuals) around Sora: ts = the hour's UTC close."""
+    path = shared_dir / "data" / "sora2024" / "hourly.csv"
+    if not path.is_file():
+        pytest.skip(f"real hourly panel {path} is absent (set AITOKENS_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def estudy2_dir(shared_dir: Path) -> Path:
     path = shared_dir / "reference" / "estudy2"
     if not (path / "expected.json").is_file():

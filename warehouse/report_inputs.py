@@ -8,7 +8,7 @@ closes it at once, so no SQL lives outside ``warehouse/``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -124,3 +124,30 @@ def symbol_spans(con: duckdb.DuckDBPyConnection) -> list[SymbolSpan]:
         "SELECT asset_class, symbol, min(date), max(date), count(*) FROM daily_prices GROUP BY ALL"
     ).fetchall()
     return [SymbolSpan(*row) for row in rows]
+
+
+_HOURLY_AROUND = """
+WITH counts AS (
+    SELECT symbol, asset_id, source, count(*) AS n FROM hourly_prices
+    WHERE ts BETWEEN ? AND ? AND calendar = 'crypto' GROUP BY ALL
+), ranked AS (
+    SELECT symbol, asset_id, source,
+           row_number() OVER (PARTITION BY symbol ORDER BY n DESC, source, asset_id) AS k
+    FROM counts
+)
+SELECT p.ts AS date, p.symbol, p.asset_id, p.asset_class, p.source, p.close
+FROM hourly_prices AS p JOIN ranked AS r USING (symbol, asset_id, source)
+WHERE r.k = 1 AND p.ts BETWEEN ? AND ?
+ORDER BY p.symbol, p.ts
+"""
+
+
+def hourly_closes_around(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Hourly closes of every 24/7 symbol within ``[start, end]`` (naive UTC hour closes), one
+    series per symbol: the source with most closes in the span (ties: by name). Columns: date
+    (the hour's UTC close time, naive), symbol, asset_id, asset_class, source, close."""
+    frame = con.execute(_HOURLY_AROUND, [start, end, start, end]).df()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame

@@ -164,6 +164,21 @@ def _row_to_event(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def event_time_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Where each timed catalog event's time comes from (migration 006; absent: unknown)."""
+    has = scalar(
+        con,
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'events' AND column_name = 'time_source'",
+    )
+    if not has:
+        return {}
+    rows = con.execute(
+        "SELECT name, time_source FROM events WHERE time_source IS NOT NULL"
+    ).fetchall()
+    return {str(n): str(src) for n, src in rows}
+
+
 def catalog_events(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every catalog event as ``{name, when, description, kind, is_confounder}``."""
     return [_row_to_event(r) for r in list_events(con).to_dict("records")]
@@ -279,6 +294,53 @@ def series_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "max(date) AS last_date, count(*) AS n_obs FROM daily_prices "
         "GROUP BY ALL ORDER BY symbol, source, asset_id"
     ).df()
+
+
+HOURLY_CALENDAR = "crypto_1h"
+"""The engine's hourly calendar code (``analysis.calendars.HOURLY``; the warehouse never imports
+the engine)."""
+
+
+def hourly_series_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every hourly series: symbol, asset_id, asset_class, calendar (``crypto_1h`` for 24/7
+    classes), source, first_ts, last_ts (UTC hour closes, naive), n_obs."""
+    return con.execute(
+        "SELECT symbol, asset_id, asset_class, "
+        "CASE WHEN calendar = 'crypto' THEN ? ELSE calendar END AS calendar, source, "
+        "min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n_obs FROM hourly_prices "
+        "GROUP BY ALL ORDER BY symbol, source, asset_id",
+        [HOURLY_CALENDAR],
+    ).df()
+
+
+def load_hourly_series(
+    con: duckdb.DuckDBPyConnection,
+    series: Iterable[tuple[str, str]],
+    *,
+    ts_range: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """Long hourly closes of exactly the given ``(asset_id, source)`` series, optionally within
+    ``ts_range`` (inclusive UTC hour closes), in the shape of :func:`load_series`: ``date`` is
+    the hour's UTC close time (naive), ``calendar`` is ``crypto_1h``."""
+    pairs = list(series)
+    params: list[Any] = [HOURLY_CALENDAR, [a for a, _ in pairs], [s for _, s in pairs]]
+    where = ""
+    if ts_range is not None:
+        lo, hi = (pd.Timestamp(v) for v in ts_range)
+        lo = lo.tz_convert("UTC").tz_localize(None) if lo.tzinfo is not None else lo
+        hi = hi.tz_convert("UTC").tz_localize(None) if hi.tzinfo is not None else hi
+        where = "WHERE p.ts BETWEEN ? AND ?"
+        params += [lo.to_pydatetime(), hi.to_pydatetime()]
+    frame = con.execute(
+        "SELECT p.ts AS date, p.symbol, p.asset_id, p.asset_class, "
+        "CASE WHEN p.calendar = 'crypto' THEN ? ELSE p.calendar END AS calendar, p.source, "
+        "p.close, p.market_cap FROM hourly_prices AS p "
+        "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
+        f"USING (asset_id, source) {where} ORDER BY p.symbol, p.ts",
+        params,
+    ).df()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
 
 
 def resolve_symbols(catalog: pd.DataFrame, symbols: Sequence[str], *, what: str) -> list[str]:
@@ -527,12 +589,21 @@ def result_rows(study_id: str, result: Any) -> pd.DataFrame:
 
     nobs = result.params["nobs"]
     dates = result.event_dates
+    hourly = result.spec.get("interval") == "1h"
+
+    def stamp(value: Any) -> str | None:
+        """A session as stored: its date, or the hour's UTC close time on the hourly clock."""
+        if pd.isna(value):
+            return None
+        ts = pd.Timestamp(value)
+        return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if hourly else ts.date().isoformat()
+
     frame = result.to_frame()
     for r in frame.itertuples(index=False):
         details: dict[str, Any] = {"start": int(r.start), "end": int(r.end), "df": int(r.df)}
         if r.kind == "day":
             d = dates[(r.event, r.asset)].get(int(r.start))
-            details["date"] = None if pd.isna(d) else pd.Timestamp(d).date().isoformat()
+            details["date"] = stamp(d)
         add(
             "ar" if r.kind == "day" else "car",
             event=r.event,
@@ -551,9 +622,9 @@ def result_rows(study_id: str, result: Any) -> pd.DataFrame:
             "asset_class": p["asset_class"],
             "calendar": p["calendar"],
             "benchmark": p["benchmark"],
-            "day0": pd.Timestamp(p["day0"]).date().isoformat(),
-            "est_start": None if pd.isna(p["est_start"]) else str(p["est_start"].date()),
-            "est_end": None if pd.isna(p["est_end"]) else str(p["est_end"].date()),
+            "day0": stamp(p["day0"]),
+            "est_start": stamp(p["est_start"]),
+            "est_end": stamp(p["est_end"]),
             "df": int(p["df"]),
         }
         for label in ("alpha", "beta", "se_alpha", "se_beta", "sigma"):
@@ -676,7 +747,8 @@ def save_studies(con: duckdb.DuckDBPyConnection, records: Sequence[StudyRecord])
 def list_studies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Stored runs, newest first."""
     return con.execute(
-        "SELECT r.study_id, r.group_id, r.leg, r.created_at, "
+        "SELECT r.study_id, r.group_id, r.leg, "
+        "coalesce(json_extract_string(r.spec, '$.interval'), '1d') AS interval, r.created_at, "
         "array_to_string(json_extract_string(r.spec, '$.events[*].name'), ', ') AS events, "
         "json_array_length(json_extract(r.spec, '$.resolved.assets')) AS n_assets, "
         "r.package_version, left(r.data_sha256, 12) AS data_sha256 "

@@ -14,6 +14,7 @@ from flows.services.study import (
     DEFAULT_EQUITY_BENCHMARK,
     DEFAULT_ESTIMATION,
     DEFAULT_WINDOW,
+    INTERVALS,
     MODELS,
     RERUN_TOLERANCE,
     StudyRequest,
@@ -26,6 +27,14 @@ from warehouse.errors import InputError
 
 
 @click.command("study")
+@click.option(
+    "--interval",
+    type=click.Choice(INTERVALS),
+    default="1d",
+    show_default=True,
+    help="Clock: 1d (UTC days; NYSE sessions for equities) or 1h (tokens on UTC hours, from "
+    "hourly closes; windows count hours; equities stay daily and are left out).",
+)
 @click.option(
     "--event",
     "events",
@@ -64,14 +73,14 @@ from warehouse.errors import InputError
     default=DEFAULT_ESTIMATION,
     show_default=True,
     metavar="A:B",
-    help="Estimation window in sessions relative to day 0.",
+    help="Estimation window in sessions (hours with --interval 1h) relative to day 0.",
 )
 @click.option(
     "--window",
     default=DEFAULT_WINDOW,
     show_default=True,
     metavar="A:B",
-    help="Event window in sessions relative to day 0.",
+    help="Event window in sessions (hours with --interval 1h) relative to day 0.",
 )
 @click.option(
     "--car",
@@ -100,6 +109,7 @@ from warehouse.errors import InputError
 )
 @db_option
 def study_command(
+    interval: str,
     events: tuple[str, ...],
     event_times: tuple[str, ...],
     assets: tuple[str, ...],
@@ -128,13 +138,17 @@ def study_command(
 
     Example: aitokens study --event sora --assets FET,AGIX,RNDR --window -5:10 --json sora.json
 
+    Hourly (hour 0 = the hour holding the event time; windows in hours): aitokens study
+    --interval 1h --event sora --event-time 2024-02-15T18:00Z --estimation -720:-25
+    --window -24:72 --car 0:5 --car 0:23 --assets AGIX,FET,WLD --benchmark BTC --no-equities
+
     Reproduce a stored run: aitokens study --rerun st-20240601T120000-ab12cd
     """
     from warehouse.db import open_warehouse, resolve_db_path
 
     if rerun:
         given = [events, event_times, assets, category, equities, cars, sources, json_file]
-        if any(given):
+        if any(given) or interval != "1d":
             raise InputError("--rerun takes no other study option: the stored spec is reused")
         ensure_schema(db)
         with open_warehouse(db, read_only=True) as con:
@@ -179,6 +193,7 @@ def study_command(
         model=model,
         sources=list(sources),
         min_obs=min_obs,
+        interval=interval,
     )
     outcome = execute_study(db, req, save=not no_save)
     for line in outcome.lines:

@@ -45,6 +45,10 @@ KERNEL_TIMEOUT_S = 600
 # Days of data the default study needs before day 0 (estimation window -120..-11, calendar days
 # for crypto; a margin for equities, whose 120 sessions span about 175 calendar days).
 LOOKBACK_DAYS = 180
+# The "first hours" section (hourly clock, DESIGN.md section 5): windows in hours around hour 0.
+HOURLY_ESTIMATION = (-720, -25)
+HOURLY_WINDOW = (-24, 72)
+HOURLY_CARS = ((0, 0), (0, 5), (0, 23), (0, 71), (-24, -1))
 
 
 class ReportDataError(InputError):
@@ -107,6 +111,31 @@ class EventInputs:
 
 
 @dataclass
+class HourlyInputs:
+    """What the "first hours" section reads: hourly closes of the 24/7 symbols around the event
+    (one series per symbol), and the hours the study needs."""
+
+    prices: pd.DataFrame  # date (UTC hour close, naive), symbol, asset_id, asset_class, source
+    hour0: pd.Timestamp  # close time labelling hour 0 (naive UTC)
+    start: pd.Timestamp  # first close needed (the close before the first estimation return)
+    end: pd.Timestamp  # last close needed (the last hour of the event window)
+
+    @property
+    def ai_tokens(self) -> list[str]:
+        p = self.prices
+        return sorted(p.loc[p["asset_class"] == "ai_token", "symbol"].unique())
+
+    @property
+    def chosen_sources(self) -> pd.DataFrame:
+        return (
+            self.prices.groupby(["symbol", "asset_class", "source"], as_index=False)
+            .agg(first=("date", "min"), last=("date", "max"), n_obs=("close", "size"))
+            .sort_values(["asset_class", "symbol"])
+            .reset_index(drop=True)
+        )
+
+
+@dataclass
 class SectorInputs:
     """What the sector notebook reads."""
 
@@ -133,6 +162,56 @@ def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
         last = reads.last_ingest_run(con)
     prices["date"] = pd.to_datetime(prices["date"])
     return EventInputs(path, prices, venues, members, last)
+
+
+def load_hourly_inputs(
+    db: str | os.PathLike[str] | None, event, benchmark: str = "BTC"
+) -> HourlyInputs | None:
+    """Hourly closes around ``event`` (an ``Event`` with its time of day) when they cover it:
+    the benchmark over every hour of :data:`HOURLY_ESTIMATION` and :data:`HOURLY_WINDOW`, and
+    at least one AI token at hour 0. ``None`` otherwise (no hourly data, a date-only event, or
+    hours that stop short): the report then says why the section is absent."""
+    from analysis.calendars import HOURLY, is_date_only
+
+    if is_date_only(event.when):
+        return None
+    hour0 = event.map(HOURLY).session
+    one = pd.Timedelta(hours=1)
+    start = hour0 + (HOURLY_ESTIMATION[0] - 1) * one
+    end = hour0 + HOURLY_WINDOW[1] * one
+    path = resolve_db_path(db)
+    with open_warehouse(path, read_only=True) as con:
+        prices = reads.hourly_closes_around(con, start.to_pydatetime(), end.to_pydatetime())
+    if prices.empty:
+        return None
+    span = prices.groupby("symbol")["date"].agg(["min", "max"])
+    if benchmark not in span.index:
+        return None
+    b = span.loc[benchmark]
+    if b["min"] > start or b["max"] < end:
+        return None
+    tokens = prices.loc[prices["asset_class"] == "ai_token", "symbol"].unique()
+    if not any(span.loc[t, "min"] < hour0 <= span.loc[t, "max"] for t in tokens):
+        return None
+    return HourlyInputs(prices, hour0, start, end)
+
+
+def hourly_study_model(event, confounders=(), assets: Sequence[str] | None = None, **kw: Any):
+    """The "first hours" study: tokens against BTC on the hourly clock, estimation
+    :data:`HOURLY_ESTIMATION`, event window :data:`HOURLY_WINDOW` and CARs :data:`HOURLY_CARS`
+    (hours), as ``aitokens study --interval 1h`` runs it."""
+    from analysis import EventStudy
+
+    return EventStudy(
+        [event],
+        confounders=list(confounders),
+        assets=None if assets is None else list(assets),
+        estimation_window=HOURLY_ESTIMATION,
+        event_window=HOURLY_WINDOW,
+        car_windows=kw.pop("car_windows", HOURLY_CARS),
+        interval="1h",
+        **kw,
+    )
 
 
 def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
@@ -419,6 +498,7 @@ def build_reports(
 
 __all__ = [
     "EventInputs",
+    "HourlyInputs",
     "ReportDataError",
     "ReportExecutionError",
     "ReportSummary",
@@ -428,6 +508,8 @@ __all__ = [
     "execute_notebook",
     "inject_parameters",
     "load_event_inputs",
+    "load_hourly_inputs",
+    "hourly_study_model",
     "load_sector_inputs",
     "report_events",
     "study_model",

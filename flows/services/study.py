@@ -6,6 +6,11 @@ has one or two legs, each its own ``EventStudy`` and ``study_runs`` row: AI toke
 on the crypto calendar, and equities (NVDA, AMD) against SPY on NYSE sessions. Keeping them apart
 keeps the headline Kolari-Pynnonen test on one market with one benchmark.
 
+``--interval 1h`` studies the tokens on the hourly clock (``price_hourly``; windows count hours;
+hour 0 = the return over ``[floor_hour(t), floor_hour(t) + 1h)`` of the event time ``t``, from
+``--event-time`` or the catalog). Equities stay daily: an hourly run has the tokens leg only and
+says so when equities were asked for; with ``--no-equities`` it reads no equity at all.
+
 Plain functions (``parse_window``, ``plan_study``, ``run_plan``, ``rerun_study``) used by the
 `aitokens study` command and by the daily pipeline; no click here.
 """
@@ -38,6 +43,8 @@ MODELS = ("market", "market_adjusted", "constant_mean")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
 MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
+INTERVALS = ("1d", "1h")
+EQUITIES_DAILY_NOTE = "equities stay daily in hourly studies: left out"
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -87,10 +94,17 @@ class StudyRequest:
     model: str = "market"
     sources: list[str] = field(default_factory=list)
     min_obs: int | None = None
+    interval: str = "1d"
+
+    @property
+    def hourly(self) -> bool:
+        return self.interval == "1h"
 
     def command(self) -> str:
         """The canonical command line of this request (stored with the run)."""
         args = ["aitokens", "study"]
+        if self.interval != "1d":
+            args += ["--interval", self.interval]
         for e in self.events:
             args += ["--event", e]
         for t in self.event_times:
@@ -138,6 +152,17 @@ class Leg:
             if s in roles
         ]
         dates = self.panel["date"]
+        if self.study.interval == "1h":
+            # exact UTC hour closes, so a rerun reads the same hours
+            return {
+                "series": series,
+                "interval": "1h",
+                "date_range": [
+                    f"{dates.min():%Y-%m-%dT%H:%M:%S}Z",
+                    f"{dates.max():%Y-%m-%dT%H:%M:%S}Z",
+                ],
+                "rows": len(self.panel),
+            }
         return {
             "series": series,
             "date_range": [str(dates.min().date()), str(dates.max().date())],
@@ -155,6 +180,7 @@ class Plan:
     confounders: list[Event]
     legs: list[Leg]
     notes: list[str]
+    time_sources: dict[str, str] = field(default_factory=dict)  # event -> where its time is from
 
 
 def _resolve_events(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> list[Event]:
@@ -209,13 +235,17 @@ def resolve_event(con: duckdb.DuckDBPyConnection, text: str) -> Event:
 
 
 def _session_at(calendar: str, day0: pd.Timestamp, k: int) -> pd.Timestamp | None:
-    """The session ``k`` sessions from session ``day0`` on ``calendar``."""
+    """The session ``k`` sessions from session ``day0`` on ``calendar`` (None when the exchange
+    calendar ends before it)."""
     import pandas as pd
 
     from analysis import sessions
+    from analysis.calendars import HOURLY
 
     if calendar == "crypto":
         return day0 + pd.Timedelta(days=k)
+    if calendar == HOURLY:
+        return day0 + pd.Timedelta(hours=k)
     pad = pd.Timedelta(days=abs(k) * 2 + 15)
     if k >= 0:
         s = sessions(calendar, day0, day0 + pad)
@@ -232,9 +262,11 @@ def _spans(
         lo, hi = [], []
         for ev in events:
             day0 = ev.map(cal).session
-            lo.append(_session_at(cal, day0, est[0]))
-            hi.append(_session_at(cal, day0, win[1]))
-        spans[cal] = (min(d for d in lo if d is not None).date(), max(hi).date())
+            first, last = _session_at(cal, day0, est[0]), _session_at(cal, day0, win[1])
+            # an exchange calendar that ends before the window: span up to day 0
+            lo.append(day0 if first is None else first)
+            hi.append(day0 if last is None else last)
+        spans[cal] = (min(lo).date(), max(hi).date())
     return spans
 
 
@@ -270,7 +302,13 @@ def _check_coverage(
     for ev in events:
         cal = bench.calendar
         day0 = ev.map(cal).session
-        start, end = _session_at(cal, day0, win[0]), _session_at(cal, day0, win[1])
+        first, last = _session_at(cal, day0, win[0]), _session_at(cal, day0, win[1])
+        if first is None or last is None:
+            raise WindowOutsideDataError(
+                f"{leg_title}: the event window {win[0]}:{win[1]} of {ev.name} reaches past the "
+                f"sessions of calendar {cal}; choose a shorter --window"
+            )
+        start, end = first, last
         label = f"the event window {win[0]}:{win[1]} of {ev.name} ({start.date()} to {end.date()})"
         if bench.first_date > start.date() or bench.last_date < end.date():
             raise WindowOutsideDataError(
@@ -336,14 +374,22 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     reach = pd.Timedelta(days=int(max(abs(win[0]), abs(win[1])) * 1.5) + 7)
     days = [pd.Timestamp(e.map("crypto").session) for e in events]
     confounders, descriptions = [], {e.name: e.description for e in events}
-    for c in catalog_events(con):
-        descriptions.setdefault(c["name"], c["description"])
-        if not c["is_confounder"] or c["name"] in studied:
+    for row in catalog_events(con):
+        descriptions.setdefault(row["name"], row["description"])
+        if not row["is_confounder"] or row["name"] in studied:
             continue
-        ev = Event(c["name"], c["when"], c["description"], c["kind"])
+        ev = Event(row["name"], row["when"], row["description"], row["kind"])
         cday = pd.Timestamp(ev.map("crypto").session)
         if any(abs(cday - d) <= reach for d in days):
             confounders.append(ev)
+    time_sources = _time_sources(con, req, events)
+    if req.hourly:
+        legs, hourly_notes = _plan_hourly(
+            con, req, events, confounders, est=est, win=win, cars=cars
+        )
+        return Plan(
+            req, events, descriptions, confounders, legs, notes + hourly_notes, time_sources
+        )
 
     catalog = series_catalog(con)
     if catalog.empty:
@@ -395,11 +441,11 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     cals = set(catalog.loc[catalog["symbol"].isin(all_syms), "calendar"])
     spans = _spans(events, cals, est, win)
     choices = choose_series(con, all_syms, spans=spans, sources=req.sources)
-    for c in choices.values():
-        if c.alternatives:
+    for choice in choices.values():
+        if choice.alternatives:
             notes.append(
-                f"{c.symbol}: source {c.source} ({c.reason}); not mixed with "
-                f"{', '.join(c.alternatives)}"
+                f"{choice.symbol}: source {choice.source} ({choice.reason}); not mixed with "
+                f"{', '.join(choice.alternatives)}"
             )
 
     legs = []
@@ -419,7 +465,188 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
             min_estimation_obs=req.min_obs,
         )
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
-    return Plan(req, events, descriptions, confounders, legs, notes)
+    return Plan(req, events, descriptions, confounders, legs, notes, time_sources)
+
+
+def _time_sources(
+    con: duckdb.DuckDBPyConnection, req: StudyRequest, events: Sequence[Event]
+) -> dict[str, str]:
+    """Where each studied event's time of day comes from (none for a date)."""
+    from analysis.calendars import is_date_only
+    from warehouse.studies import event_time_sources
+
+    catalog = event_time_sources(con)
+    out = {}
+    for i, ev in enumerate(events):
+        if is_date_only(ev.when):
+            continue
+        if req.event_times:
+            out[ev.name] = f"--event-time {req.event_times[i]}"
+        elif ev.name in catalog:
+            out[ev.name] = f"the catalog: {catalog[ev.name]}"
+        elif ev.name == req.events[i].strip():
+            out[ev.name] = "given with --event" if ev.name[:1].isdigit() else "the catalog"
+    return out
+
+
+def _plan_hourly(
+    con: duckdb.DuckDBPyConnection,
+    req: StudyRequest,
+    events: list[Event],
+    confounders: list[Event],
+    *,
+    est: tuple[int, int],
+    win: tuple[int, int],
+    cars: list[tuple[int, int]],
+) -> tuple[list[Leg], list[str]]:
+    """The tokens leg of an hourly study: series from ``price_hourly`` (one per symbol, as
+    ``warehouse.queries.hourly_closes`` chooses), hour 0 from each event's time. Equities stay
+    daily: asked for, they are left out with a note; with ``--no-equities`` none is read."""
+    import pandas as pd
+
+    from analysis import EventStudy, WindowOutsideDataError
+    from analysis.calendars import HOURLY, is_date_only
+    from warehouse.queries import hourly_closes
+    from warehouse.studies import (
+        SeriesChoice,
+        category_symbols,
+        hourly_series_catalog,
+        resolve_symbols,
+        series_catalog,
+    )
+
+    notes: list[str] = []
+    dated = [e.name for e in events if is_date_only(e.when)]
+    if dated:
+        day = pd.Timestamp(next(e for e in events if e.name == dated[0]).when).date()
+        raise InputError(
+            f"--interval 1h needs the time of day of event {', '.join(dated)} (the catalog "
+            f"holds a date only): give --event-time {day}THH:MMZ (its time with its zone), or "
+            f"store it: aitokens events add --replace --name {dated[0]} --when {day}THH:MMZ"
+        )
+    hcat = hourly_series_catalog(con)
+    if hcat.empty:
+        raise InputError(
+            "the warehouse holds no hourly closes: run `aitokens import FILE.csv` with a ts "
+            "column (e.g. ../shared/data/sora2024/hourly.csv) first"
+        )
+    hclasses = hcat.groupby("symbol")["asset_class"].first().to_dict()
+    # daily symbols only to recognise equities that were asked for (never read with --no-equities)
+    dcat = series_catalog(con) if not req.no_equities else hcat.iloc[0:0]
+    dclasses = dcat.groupby("symbol")["asset_class"].first().to_dict()
+    known = pd.concat([hcat[["symbol"]], dcat[["symbol"]]], ignore_index=True)
+    classes = {**dclasses, **hclasses}
+
+    explicit = resolve_symbols(known, req.assets, what="--assets") if req.assets else []
+    token_syms = [s for s in explicit if classes[s] not in EQUITY_CLASSES]
+    left_out = [s for s in explicit if classes[s] in EQUITY_CLASSES]
+    if req.category:
+        day0 = min(e.map("crypto").session for e in events).date()
+        members, how = category_symbols(con, req.category, as_of=day0)
+        token_syms += [s for s in members if s not in token_syms]
+        notes.append(f"--category {req.category}: {how}")
+    elif not req.assets:
+        token_syms = sorted(s for s, c in hclasses.items() if c == "ai_token")
+    if not req.no_equities:
+        if req.equities:
+            left_out += resolve_symbols(known, req.equities, what="--equities")
+        elif not left_out:
+            left_out = [s for s in DEFAULT_EQUITIES if s in classes]
+        if left_out or req.equities:
+            held = ", ".join(dict.fromkeys(left_out))
+            notes.append(f"{EQUITIES_DAILY_NOTE}{f' ({held})' if held else ''}")
+    no_hourly = [s for s in token_syms if s not in hclasses]
+    if no_hourly:
+        if req.category:  # members without hourly closes drop out, named
+            notes.append(f"no hourly closes, left out: {', '.join(no_hourly)}")
+            token_syms = [s for s in token_syms if s in hclasses]
+        else:
+            resolve_symbols(hcat, no_hourly, what="--assets (hourly closes)")
+    bench = resolve_symbols(hcat, [req.benchmark], what="--benchmark (hourly closes)")[0]
+    token_syms = list(dict.fromkeys(s for s in token_syms if s != bench))
+    if not token_syms:
+        raise InputError(
+            "no token to study on the hourly clock: give --assets or --category (equities stay "
+            "daily)"
+        )
+    hour0 = [e.map(HOURLY).session for e in events]
+    one = pd.Timedelta(hours=1)
+    # the close before the first estimation return, through the last event hour
+    start = min(h + (est[0] - 1) * one for h in hour0)
+    end = max(h + win[1] * one for h in hour0)
+    frame = hourly_closes(con, [*token_syms, bench], start, end, sources=req.sources)
+    chosen = frame.attrs["series"]
+    held_by = {(r.asset_id, r.source): r for r in hcat.itertuples(index=False)}
+    choices: dict[str, SeriesChoice] = {}
+    for sym, c in chosen.items():
+        r = held_by[(c["asset_id"], c["source"])]
+        others = hcat[(hcat["symbol"] == sym) & (hcat["source"] != c["source"])]["source"]
+        choices[sym] = SeriesChoice(
+            symbol=sym,
+            asset_id=c["asset_id"],
+            source=c["source"],
+            asset_class=str(r.asset_class),
+            calendar=HOURLY,
+            first_date=pd.Timestamp(r.first_ts).date(),
+            last_date=pd.Timestamp(r.last_ts).date(),
+            n_obs=int(r.n_obs),
+            reason=c["reason"],
+            alternatives=tuple(sorted(others)),
+        )
+        if len(others):
+            notes.append(f"{sym}: hourly source {c['source']} ({c['reason']})")
+    # coverage: the benchmark must hold every hour of each event window; some token hour 0
+    title = "AI tokens" if all(hclasses.get(s) == "ai_token" for s in token_syms) else "Tokens"
+    title = f"{title} vs {bench} (hourly)"
+    span = frame.groupby("symbol")["ts"].agg(["min", "max"])
+    for ev, h0 in zip(events, hour0, strict=True):
+        lo, hi = (
+            (h0 + (win[0] - 1) * one).tz_localize("UTC"),
+            (h0 + win[1] * one).tz_localize("UTC"),
+        )
+        label = (
+            f"the event window {win[0]}:{win[1]} hours of {ev.name} ({lo:%Y-%m-%d %H:%M}Z to "
+            f"{hi:%Y-%m-%d %H:%M}Z)"
+        )
+        if bench not in span.index or span.loc[bench, "min"] > lo or span.loc[bench, "max"] < hi:
+            raise WindowOutsideDataError(
+                f"{title}: {label} lies outside the hourly closes of benchmark {bench}; choose "
+                "another --event or --window, or import the missing hours"
+            )
+        h0_utc = h0.tz_localize("UTC")
+        if not any(
+            s in span.index and span.loc[s, "min"] < h0_utc <= span.loc[s, "max"]
+            for s in token_syms
+        ):
+            raise WindowOutsideDataError(
+                f"{title}: {label}: no token has hourly closes around hour 0; import them first"
+            )
+    panel = pd.DataFrame(
+        {
+            "date": frame["ts"].dt.tz_localize(None),
+            "symbol": frame["symbol"],
+            "asset_id": frame["asset_id"],
+            "asset_class": frame["symbol"].map(hclasses),
+            "calendar": HOURLY,
+            "source": frame["source"],
+            "close": frame["close"],
+            "market_cap": float("nan"),
+        }
+    )
+    leg_classes = sorted({choices[s].asset_class for s in token_syms})
+    study = EventStudy(
+        events,
+        model=req.model,
+        estimation_window=est,
+        event_window=win,
+        car_windows=cars,
+        benchmarks=dict.fromkeys(leg_classes, bench),
+        assets=token_syms,
+        confounders=confounders,
+        min_estimation_obs=req.min_obs,
+        interval="1h",
+    )
+    return [Leg("tokens", title, token_syms, bench, choices, panel, study)], notes
 
 
 # ---------------------------------------------------------------------------------- estimation
@@ -455,8 +682,8 @@ def run_plan(plan: Plan) -> list[LegResult]:
 
 # ---------------------------------------------------------------------------------- output
 def headline(plan: Plan, results: Sequence[LegResult]) -> str:
-    """First line: the day-0 policy and the confounders flagged."""
-    from analysis.calendars import EVENT_POLICY
+    """First line: the day-0 (hour-0) policy and the confounders flagged."""
+    from analysis.calendars import EVENT_POLICY, HOURLY_POLICY
 
     flagged: dict[str, list[str]] = {}
     for lr in results:
@@ -469,6 +696,12 @@ def headline(plan: Plan, results: Sequence[LegResult]) -> str:
         conf = "none in the event windows"
     else:
         conf = "none"
+    if plan.request.hourly:
+        return (
+            f"Hour-0 policy {HOURLY_POLICY}: hour 0 is the return over [floor_hour(t), "
+            "floor_hour(t) + 1h) of the event time t, labelled by its UTC close; windows count "
+            f"hours. Confounders flagged: {conf}."
+        )
     return (
         f"Day-0 policy {EVENT_POLICY}: a non-session date, or a time at or after the close, "
         f"moves to the next session. Confounders flagged: {conf}."
@@ -485,7 +718,12 @@ def context_lines(plan: Plan, results: Sequence[LegResult]) -> list[str]:
             for r in m[m["event"] == ev.name].to_dict("records"):
                 maps[r["calendar"]] = f"{r['calendar']} {r['session']} ({r['reason']})"
         desc = f" ({ev.description})" if ev.description else ""
-        lines.append(f"Event {ev.name} = {ev.when}{desc}; day 0: {'; '.join(maps.values())}.")
+        zero = "hour 0" if plan.request.hourly else "day 0"
+        source = plan.time_sources.get(ev.name)
+        told = f"; time from {source}" if source and plan.request.hourly else ""
+        lines.append(
+            f"Event {ev.name} = {ev.when}{desc}{told}; {zero}: {'; '.join(maps.values())}."
+        )
     flagged = {
         d.split(" ")[0]
         for lr in results
@@ -590,13 +828,23 @@ def rerun_study(
     """Rebuild each stored leg from its spec and the same series and dates, refit, and compare
     every stored number (tolerance 1e-12)."""
     from analysis import EventStudy
-    from warehouse.studies import compare_rows, load_series, load_study, result_rows
+    from warehouse.studies import (
+        compare_rows,
+        load_hourly_series,
+        load_series,
+        load_study,
+        result_rows,
+    )
 
     out = []
     for run in load_study(con, study_or_group):
         fp = run["fingerprint"]
         series = [(s["asset_id"], s["source"]) for s in fp["series"]]
-        panel = load_series(con, series, date_range=tuple(fp["date_range"]))
+        span = (str(fp["date_range"][0]), str(fp["date_range"][1]))
+        if run["spec"].get("interval", "1d") == "1h":
+            panel = load_hourly_series(con, series, ts_range=span)
+        else:
+            panel = load_series(con, series, date_range=span)
         study = EventStudy.from_spec(run["spec"])
         result, _ = fit_leg(study, panel, f"rerun of {run['study_id']}")
         cmp = compare_rows(run["rows"], result_rows(run["study_id"], result), tol=RERUN_TOLERANCE)
@@ -647,6 +895,7 @@ class StudyOutcome:
         """The JSON written by ``--json`` and by the pipeline beside its report."""
         return {
             "group_id": self.group_id,
+            "interval": self.request.interval,
             "saved": self.saved,
             "command": self.request.command(),
             "headline": self.lines[0],

@@ -73,7 +73,12 @@ def test_naive_timestamp_with_time_is_refused():
 def test_default_events():
     names = [e.name for e in DEFAULT_EVENTS]
     assert len(names) == len(set(names))
-    assert get_event("sora").when == "2024-02-15"
+    sora = get_event("sora")
+    assert sora.when == "2024-02-15T18:00:00+00:00"  # about 18:00 UTC (migration 006)
+    # the time changes no daily day 0: the same UTC day, and before the NYSE close
+    assert sora.map("crypto").session == pd.Timestamp("2024-02-15")
+    assert sora.map("XNYS").session == pd.Timestamp("2024-02-15")
+    assert sora.map("crypto_1h").session == pd.Timestamp("2024-02-15 19:00")
     assert get_event("sora").description == "OpenAI Sora announcement"
     nv = get_event("nvda_q4fy24")
     assert nv.map("XNYS").session == pd.Timestamp("2024-02-22")

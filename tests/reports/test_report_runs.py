@@ -115,6 +115,7 @@ def test_event_report_holds_tests_headline_first_and_caveats(real_run):
         "binance_perp",
         "Survivorship.",
         "ingest skipped (--offline)",
+        "No hourly closes cover this event",  # no "first hours" figure without hourly data
     ):
         assert text in html, text
 

@@ -28,7 +28,44 @@ def test_seed_matches_default_events_instant_for_instant(sora_db):
         assert (row["description"], row["kind"]) == (default.description, default.kind)
         assert row["is_confounder"] == (default.kind == "earnings")
     assert events["nvda_q4fy24"]["when"] == "2024-02-21T21:20:00+00:00"
-    assert events["sora"]["when"] == "2024-02-15"
+    assert events["sora"]["when"] == "2024-02-15T18:00:00+00:00"  # migration 006
+
+
+def _replay_006(db, edit: str) -> dict:
+    """Undo migration 006 on a copy, apply ``edit`` (SQL), re-run 006; return sora's row."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("ALTER TABLE events DROP COLUMN time_source")
+        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+        con.execute("UPDATE schema_meta SET value = '4' WHERE key = 'schema_version'")
+        con.execute(
+            "UPDATE events SET event_ts = NULL, updated_at = TIMESTAMP '2024-01-01' "
+            "WHERE name = 'sora'"
+        )
+        con.execute(edit)
+    finally:
+        con.close()
+    with open_warehouse(db) as con:  # migrates: 006 runs again
+        row = con.execute(
+            "SELECT strftime(timezone('UTC', event_ts), '%Y-%m-%dT%H:%M') AS ts, origin, "
+            "description, time_source FROM events WHERE name = 'sora'"
+        ).df()
+    return row.iloc[0].to_dict()
+
+
+def test_migration_006_times_the_seeded_sora_and_cites_its_source(sora_db):
+    row = _replay_006(sora_db, "SELECT 1")
+    assert (row["ts"], row["origin"]) == ("2024-02-15T18:00", "seed")
+    assert "OpenAI" in row["time_source"] and "18:00 UTC" in row["time_source"]
+
+
+def test_migration_006_leaves_an_analysts_sora_alone(sora_db):
+    row = _replay_006(
+        sora_db,
+        "UPDATE events SET origin = 'analyst', description = 'mine' WHERE name = 'sora'",
+    )
+    assert pd.isna(row["ts"]) and row["description"] == "mine"
+    assert pd.isna(row["time_source"])
 
 
 def test_add_list_remove(sora_db, capsys):

@@ -51,8 +51,8 @@ def test_sora_output_states_policy_confounders_and_sources(sora_run):
         f"{', '.join(TOKENS)}; nvda_q4fy24 falls on day +4 (2024-02-22) for AMD, NVDA."
     )
     assert lines[1] == (
-        "Event sora = 2024-02-15 (OpenAI Sora announcement); day 0: crypto 2024-02-15 (date is a "
-        "session); XNYS 2024-02-15 (date is a session)."
+        "Event sora = 2024-02-15T18:00:00+00:00 (OpenAI Sora announcement); day 0: crypto "
+        "2024-02-15 (timestamp inside this UTC day); XNYS 2024-02-15 (before the session close)."
     )
     assert lines[2] == (
         "Confounder nvda_q4fy24 = 2024-02-21T21:20:00+00:00: NVIDIA Q4 FY2024 results (after the "
@@ -121,7 +121,7 @@ def test_run_is_persisted_in_full(sora_run, sora_db):
     assert spec["events"] == [
         {
             "name": "sora",
-            "when": "2024-02-15",
+            "when": "2024-02-15T18:00:00+00:00",
             "description": "OpenAI Sora announcement",
             "kind": "ai",
         }
@@ -247,7 +247,7 @@ def test_no_save_and_studies_show(sora_db, sora_run, capsys):
     assert "Confounders flagged: nvda_q4fy24" in out
     code, out, _ = run(capsys, "studies", "list", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == (
-        "study_id,group_id,leg,created_at,events,n_assets,package_version,data_sha256"
+        "study_id,group_id,leg,interval,created_at,events,n_assets,package_version,data_sha256"
     )
 
 
