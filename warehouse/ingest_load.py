@@ -20,8 +20,6 @@ from warehouse.db import transaction
 from warehouse.load import UpsertResult, upsert
 from warehouse.runs import utcnow
 
-COINGECKO = "coingecko"
-YAHOO = "yahoo"
 BENCHMARK_COINS = {"bitcoin": "crypto_benchmark", "ethereum": "crypto_benchmark"}
 
 

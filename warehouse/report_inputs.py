@@ -13,8 +13,6 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
-from warehouse.runs import RunRecord
-
 AI_CATEGORY = "artificial-intelligence"
 
 _ONE_SERIES_PER_SYMBOL = """
@@ -46,16 +44,6 @@ def series_freshness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "SELECT symbol, asset_class, calendar, source, first_date, last_date, n_obs, gaps, "
         "stale_sessions FROM freshness ORDER BY asset_class, symbol, source"
     ).df()
-
-
-def last_ingest_run(con: duckdb.DuckDBPyConnection) -> RunRecord | None:
-    """The most recently started run (import or ingestion), or None."""
-    rows = con.execute("SELECT run_id FROM ingest_runs ORDER BY started_at DESC LIMIT 1").fetchall()
-    if not rows:
-        return None
-    from warehouse.runs import read_run
-
-    return read_run(con, rows[0][0])
 
 
 def latest_members(con: duckdb.DuckDBPyConnection, category: str = AI_CATEGORY) -> pd.DataFrame:

@@ -62,17 +62,11 @@ def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     ).fetchall()
 
 
-def last_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
-    """The most recently started run, as a dict, or None for a warehouse never loaded."""
-    cur = con.execute(
-        "SELECT run_id, flow, started_at, finished_at, status, rows_inserted, rows_updated, "
-        "rows_unchanged, calls, errors FROM ingest_runs ORDER BY started_at DESC LIMIT 1"
-    )
-    rows = cur.fetchall()
-    if not rows:
-        return None
-    names = [d[0] for d in cur.description]
-    return dict(zip(names, rows[0], strict=True))
+def last_run(con: duckdb.DuckDBPyConnection) -> RunRecord | None:
+    """The most recently started run (import or ingestion), or None for a warehouse never
+    loaded."""
+    rows = con.execute("SELECT run_id FROM ingest_runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    return read_run(con, rows[0][0]) if rows else None
 
 
 def read_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:

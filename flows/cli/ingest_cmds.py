@@ -164,6 +164,7 @@ def _flow_params(options: Any, db: Path | None) -> dict[str, Any]:
         "coins": list(options.coins) if options.coins else None,
         "tickers": list(options.tickers) if options.tickers else None,
         "universe": options.universe,
+        "sources": list(options.sources) if options.sources else None,
     }
     if options.flow == "backfill":
         params.update(since=options.since, until=options.until, interval=options.interval)
@@ -215,6 +216,11 @@ def _common(fn: Any) -> Any:
     fn = click.option("--coins", help="Only these CoinGecko ids (BTC and ETH are always added).")(
         fn
     )
+    fn = click.option(
+        "--sources",
+        help="Only these price sources, e.g. binance or coingecko,yahoo (default: the enabled "
+        "ones of the run's interval; `ingest` also keeps coingecko_hourly's rolling window).",
+    )(fn)
     return db_option(fn)
 
 
@@ -233,6 +239,7 @@ def ingest_command(
     coins: str | None,
     tickers: str | None,
     no_prefect: bool,
+    sources: str | None,
     db: Path | None,
 ) -> None:
     """Fetch the complete UTC days missing since the last run (the daily job).
@@ -251,6 +258,7 @@ def ingest_command(
         tickers=_tuple(tickers),
         refresh_snapshot=refresh_snapshot,
         universe=universe,
+        sources=_tuple(sources),
     )
     _run(options, db, not no_prefect, "ingest", task_runner, dask_address)
 
@@ -301,6 +309,7 @@ def backfill_command(
     coins: str | None,
     tickers: str | None,
     no_prefect: bool,
+    sources: str | None,
     db: Path | None,
 ) -> None:
     """Fill history from --since; resumable: a rerun continues where a crash stopped.
@@ -314,6 +323,9 @@ def backfill_command(
     from flows.services.ingest_options import IngestOptions
     from warehouse.errors import InputError
 
+    given = click.get_current_context().get_parameter_source("window_days")
+    if around is None and given is click.core.ParameterSource.COMMANDLINE:
+        raise InputError("--window-days goes with --around (the window around an event)")
     if around is not None:
         if interval != "1h":
             raise InputError("--around goes with --interval 1h (hourly history around an event)")
@@ -338,6 +350,7 @@ def backfill_command(
         tickers=_tuple(tickers),
         universe=universe,
         interval=interval,
+        sources=_tuple(sources),
     )
     _run(options, db, not no_prefect, "backfill", task_runner, dask_address)
 
@@ -348,10 +361,13 @@ def _window_around(event: str, days: int, db: Path | None) -> tuple[date, date |
     from datetime import UTC, timedelta
 
     from flows.services.study import resolve_event
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_warehouse, resolve_db_path
     from warehouse.errors import InputError
 
-    with open_warehouse(db) as con:  # the backfill creates the file anyway; the catalog is in it
+    # Read-only when the file exists (the run lock is not held yet); a new file is created
+    # here with its seeded catalog, as the backfill would create it anyway.
+    existing = resolve_db_path(db).exists()
+    with open_warehouse(db, read_only=existing) as con:
         ev = resolve_event(con, event)
     day0 = ev.map("crypto").session.date()
     start = day0 - timedelta(days=days // 2)

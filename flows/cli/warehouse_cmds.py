@@ -93,10 +93,10 @@ def status_command(fmt: str, db: Path | None) -> None:
         click.echo("Last ingest run: none")
     else:
         click.echo(
-            f"Last ingest run: {run['flow']} {run['run_id']} {run['status']}, started "
-            f"{run['started_at']:%Y-%m-%d %H:%M:%S} UTC; {run['rows_inserted']:,} inserted, "
-            f"{run['rows_updated']:,} updated, {run['rows_unchanged']:,} unchanged, "
-            f"{run['calls']:,} API calls"
+            f"Last ingest run: {run.flow} {run.run_id} {run.status}, started "
+            f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC; {run.rows_inserted:,} inserted, "
+            f"{run.rows_updated:,} updated, {run.rows_unchanged:,} unchanged, "
+            f"{run.calls:,} API calls"
         )
 
 

@@ -46,6 +46,7 @@ def daily_ingest(
     tickers: list[str] | None = None,
     refresh_snapshot: bool = False,
     universe: str = "category",
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """Fetch the complete days missing since the last run: snapshot, histories, /global.
 
@@ -57,6 +58,7 @@ def daily_ingest(
         tickers=tuple(tickers) if tickers else None,
         refresh_snapshot=refresh_snapshot,
         universe=universe,
+        sources=tuple(sources) if sources else None,
     )
     return _run(options, db)
 
@@ -75,6 +77,7 @@ def backfill(
     tickers: list[str] | None = None,
     universe: str = "category",
     interval: str = "1d",
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """Fill history from ``since`` (``interval`` "1h": the hourly sources' window); resumes
     where an interrupted backfill stopped."""
@@ -86,5 +89,6 @@ def backfill(
         tickers=tuple(tickers) if tickers else None,
         universe=universe,
         interval=interval,
+        sources=tuple(sources) if sources else None,
     )
     return _run(options, db)

@@ -42,6 +42,9 @@ def serve_daily(
         schedule = Cron(cron, timezone="UTC")
     except ValueError as exc:
         raise InputError(f"--cron {cron!r} is not a valid cron expression: {exc}") from None
+    # Unattended runs try a failed I/O step again (a held warehouse, a 5xx after the client's
+    # own budget), the same way in-process or under Prefect: see flows/services/steps.py.
+    os.environ.setdefault("AITOKENS_STEP_RETRIES", "2")
     flow = daily_flow()
     given = {"db": db, "event": event, "out": str(Path(out).resolve()) if out else None}
     parameters = {k: v for k, v in given.items() if v is not None}

@@ -305,7 +305,10 @@ class Ingestion:
                 since=self.options.since if own_interval else None,
                 lookback_days=self.lookback_days(source),
             )
-            plans += [p.with_ranges(()) if p.series_id in gone else p for p in planned]
+            plans += [
+                p.with_ranges(()) if p.series_id in gone or self.skip_key(p) in gone else p
+                for p in planned
+            ]
         with self._summary_lock:
             self.summary.series_up_to_date += sum(p.up_to_date for p in plans)
         return [p for p in plans if not p.up_to_date]
@@ -350,10 +353,18 @@ class Ingestion:
             self.history_calls.update(result.calls)
             self.summary.series_fetched += 1
             if result.skipped:
-                self.summary.skipped[plan.series_id] = result.skipped
+                self.summary.skipped[self.skip_key(plan)] = result.skipped
             if rows is not None:
                 self.summary.add_rows(rows)
         return rows
+
+    def skip_key(self, plan: SeriesPlan) -> str:
+        """How a skipped series is named in the summary and ``skipped_coins``: its id for a
+        daily source, ``id [source]`` for another interval's, so a coin's daily and hourly
+        outcomes never overwrite each other (a daily 404 still holds the hourly series too)."""
+        if self.sources[plan.source].interval == "1d":
+            return plan.series_id
+        return f"{plan.series_id} [{plan.source}]"
 
     def record_failure(self, plan: SeriesPlan, exc: BaseException) -> None:
         """A series whose fetch failed after retries: keep its raw answers and the reason;
@@ -364,7 +375,7 @@ class Ingestion:
         with self._summary_lock:
             self.history_calls.update(endpoint_kind(x.endpoint) for x in raw)
             self.summary.series_fetched += 1
-            self.summary.skipped[plan.series_id] = f"failed, retried next run: {exc}"
+            self.summary.skipped[self.skip_key(plan)] = f"failed, retried next run: {exc}"
 
 
 def completed_fetches(
@@ -391,8 +402,3 @@ def completed_fetches(
             log.warning("%s failed after retries: %s", plan.series_id, exc)
             continue
         yield plan, result
-
-
-def wait_seconds(calls: int, calls_per_minute: float) -> float:
-    """How long ``calls`` take at a plan's rate: printed before a long backfill starts."""
-    return calls * 60.0 / calls_per_minute

@@ -29,7 +29,7 @@ import pandas as pd
 from warehouse import report_inputs as reads
 from warehouse.db import open_warehouse, resolve_db_path
 from warehouse.errors import InputError, WarehouseError
-from warehouse.runs import RunRecord
+from warehouse.runs import RunRecord, last_run
 
 log = logging.getLogger("aitokens.report")
 
@@ -159,7 +159,7 @@ def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
         prices = reads.one_series_per_symbol(con)
         venues = reads.series_freshness(con)
         members = reads.latest_members(con)
-        last = reads.last_ingest_run(con)
+        last = last_run(con)
     prices["date"] = pd.to_datetime(prices["date"])
     return EventInputs(path, prices, venues, members, last)
 

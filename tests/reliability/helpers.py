@@ -116,6 +116,9 @@ def fake_env(cg, yahoo, **extra: str) -> dict[str, str]:
             "AITOKENS_YAHOO_TICKERS": ",".join(SYNTHETIC_TICKERS),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
+            # as in this process (tests/conftest.py turns the rolling hourly history off for
+            # the suites that pin daily call counts)
+            "AITOKENS_HOURLY_DAYS": os.environ.get("AITOKENS_HOURLY_DAYS", "90"),
         }
     )
     env.update(extra)

@@ -466,7 +466,9 @@ def test_a_version_3_warehouse_is_upgraded_with_its_daily_rows_kept(db_path, tmp
     assert [name for v, name, _ in migration_files() if v == 4] == ["004_hourly.sql"]
     con = duckdb.connect(str(db_path))
     try:  # what a file written by the previous version looks like
+        # every object of migrations 004 and later (hourly, Binance, event times)
         con.execute("DROP VIEW hourly_returns; DROP VIEW hourly_prices; DROP TABLE price_hourly")
+        con.execute("DROP VIEW exchange_daily_prices; DROP TABLE exchange_daily")
         con.execute("DELETE FROM schema_migrations WHERE version >= 4")
         con.execute("UPDATE schema_meta SET value = '3' WHERE key = 'schema_version'")
         con.execute("UPDATE schema_meta SET value = 'old' WHERE key = 'views_sha256'")

@@ -27,7 +27,8 @@ class CoinGeckoConfig(HttpSourceConfig):
     key is set, else ``keyless``); ``api_key`` comes from ``COINGECKO_API_KEY`` and is never
     shown by ``repr``. ``base_url`` (``AITOKENS_COINGECKO_URL``) overrides the plan's host, e.g.
     for a mirror or a test fake. ``calls_per_minute`` defaults to the plan's figure in
-    :mod:`flows.sources.constants`; ``history_days`` to the plan's history cap (None: no cap).
+    :mod:`flows.sources.coingecko.constants`; ``history_days`` to the plan's history cap
+    (None: no cap).
     """
 
     env: ClassVar[HttpEnv] = HttpEnv(

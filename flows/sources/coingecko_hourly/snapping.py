@@ -6,15 +6,18 @@ covers ``[ts - 1h, ts)``) is assigned the **first** observation stamped in
 ``[ts, ts + MAX_LAG_SECONDS]``:
 
 - a point stamped more than ``MAX_LAG_SECONDS`` (5 minutes) after the hour is not assigned to
-  any hour (it is counted and dropped): using it as the close of the hour before would put up
-  to an hour of later trading into that close (look-ahead); using it for the next hour would
-  date a price before it was observed;
+  any hour (it is counted and dropped): as the close of the hour before it would carry up to an
+  hour of later trading into that close (look-ahead); as the close of the next hour it would be
+  up to an hour stale;
 - a point stamped exactly on the hour belongs to the hour that closes then;
 - when several points fall in the window, the earliest wins (the one nearest the close);
 - the vendor stamp is kept in ``vendor_ts``, so the lag of every close can be audited.
 
-So a close is never a price observed more than 5 minutes after its hour ended, and never one
-observed before it.
+So a close is never a price observed more than 5 minutes after its hour ended (the tolerance the
+design allows: CoinGecko observes a few seconds to minutes late) and never one observed before
+its hour ended. The one consequence for event studies: an announcement in the first 5 minutes of
+an hour can leak into the close that ends that hour (hour -1's close); ``vendor_ts`` shows by how
+much, and such an event is best studied with hour 0 one hour later.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from flows.errors import CoinNotFoundError, ConfigError, PlanLimitError
-from flows.sources.base import SeriesFetch, SeriesPlan, Source, TableSpec, UniverseRequest
+from flows.sources.base import SeriesFetch, SeriesPlan, TableSpec
 from flows.sources.coingecko import constants as C
 from flows.sources.coingecko.client import CoinGeckoClient
 from flows.sources.coingecko.config import CoinGeckoConfig
 from flows.sources.coingecko.history import earliest_close_date
+from flows.sources.coingecko.source import CoinGeckoDaily
 from flows.sources.coingecko_hourly.snapping import (
     MAX_LAG_SECONDS,
     SnapResult,
@@ -53,14 +54,19 @@ class CoinGeckoHourlyConfig(CoinGeckoConfig):
     ) -> CoinGeckoHourlyConfig:
         """The run's CoinGecko settings with the rolling window from ``AITOKENS_HOURLY_DAYS``."""
         values = {f.name: getattr(config, f.name) for f in fields(CoinGeckoConfig)}
-        return cls(**values, rolling_days=rolling_days_from_env(environ))
+        return cls(**values, rolling_days=rolling_days_setting(environ))
 
 
-def rolling_days_from_env(environ: Mapping[str, str] | None = None) -> int:
+def rolling_days_setting(environ: Mapping[str, str] | None = None) -> int:
+    """``AITOKENS_HOURLY_DAYS``, else ``[coingecko_hourly] rolling_days`` of aitokens.toml,
+    else 90."""
+    from flows.config import merged_settings
+
     env = os.environ if environ is None else environ
     raw = env.get(ENV_HOURLY_DAYS, "").strip()
     if not raw:
-        return DEFAULT_ROLLING_DAYS
+        from_file = merged_settings("coingecko_hourly", environ).get("rolling_days")
+        return DEFAULT_ROLLING_DAYS if from_file is None else int(from_file)
     try:
         return int(raw)
     except ValueError:
@@ -71,13 +77,15 @@ def _midnight(d: date) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
-class CoinGeckoHourly(Source):
-    """Hourly closes of the run's coins, snapped to hour closes without look-ahead."""
+class CoinGeckoHourly(CoinGeckoDaily):
+    """Hourly closes of the run's coins, snapped to hour closes (see :mod:`.snapping`).
+
+    The same vendor, key, client and coin universe as :class:`CoinGeckoDaily` (inherited); its
+    own table, clock, plan, chunking and parser."""
 
     name = "coingecko_hourly"
     table = PRICE_HOURLY
     interval = "1h"
-    uses_coin_universe = True
     settings_section = "coingecko_hourly"
     settings_schema = {"rolling_days": ("non_negative", ENV_HOURLY_DAYS)}
     config: CoinGeckoHourlyConfig
@@ -86,12 +94,7 @@ class CoinGeckoHourly(Source):
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> CoinGeckoHourly:
-        from flows.config import merged_settings
-
-        file_days = merged_settings(cls.settings_section, environ).get("rolling_days")
         config = CoinGeckoHourlyConfig.from_coingecko(CoinGeckoConfig.from_env(environ), environ)
-        if file_days is not None and not (environ or os.environ).get(ENV_HOURLY_DAYS):
-            config = replace(config, rolling_days=int(file_days))
         return cls(replace(config, **overrides) if overrides else config)
 
     @classmethod
@@ -104,19 +107,12 @@ class CoinGeckoHourly(Source):
         return cls.from_env()
 
     @classmethod
-    def key_from_env(cls, settings: Mapping[str, Any]) -> str | None:
-        return CoinGeckoConfig.from_env(plan=settings["plan"]).api_key
-
-    @classmethod
     def build_client(
         cls, settings: Mapping[str, Any], api_key: str | None, on_exchange: ExchangeCallback
     ) -> CoinGeckoClient:
         return CoinGeckoClient(
             CoinGeckoHourlyConfig(**settings, api_key=api_key), on_exchange=on_exchange
         )
-
-    def follows(self, request: UniverseRequest) -> list[str]:
-        return list(request.coins)
 
     def plan(
         self,
@@ -158,8 +154,11 @@ class CoinGeckoHourly(Source):
         return sum(len(_chunks(lo, hi)) for lo, hi in plan.ranges)
 
     def days_received(self, frame: pd.DataFrame) -> pd.Series:
-        """The UTC day of each hour close (a close at D+1 00:00 ends day D)."""
-        return (pd.to_datetime(frame["ts"]) - pd.Timedelta(hours=1)).dt.date
+        """The UTC days whose last hour was received: day D counts once its close at D+1 00:00
+        is held, so a day whose last hours were not yet published (or not yet within the
+        5 minutes after 00:00) is asked for again next run."""
+        ts = pd.to_datetime(frame["ts"])
+        return (ts[ts.dt.hour == 0] - pd.Timedelta(days=1)).dt.date
 
     @classmethod
     def fetch(cls, client: Any, plan: SeriesPlan, now: datetime) -> SeriesFetch:

@@ -127,7 +127,8 @@ def parse_chart(
     except (ZoneInfoNotFoundError, ValueError):
         tz = None
     offset, _ = _number(meta.get("gmtoffset"))
-    if tz is None and not math.isfinite(offset):
+    # A UTC offset is within +/-14 h; anything else (garbage, an overflow) is no offset.
+    if tz is None and not (math.isfinite(offset) and abs(offset) <= 14 * 3600):
         tz, offset = UTC, 0.0
     given_stamps = result.get("timestamp")
     raw_stamps: list[Any] = given_stamps if isinstance(given_stamps, list) else []
