@@ -153,7 +153,12 @@ def hourly_closes(
     Rows are sorted by symbol and ts; closes are USD. Unknown symbols raise
     ``UnknownSymbolError`` naming close matches.
     """
-    from warehouse.studies import UnknownSymbolError, parse_source_prefs, resolve_symbols
+    from warehouse.studies import (
+        UnknownSymbolError,
+        parse_source_prefs,
+        pick_series,
+        resolve_symbols,
+    )
 
     lo, hi = _utc_bound(start, "start"), _utc_bound(end, "end")
     if lo > hi:
@@ -174,29 +179,16 @@ def hourly_closes(
             )
     chosen: dict[str, dict] = {}
     for sym in wanted:
-        cands = catalog[catalog["symbol"] == sym].sort_values(
-            ["in_span", "source", "asset_id"], ascending=[False, True, True], kind="stable"
+        row, reason = pick_series(
+            catalog[catalog["symbol"] == sym],
+            sym,
+            general,
+            per_symbol,
+            prefix="source ",
+            what="hourly series",
+            most="most hourly closes in the span of",
+            label="{source} ({n})",
         )
-        if sym in per_symbol:
-            want = per_symbol[sym]
-            pick = cands[cands["source"] == want]
-            if pick.empty:
-                raise UnknownSymbolError(
-                    f"source {sym}={want}: {sym} has no hourly series from {want} "
-                    f"(its sources: {', '.join(sorted(cands['source']))})"
-                )
-            reason = f"source {sym}={want}"
-        elif len(cands) == 1:
-            pick, reason = cands, "only source"
-        elif any(s in general for s in cands["source"]):
-            want = next(s for s in general if s in set(cands["source"]))
-            pick, reason = cands[cands["source"] == want], f"source {want}"
-        else:
-            pick = cands
-            reason = "most hourly closes in the span of " + ", ".join(
-                f"{s} ({n})" for s, n in zip(cands["source"], cands["in_span"], strict=True)
-            )
-        row = pick.iloc[0]
         chosen[sym] = {
             "asset_id": str(row["asset_id"]),
             "source": str(row["source"]),

@@ -461,6 +461,47 @@ def parse_source_prefs(values: Sequence[str]) -> tuple[list[str], dict[str, str]
     return general, per_symbol
 
 
+def pick_series(
+    cands: pd.DataFrame,
+    symbol: str,
+    general: Sequence[str],
+    per_symbol: Mapping[str, str],
+    *,
+    prefix: str,
+    what: str,
+    most: str,
+    label: str,
+) -> tuple[pd.Series, str]:
+    """The one series of ``symbol`` among ``cands`` (columns asset_id, source, in_span), and
+    why: a ``SYMBOL=SOURCE`` preference, else the only one, else a general ``SOURCE``
+    preference, else the most observations in the span (ties: source name, then asset id).
+    Daily and hourly panels both choose with it; ``prefix``, ``what``, ``most`` and ``label``
+    (``{source}``/``{n}``) word the reason and the errors for each."""
+    ordered = cands.sort_values(
+        ["in_span", "source", "asset_id"], ascending=[False, True, True], kind="stable"
+    )
+    if symbol in per_symbol:
+        want = per_symbol[symbol]
+        pick = ordered[ordered["source"] == want]
+        if pick.empty:
+            raise UnknownSymbolError(
+                f"{prefix}{symbol}={want}: {symbol} has no {what} from {want} (its sources: "
+                f"{', '.join(sorted(cands['source']))})"
+            )
+        return pick.iloc[0], f"{prefix}{symbol}={want}"
+    if len(ordered) == 1:
+        return ordered.iloc[0], "only source"
+    held = set(ordered["source"])
+    preferred = next((src for src in general if src in held), None)
+    if preferred is not None:
+        return ordered[ordered["source"] == preferred].iloc[0], f"{prefix}{preferred}"
+    labels = [
+        label.format(source=src, n=n)
+        for src, n in zip(cands["source"], cands["in_span"], strict=True)
+    ]
+    return ordered.iloc[0], f"{most} " + ", ".join(labels)
+
+
 def choose_series(
     con: duckdb.DuckDBPyConnection,
     symbols: Sequence[str],
@@ -496,27 +537,16 @@ def choose_series(
             counts.get((a, s), 0) for a, s in zip(cands["asset_id"], cands["source"], strict=True)
         ]
         labels = [f"{s} ({n} obs.)" for s, n in zip(cands["source"], cands["in_span"], strict=True)]
-        if sym in per_symbol:
-            want = per_symbol[sym]
-            pick = cands[cands["source"] == want]
-            if pick.empty:
-                raise UnknownSymbolError(
-                    f"--source {sym}={want}: {sym} has no series from {want} (its sources: "
-                    f"{', '.join(sorted(cands['source']))})"
-                )
-            reason = f"--source {sym}={want}"
-        elif len(cands) == 1:
-            pick, reason = cands, "only source"
-        elif any(s in general for s in cands["source"]):
-            want = next(s for s in general if s in set(cands["source"]))
-            pick, reason = cands[cands["source"] == want], f"--source {want}"
-        else:
-            pick = cands.sort_values(
-                ["in_span", "source", "asset_id"], ascending=[False, True, True], kind="stable"
-            )
-            reason = "most observations in the study span of " + ", ".join(labels)
-        row = pick.sort_values(["in_span", "source", "asset_id"], ascending=[False, True, True])
-        r = row.iloc[0]
+        r, reason = pick_series(
+            cands,
+            sym,
+            general,
+            per_symbol,
+            prefix="--source ",
+            what="series",
+            most="most observations in the study span of",
+            label="{source} ({n} obs.)",
+        )
         out[sym] = SeriesChoice(
             symbol=sym,
             asset_id=str(r["asset_id"]),
