@@ -78,26 +78,15 @@ class ReportSummary:
         return out
 
 
-@dataclass
-class EventInputs:
-    """What the event-study notebook reads: one price series per symbol, and its provenance."""
+class _OneSeriesPerSymbol:
+    """What both report inputs say of their price panel (one series per symbol)."""
 
-    db: Path
-    prices: pd.DataFrame  # date, symbol, asset_id, asset_class, calendar, source, close, ...
-    venues: pd.DataFrame  # every series held (freshness), incl. those not chosen
-    members: pd.DataFrame  # latest AI-category membership (empty for CSV-only warehouses)
-    last_ingest: RunRecord | None
+    prices: pd.DataFrame
 
     @property
     def ai_tokens(self) -> list[str]:
         p = self.prices
         return sorted(p.loc[p["asset_class"] == "ai_token", "symbol"].unique())
-
-    @property
-    def equities(self) -> list[str]:
-        """Single equities (asset_class ``equity``; SPY and QQQ are benchmarks)."""
-        p = self.prices
-        return sorted(p.loc[p["asset_class"] == "equity", "symbol"].unique())
 
     @property
     def chosen_sources(self) -> pd.DataFrame:
@@ -111,7 +100,24 @@ class EventInputs:
 
 
 @dataclass
-class HourlyInputs:
+class EventInputs(_OneSeriesPerSymbol):
+    """What the event-study notebook reads: one price series per symbol, and its provenance."""
+
+    db: Path
+    prices: pd.DataFrame  # date, symbol, asset_id, asset_class, calendar, source, close, ...
+    venues: pd.DataFrame  # every series held (freshness), incl. those not chosen
+    members: pd.DataFrame  # latest AI-category membership (empty for CSV-only warehouses)
+    last_ingest: RunRecord | None
+
+    @property
+    def equities(self) -> list[str]:
+        """Single equities (asset_class ``equity``; SPY and QQQ are benchmarks)."""
+        p = self.prices
+        return sorted(p.loc[p["asset_class"] == "equity", "symbol"].unique())
+
+
+@dataclass
+class HourlyInputs(_OneSeriesPerSymbol):
     """What the "first hours" section reads: hourly closes of the 24/7 symbols around the event
     (one series per symbol), and the hours the study needs."""
 
@@ -119,20 +125,6 @@ class HourlyInputs:
     hour0: pd.Timestamp  # close time labelling hour 0 (naive UTC)
     start: pd.Timestamp  # first close needed (the close before the first estimation return)
     end: pd.Timestamp  # last close needed (the last hour of the event window)
-
-    @property
-    def ai_tokens(self) -> list[str]:
-        p = self.prices
-        return sorted(p.loc[p["asset_class"] == "ai_token", "symbol"].unique())
-
-    @property
-    def chosen_sources(self) -> pd.DataFrame:
-        return (
-            self.prices.groupby(["symbol", "asset_class", "source"], as_index=False)
-            .agg(first=("date", "min"), last=("date", "max"), n_obs=("close", "size"))
-            .sort_values(["asset_class", "symbol"])
-            .reset_index(drop=True)
-        )
 
 
 @dataclass
