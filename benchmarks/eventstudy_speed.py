@@ -30,7 +30,17 @@ Run: ``uv run --all-extras python benchmarks/eventstudy_speed.py [--quick] [--re
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    # Run as a script, this file's folder comes first on sys.path and benchmarks/warehouse.py
+    # would shadow the `warehouse` package: put the repository root there instead.
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
+
+import argparse  # noqa: E402
 import logging
 import os
 import statistics
