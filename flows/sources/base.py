@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from flows.sources.http import ExchangeCallback
+from flows.sources.planning import SeriesPlan, plan_series
 from warehouse.ingest_load import RawExchange
 
 
@@ -43,26 +44,6 @@ class TableSpec:
     key: tuple[str, ...]
     series_column: str
     time_column: str
-
-
-@dataclass(frozen=True)
-class SeriesPlan:
-    """The close-date ranges to fetch for one series of one source (empty: up to date)."""
-
-    source: str
-    series_id: str
-    ranges: tuple[tuple[date, date], ...]
-    covered_from: date | None
-    covered_to: date | None
-
-    @property
-    def up_to_date(self) -> bool:
-        return not self.ranges
-
-    def with_ranges(self, ranges: Sequence[tuple[date, date]]) -> SeriesPlan:
-        return SeriesPlan(
-            self.source, self.series_id, tuple(ranges), self.covered_from, self.covered_to
-        )
 
 
 @dataclass
@@ -179,8 +160,6 @@ class Source(ABC):
     ) -> list[SeriesPlan]:
         """What each series still needs: the coverage rule of
         :func:`flows.sources.planning.plan_series`, then :meth:`refine_plans`."""
-        from flows.sources.planning import plan_series
-
         planned = plan_series(
             self.name, series_ids, coverage, end=end, since=since, lookback_days=lookback_days
         )

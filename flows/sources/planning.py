@@ -4,13 +4,32 @@ fetch adds to its coverage. Pure functions of dates (no I/O), tested on their ow
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
 
-from flows.sources.base import SeriesPlan
-
 DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """The close-date ranges to fetch for one series of one source (empty: up to date)."""
+
+    source: str
+    series_id: str
+    ranges: tuple[tuple[date, date], ...]
+    covered_from: date | None
+    covered_to: date | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.ranges
+
+    def with_ranges(self, ranges: Sequence[tuple[date, date]]) -> SeriesPlan:
+        return SeriesPlan(
+            self.source, self.series_id, tuple(ranges), self.covered_from, self.covered_to
+        )
 
 
 def plan_series(
