@@ -6,29 +6,15 @@ run_pipeline` as tasks, with the ingestion as a subflow (``daily_ingest``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from flows.pipelines import ingest_flows
 from flows.pipelines.prefect_steps import PrefectSteps
 from flows.services.pipeline import DEFAULT_EVENT, DEFAULT_OUT, ingest_detail, run_pipeline
 
 T = TypeVar("T")
-
-
-class PrefectPipelineSteps:
-    """The pipeline's steps as tasks of this flow run, logs to its logger."""
-
-    def __init__(self) -> None:
-        self._steps = PrefectSteps()
-
-    def call(self, step: str, fn: Callable[..., T], *args: Any) -> T:
-        return self._steps.call(step, fn, *args)
-
-    def info(self, message: str) -> None:
-        get_run_logger().info("%s", message)
 
 
 def _ingest_subflow(db: str) -> str:
@@ -52,6 +38,6 @@ def pipeline(
         event=event,
         out=out,
         ingest=_ingest_subflow,
-        runner=PrefectPipelineSteps(),
+        runner=PrefectSteps(),
     )
     return summary.to_dict()

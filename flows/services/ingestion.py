@@ -328,7 +328,8 @@ class Ingestion:
     def load(self, result: SeriesFetch) -> UpsertResult | None:
         """Rows, raw answers and coverage of one series: one transaction."""
         plan = result.plan
-        table = self.sources[plan.source].table
+        source = self.sources[plan.source]
+        table = source.table
         for note in result.notes:
             self._note(note)
         frame = result.frame()
@@ -340,7 +341,6 @@ class Ingestion:
             )
             wl.save_raw_responses(con, self.run.run_id, result.raw)
             if not result.skipped:
-                source = self.sources[plan.source]
                 received = (
                     source.days_received(frame)
                     if frame is not None

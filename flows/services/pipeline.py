@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, build_reports
-from flows.services.steps import call_with_policy
+from flows.services.steps import InProcessSteps
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
 
@@ -181,16 +181,6 @@ class PipelineSteps(Protocol):
     def info(self, message: str) -> None: ...
 
 
-class InProcessPipeline:
-    """The pipeline's steps as plain calls (``--no-prefect``), with the step policies."""
-
-    def call(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
-        return call_with_policy(step, fn, *args)
-
-    def info(self, message: str) -> None:
-        pass
-
-
 def run_pipeline(
     db: str | Path | None = None,
     *,
@@ -208,7 +198,7 @@ def run_pipeline(
     run goes on; :class:`PipelineFailedError` is raised at the end (after the report is
     written); study or report errors propagate at once.
     """
-    steps: PipelineSteps = runner if runner is not None else InProcessPipeline()
+    steps: PipelineSteps = runner if runner is not None else InProcessSteps()
     path = str(resolve_db_path(db))
     out = str(Path(out).resolve())
     summary = PipelineSummary(path, event, out)

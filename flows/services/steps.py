@@ -129,13 +129,20 @@ class InProcessSteps:
     spaces every call, so threads only hide latency)."""
 
     def __init__(self, max_workers: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers))
+        self._max_workers = max(1, max_workers)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first fetch
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._max_workers)
+        return self._pool
 
     def call(self, step: str, fn: Callable[..., T], *args: Any) -> T:
         return call_with_policy(step, fn, *args)
 
     def submit_fetch(self, plan: SeriesPlan, settings: Any, now: datetime) -> Future:
-        return self._pool.submit(
+        return self.pool.submit(
             call_with_policy, "fetch_history", fetch_series, plan, settings, now
         )
 
@@ -143,10 +150,12 @@ class InProcessSteps:
         return 1
 
     def cancel_pending(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def publish(self, summary: IngestSummary) -> None:
         log.info("%s", summary.log_line())
