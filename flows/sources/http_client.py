@@ -65,6 +65,16 @@ class HttpEnv(NamedTuple):
     timeout: str
     max_retry: str
 
+    def settings_schema(self) -> dict[str, tuple[str, str]]:
+        """The ``aitokens.toml`` keys every HTTP source has, each with the variable that
+        overrides it (a source's ``settings_schema`` adds its own keys to these)."""
+        return {
+            "calls_per_minute": ("positive", self.calls_per_minute),
+            "timeout_seconds": ("positive", self.timeout),
+            "max_retry_seconds": ("non_negative", self.max_retry),
+            "base_url": ("url", self.url),
+        }
+
 
 @dataclass(frozen=True)
 class HttpSourceConfig:

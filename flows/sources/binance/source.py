@@ -30,10 +30,7 @@ class BinanceSpotDaily(Source):
     settings_section = "binance"
     settings_schema = {
         "symbols": ("names", C.ENV_BINANCE_SYMBOLS),
-        "calls_per_minute": ("positive", C.ENV_BINANCE_CPM),
-        "timeout_seconds": ("positive", C.ENV_BINANCE_TIMEOUT),
-        "max_retry_seconds": ("non_negative", C.ENV_BINANCE_MAX_RETRY),
-        "base_url": ("url", C.ENV_BINANCE_URL),
+        **BinanceConfig.env.settings_schema(),
     }
     config: BinanceConfig
 

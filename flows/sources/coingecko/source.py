@@ -28,12 +28,10 @@ class CoinGeckoDaily(Source):
     settings_section = "coingecko"
     settings_schema = {
         "plan": (C.PLANS, C.ENV_COINGECKO_PLAN),
-        "calls_per_minute": ("positive", C.ENV_COINGECKO_CPM),
         "categories": ("names", C.ENV_COINGECKO_CATEGORIES),
-        "timeout_seconds": ("positive", C.ENV_COINGECKO_TIMEOUT),
-        "max_retry_seconds": ("non_negative", C.ENV_COINGECKO_MAX_RETRY),
-        "base_url": ("url", C.ENV_COINGECKO_URL),
+        **CoinGeckoConfig.env.settings_schema(),
     }
+    config_class: type[CoinGeckoConfig] = CoinGeckoConfig
     config: CoinGeckoConfig
 
     @classmethod
@@ -49,7 +47,7 @@ class CoinGeckoDaily(Source):
         cls, settings: Mapping[str, Any], api_key: str | None, on_exchange: ExchangeCallback
     ) -> CoinGeckoClient:
         return CoinGeckoClient(
-            CoinGeckoConfig(**settings, api_key=api_key), on_exchange=on_exchange
+            cls.config_class(**settings, api_key=api_key), on_exchange=on_exchange
         )
 
     def follows(self, request: UniverseRequest) -> list[str]:

@@ -14,7 +14,6 @@ import pandas as pd
 from flows.errors import CoinNotFoundError, ConfigError, PlanLimitError
 from flows.sources.base import SeriesFetch, SeriesPlan, TableSpec
 from flows.sources.coingecko import constants as C
-from flows.sources.coingecko.client import CoinGeckoClient
 from flows.sources.coingecko.config import CoinGeckoConfig
 from flows.sources.coingecko.history import earliest_close_date
 from flows.sources.coingecko.source import CoinGeckoDaily
@@ -23,8 +22,6 @@ from flows.sources.coingecko_hourly.snapping import (
     SnapResult,
     snap_to_hour_closes,
 )
-from flows.sources.http import ExchangeCallback
-from flows.sources.planning import plan_series
 
 PRICE_HOURLY = TableSpec("price_hourly", ("asset_id", "ts", "source"), "asset_id", "ts")
 ROW_SOURCE = "coingecko"  # rows are CoinGecko's, like coin_daily's; the registry key differs
@@ -88,6 +85,7 @@ class CoinGeckoHourly(CoinGeckoDaily):
     interval = "1h"
     settings_section = "coingecko_hourly"
     settings_schema = {"rolling_days": ("non_negative", ENV_HOURLY_DAYS)}
+    config_class = CoinGeckoHourlyConfig
     config: CoinGeckoHourlyConfig
 
     @classmethod
@@ -106,14 +104,6 @@ class CoinGeckoHourly(CoinGeckoDaily):
             return cls(CoinGeckoHourlyConfig.from_coingecko(configs["coingecko"]))
         return cls.from_env()
 
-    @classmethod
-    def build_client(
-        cls, settings: Mapping[str, Any], api_key: str | None, on_exchange: ExchangeCallback
-    ) -> CoinGeckoClient:
-        return CoinGeckoClient(
-            CoinGeckoHourlyConfig(**settings, api_key=api_key), on_exchange=on_exchange
-        )
-
     def plan(
         self,
         series_ids: list[str],
@@ -131,9 +121,7 @@ class CoinGeckoHourly(CoinGeckoDaily):
         if rolling and self.config.rolling_days == 0:
             return []
         days = self.config.rolling_days if rolling else lookback_days
-        plans = plan_series(
-            self.name, series_ids, coverage, end=end, since=since, lookback_days=days
-        )
+        plans = super().plan(series_ids, coverage, end=end, since=since, lookback_days=days)
         floor = end - timedelta(days=days - 1) if rolling else since
         earliest = earliest_close_date(self.config, datetime.now(UTC).date())
         if not rolling and earliest is not None and since is not None and since < earliest:

@@ -26,10 +26,7 @@ class YahooDaily(Source):
     settings_section = "yahoo"
     settings_schema = {
         "tickers": ("names", C.ENV_YAHOO_TICKERS),
-        "calls_per_minute": ("positive", C.ENV_YAHOO_CPM),
-        "timeout_seconds": ("positive", C.ENV_YAHOO_TIMEOUT),
-        "max_retry_seconds": ("non_negative", C.ENV_YAHOO_MAX_RETRY),
-        "base_url": ("url", C.ENV_YAHOO_URL),
+        **YahooConfig.env.settings_schema(),
     }
     config: YahooConfig
 
