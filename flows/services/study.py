@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -339,11 +339,43 @@ def _check_coverage(
     return notes
 
 
+def _leg_study(
+    req: StudyRequest,
+    events: list[Event],
+    confounders: list[Event],
+    syms: list[str],
+    bench: str,
+    choices: Mapping[str, SeriesChoice],
+    est: tuple[int, int],
+    win: tuple[int, int],
+    cars: list[tuple[int, int]],
+    *,
+    interval: str = "1d",
+) -> EventStudy:
+    """The engine for one leg: the request's model and windows, each asset class of ``syms``
+    against ``bench``, on the daily or the hourly clock."""
+    from analysis import EventStudy
+
+    leg_classes = sorted({choices[s].asset_class for s in syms})
+    return EventStudy(
+        events,
+        model=req.model,
+        estimation_window=est,
+        event_window=win,
+        car_windows=cars,
+        benchmarks=dict.fromkeys(leg_classes, bench),
+        assets=syms,
+        confounders=confounders,
+        min_estimation_obs=req.min_obs,
+        interval=interval,
+    )
+
+
 def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     """Resolve events, confounders, assets, sources and panels on an open (read-only) connection."""
     import pandas as pd
 
-    from analysis import Event, EventStudy
+    from analysis import Event
     from warehouse.studies import (
         catalog_events,
         category_symbols,
@@ -452,18 +484,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     for name, title, syms, bench in leg_specs:
         leg_notes = _check_coverage(title, events, syms, bench, choices, win)
         panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
-        leg_classes = sorted({choices[s].asset_class for s in syms})
-        study = EventStudy(
-            events,
-            model=req.model,
-            estimation_window=est,
-            event_window=win,
-            car_windows=cars,
-            benchmarks=dict.fromkeys(leg_classes, bench),
-            assets=syms,
-            confounders=confounders,
-            min_estimation_obs=req.min_obs,
-        )
+        study = _leg_study(req, events, confounders, syms, bench, choices, est, win, cars)
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
     return Plan(req, events, descriptions, confounders, legs, notes, time_sources)
 
@@ -504,7 +525,7 @@ def _plan_hourly(
     daily: asked for, they are left out with a note; with ``--no-equities`` none is read."""
     import pandas as pd
 
-    from analysis import EventStudy, WindowOutsideDataError
+    from analysis import WindowOutsideDataError
     from analysis.calendars import HOURLY, is_date_only
     from warehouse.queries import hourly_closes
     from warehouse.studies import (
@@ -633,18 +654,8 @@ def _plan_hourly(
             "market_cap": float("nan"),
         }
     )
-    leg_classes = sorted({choices[s].asset_class for s in token_syms})
-    study = EventStudy(
-        events,
-        model=req.model,
-        estimation_window=est,
-        event_window=win,
-        car_windows=cars,
-        benchmarks=dict.fromkeys(leg_classes, bench),
-        assets=token_syms,
-        confounders=confounders,
-        min_estimation_obs=req.min_obs,
-        interval="1h",
+    study = _leg_study(
+        req, events, confounders, token_syms, bench, choices, est, win, cars, interval="1h"
     )
     return [Leg("tokens", title, token_syms, bench, choices, panel, study)], notes
 

@@ -13,35 +13,9 @@ import pytest
 
 from tests.reports.conftest import EVENT_FIGURES, run_cli
 from tests.reports.test_report_runs import _images
+from tests.study.test_hourly_study import COMMAND
 
-HOURLY_STUDY = [
-    "study",
-    "--interval",
-    "1h",
-    "--event",
-    "sora",
-    "--event-time",
-    "2024-02-15T18:00Z",
-    "--estimation",
-    "-720:-25",
-    "--window",
-    "-24:72",
-    "--car",
-    "0:0",
-    "--car",
-    "0:5",
-    "--car",
-    "0:23",
-    "--car",
-    "0:71",
-    "--car",
-    "-24:-1",
-    "--assets",
-    "AGIX,ARKM,FET,INJ,NMR,RNDR,WLD",
-    "--benchmark",
-    "BTC",
-    "--no-equities",
-]
+HOURLY_STUDY = COMMAND  # the command line, as the study tests run it
 SENTENCE = (
     "Tokens whose abnormal return was significant at 5% within 1 hour (CAR[0,0]): AGIX (+1.2%), "
     "WLD (+3.2%); within 6 hours (CAR[0,5]): RNDR (+8.7%), WLD (+11.2%); within 24 hours "

@@ -41,14 +41,6 @@ date,symbol,close,volume_usd,asset_class,venue
 """
 
 
-@pytest.fixture(scope="session")
-def sora_hourly_csv(shared_dir: Path) -> Path:
-    path = shared_dir / "data" / "sora2024" / "hourly.csv"
-    if not path.is_file():
-        pytest.skip(f"real hourly panel {path} is absent (set AITOKENS_SHARED)")
-    return path
-
-
 def load(db: Path, csv: Path) -> imports.ImportReport:
     parsed = read_price_csv(csv)
     with open_warehouse(db) as con:
