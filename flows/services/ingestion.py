@@ -303,7 +303,7 @@ class Ingestion:
                 coverage[name],
                 end=self.end,
                 since=self.options.since if own_interval else None,
-                lookback_days=self.lookback_days(source),
+                lookback_days=self.options.lookback_days,
             )
             plans += [
                 p.with_ranges(()) if p.series_id in gone or self.skip_key(p) in gone else p
@@ -312,13 +312,6 @@ class Ingestion:
         with self._summary_lock:
             self.summary.series_up_to_date += sum(p.up_to_date for p in plans)
         return [p for p in plans if not p.up_to_date]
-
-    def lookback_days(self, source: Source) -> int:
-        """How far back a series first seen gets history: the run's ``lookback_days``; for a
-        window backfill of another interval's source, the window itself."""
-        if self.options.since is not None and source.interval == self.options.interval:
-            return (self.end - self.options.since).days + 1
-        return self.options.lookback_days
 
     def planned_calls(self, plans: Iterable[SeriesPlan]) -> int:
         """History calls the plans will make, for progress bars and ETAs."""

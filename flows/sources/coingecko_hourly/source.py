@@ -120,23 +120,29 @@ class CoinGeckoHourly(CoinGeckoDaily):
         rolling = since is None
         if rolling and self.config.rolling_days == 0:
             return []
-        days = self.config.rolling_days if rolling else lookback_days
-        plans = super().plan(series_ids, coverage, end=end, since=since, lookback_days=days)
-        floor = end - timedelta(days=days - 1) if rolling else since
         earliest = earliest_close_date(self.config, datetime.now(UTC).date())
-        if not rolling and earliest is not None and since is not None and since < earliest:
-            raise PlanLimitError(
-                f"the {self.config.plan} plan serves hourly history only for the past "
-                f"{self.config.history_days} days (CoinGecko error 10012): {since} is older; set "
-                f"{C.ENV_COINGECKO_PLAN}=pro with a pro key, or study this event by the day "
-                "(`aitokens study --event ...` without --interval 1h)"
-            )
-        lowest = max(d for d in (floor, earliest) if d is not None) if floor else earliest
-        out = []
-        for p in plans:
-            ranges = [(max(lo, lowest), hi) if lowest else (lo, hi) for lo, hi in p.ranges]
-            out.append(p.with_ranges([(lo, hi) for lo, hi in ranges if lo <= hi]))
-        return out
+        if since is None:
+            since_or_floor = end - timedelta(days=self.config.rolling_days - 1)
+            lookback_days = self.config.rolling_days
+        else:
+            since_or_floor = since
+            if earliest is not None and since < earliest:
+                raise PlanLimitError(
+                    f"the {self.config.plan} plan serves hourly history only for the past "
+                    f"{self.config.history_days} days (CoinGecko error 10012): {since} is older; "
+                    f"set {C.ENV_COINGECKO_PLAN}=pro with a pro key, or study this event by the "
+                    "day (`aitokens study --event ...` without --interval 1h)"
+                )
+        plans = super().plan(
+            series_ids, coverage, end=end, since=since, lookback_days=lookback_days
+        )
+        # Rolling mode never reaches back past its window (a warehouse idle for long restarts
+        # there); neither mode asks for what the plan's history cap refuses.
+        lowest = max(d for d in (since_or_floor, earliest) if d is not None)
+        return [
+            p.with_ranges([(max(lo, lowest), hi) for lo, hi in p.ranges if max(lo, lowest) <= hi])
+            for p in plans
+        ]
 
     def planned_calls(self, plan: SeriesPlan, today: date) -> int:
         return sum(len(_chunks(lo, hi)) for lo, hi in plan.ranges)
