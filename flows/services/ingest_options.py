@@ -30,7 +30,7 @@ class IngestOptions:
     categories: tuple[str, ...] | None = None  # default: the CoinGecko config's categories
     refresh_snapshot: bool = False  # take today's snapshot again even if held
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
-    equities: bool = True  # False: leave the equity source (Yahoo) out of this run
+    equities: bool = True  # False: leave the sources that hold equities (Yahoo) out of this run
     global_market: bool = True
     max_workers: int = 4  # threads fetching in parallel; the rate limiter still spaces calls
     universe: str = "category"  # "all": every coin CoinGecko lists (/coins/list), not one sector
@@ -73,15 +73,15 @@ class IngestOptions:
     def source_names(self, available: Mapping[str, str]) -> tuple[str, ...]:
         """The sources this run fetches, from ``available`` (name -> interval): ``sources`` if
         given; else a daily ingest takes every one (the hourly ones keep their rolling window)
-        and a backfill those of its ``interval``. The equity source stays out when ``equities``
-        is False."""
+        and a backfill those of its ``interval``. (Sources that hold equities are dropped by the
+        ingestion when ``equities`` is False: :attr:`Source.holds_equities`.)"""
         if self.sources is not None:
             names: tuple[str, ...] = self.sources
         elif self.flow == "daily_ingest":
             names = tuple(available)
         else:
             names = tuple(n for n, interval in available.items() if interval == self.interval)
-        return tuple(n for n in names if self.equities or n != "yahoo")
+        return names
 
     def to_params(self) -> dict[str, Any]:
         """JSON-friendly form for logs, Prefect parameters and ``ingest_runs.details``."""

@@ -107,7 +107,11 @@ class Ingestion:
         self.end = min(options.until or last_complete_day(self.now), last_complete_day(self.now))
         self.raw = RawCollector()
         configs = dict(configs or {})
-        self.fetched_sources = options.source_names(default_sources())
+        self.fetched_sources = tuple(
+            name
+            for name in options.source_names(default_sources())
+            if options.equities or not source_class(name).holds_equities
+        )
         # The CoinGecko sector (snapshot, universe, /global) only when a source follows it: a
         # run of other sources alone (e.g. Binance) makes no CoinGecko call.
         self.needs_universe = any(source_class(n).uses_coin_universe for n in self.fetched_sources)

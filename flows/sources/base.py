@@ -93,6 +93,8 @@ class Source(ABC):
     # True: the source follows the CoinGecko coin universe (the AI category + BTC/ETH), so a
     # run that fetches it takes the sector snapshot first; False: it follows its own list.
     uses_coin_universe: ClassVar[bool] = False
+    # True: the source's series are equities (left out of a run with ``equities=False``).
+    holds_equities: ClassVar[bool] = False
     # ``aitokens.toml`` section of this source: key -> (kind, overriding environment variable);
     # kinds are checked by flows.config ("positive", "non_negative", "names", "url", or a tuple
     # of allowed values).

@@ -23,6 +23,7 @@ class YahooDaily(Source):
 
     name = "yahoo"
     table = EQUITY_DAILY
+    holds_equities = True
     settings_section = "yahoo"
     settings_schema = {
         "tickers": ("names", C.ENV_YAHOO_TICKERS),
