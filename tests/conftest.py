@@ -77,3 +77,17 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+_REPORT_RUN_FIXTURES = frozenset({"real_run", "fake_run", "any_run", "fake_warehouse"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share the session-scoped report runs on one xdist worker.
+
+    Those fixtures each run a whole pipeline and build reports (about a minute apiece); under
+    ``pytest -n 2 --dist loadgroup`` a second worker would otherwise build them all again.
+    """
+    for item in items:
+        if _REPORT_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("report_runs"))
