@@ -459,4 +459,66 @@ def placebo(
     )
 
 
-__all__ = ["MIN_PLACEBO", "PlaceboResult", "date_stats", "empirical_p", "placebo"]
+# --------------------------------------------------------------------------------- verdict
+SMALL_N = 5
+"""Below this many assets the headline is the placebo result, not the parametric KP-BMP t:
+with N = 2-4 the cross-sectional s.d. of the standardized CARs has 1-3 degrees of freedom and
+the t(N-1) reference is not to be trusted with fat-tailed, correlated returns."""
+
+
+def verdict_lines(
+    result: Any,
+    pl: PlaceboResult | None,
+    windows: Iterable[str] | None = None,
+    *,
+    what: str = "assets",
+) -> list[str]:
+    """The headline per CAR window: the mean CAR, the KP-BMP t with its p-value, and the placebo
+    p-value; with fewer than :data:`SMALL_N` assets (counted here from ``result.car``) the
+    placebo p-value is the headline and the KP-BMP t is shown without a verdict.
+
+    ``result`` is an :class:`~analysis.results.EventStudyResult` (one event).
+    """
+    car = result.car
+    t = result.tests
+    kp = t[(t["group"] == "all") & (t["kind"] == "car") & (t["test"] == "kp_bmp")].set_index(
+        "window"
+    )
+    recs = {r["window"]: r for r in (pl.records() if pl is not None else [])}
+    out = []
+    for w in list(car.columns) if windows is None else list(windows):
+        if w not in car.columns:
+            continue
+        n = int(car[w].notna().sum())
+        mean = float(car[w].mean())
+        head = f"CAR {w}: mean {100 * mean:+.1f}% across {n} {what}"
+        kp_txt = "KP-BMP t n/a"
+        if w in kp.index and np.isfinite(kp.loc[w, "stat"]):
+            kp_txt = f"KP-BMP t = {kp.loc[w, 'stat']:.2f} (p = {kp.loc[w, 'pvalue']:.3f})"
+        r = recs.get(w)
+        unit = "hours" if pl is not None and pl.calendar == HOURLY else "dates"
+        pl_txt = (
+            f"placebo p = {r['p_value']:.3f} among {r['n_placebo']} placebo {unit}"
+            if r is not None and r["p_value"] is not None
+            else "no placebo distribution"
+            + (f" ({pl.reason})" if pl is not None and pl.reason else "")
+        )
+        if n >= SMALL_N:
+            out.append(f"{head}; {kp_txt}; {pl_txt}")
+        else:
+            out.append(
+                f"{head}; {pl_txt}, the verdict since N = {n} < {SMALL_N} is too few assets "
+                f"for the parametric tests ({kp_txt}, for reference only)"
+            )
+    return out
+
+
+__all__ = [
+    "MIN_PLACEBO",
+    "SMALL_N",
+    "PlaceboResult",
+    "date_stats",
+    "empirical_p",
+    "placebo",
+    "verdict_lines",
+]
