@@ -288,8 +288,12 @@ def _rbar(resid: np.ndarray, present: np.ndarray, n: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(z, norm, out=z, where=norm > 0)
         z[~(norm[..., 0] > 0)] = 0.0
-        sz = np.matmul(pm[full], z)  # (D, C, L1)
-        off[full] = np.einsum("dcl,dcl->dc", sz, sz) - pm[full].sum(axis=-1)
+        if present[full].all():  # every pair in every column: one sum for all columns
+            sz1 = z.sum(axis=1)  # (D, L1)
+            off[full] = (np.einsum("dl,dl->d", sz1, sz1) - n_a)[:, None]
+        else:
+            sz = np.matmul(pm[full], z)  # (D, C, L1)
+            off[full] = np.einsum("dcl,dcl->dc", sz, sz) - pm[full].sum(axis=-1)
     part = np.flatnonzero(gaps)
     if part.size:  # pairwise-complete correlations, as pandas' DataFrame.corr(min_periods=20)
         r = resid[part]
@@ -431,14 +435,18 @@ def placebo(
     chunk = max(1, CHUNK_VALUES // max(1, n_a * width))
     caars, kps, kept_pos = [], [], []
     short = 0
+    rows = np.concatenate([acol, bcol]) if bcol is not None else acol
+    complete = not np.isnan(values[rows]).any()  # then every asset is kept on every date
     for lo in range(0, cand_ok.size, chunk):
         pos = cand_ok[lo : lo + chunk]
         y, x = gather(pos)
-        ok = kept_mask(study, y, x).all(axis=1)
+        ok = np.ones(pos.size, dtype=bool) if complete else kept_mask(study, y, x).all(axis=1)
         short += int((~ok).sum())
         if not ok.any():
             continue
-        stats = date_stats(study, y[ok], None if x is None else x[ok])
+        if not ok.all():
+            y, x = y[ok], None if x is None else x[ok]
+        stats = date_stats(study, y, x)
         caars.append(stats.caar)
         kps.append(stats.kp)
         kept_pos.append(pos[ok])
