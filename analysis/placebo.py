@@ -500,9 +500,9 @@ def verdict_lines(
         n = int(car[w].notna().sum())
         mean = float(car[w].mean())
         head = f"CAR {w}: mean {100 * mean:+.1f}% across {n} {what}"
-        kp_txt = "KP-BMP t n/a"
+        kp_txt = "KP-adjusted BMP t n/a"
         if w in kp.index and np.isfinite(kp.loc[w, "stat"]):
-            kp_txt = f"KP-BMP t = {kp.loc[w, 'stat']:.2f} (p = {kp.loc[w, 'pvalue']:.3f})"
+            kp_txt = f"KP-adjusted BMP t = {kp.loc[w, 'stat']:.2f} (p = {kp.loc[w, 'pvalue']:.3f})"
         r = recs.get(w)
         unit = "hours" if pl is not None and pl.calendar == HOURLY else "dates"
         pl_txt = (
