@@ -811,8 +811,12 @@ def leg_text(lr: LegResult, study_id: str) -> str:
         f"=== {lr.leg.title} ({study_id}): {len(res.params)} pairs kept, "
         f"{len(excluded)} excluded ==="
     )
+    from analysis.robustness import portfolio_kp_sentence
+
     text = f"{head}\n{res.summary().as_text()}\nExcluded: {ex}."
-    extra = placebo_text(lr)
+    cars = list(res.car.columns)
+    why = portfolio_kp_sentence(res, "[0,3]" if "[0,3]" in cars else cars[0]) if cars else ""
+    extra = "\n".join(t for t in (placebo_text(lr), why) if t)
     return f"{text}\n{extra}" if extra else text
 
 

@@ -183,3 +183,36 @@ def test_placebo_size_under_the_null_and_power_against_a_common_shock() -> None:
     p_pl, p_kp = _simulate(300, shock=3.0, seed=12, b=79)
     power_pl, power_kp = (p_pl <= 0.05).mean(axis=0), (p_kp <= 0.05).mean(axis=0)
     assert power_pl[0] >= power_kp[0] and power_pl[0] > 0.8, (power_pl, power_kp)
+
+
+def test_hourly_placebo_hours_equal_the_engine(sora_hourly_csv) -> None:
+    """On the hourly clock the placebo dates are hours; each equals the engine's study of that
+    hour (the catalog's date-only events block their whole UTC day)."""
+    prices = pd.read_csv(sora_hourly_csv)
+    prices["date"] = pd.to_datetime(prices.pop("ts")).dt.tz_convert("UTC").dt.tz_localize(None)
+    toks = _tokens(prices)
+    kw = dict(estimation_window=(-240, -25), event_window=(-24, 24), car_windows=[(0, 0), (0, 5)])
+    study = EventStudy(
+        [get_event("sora")],
+        assets=toks,
+        interval="1h",
+        **kw,  # type: ignore[arg-type]
+    )
+    pl = placebo(study, prices, catalog=DEFAULT_EVENTS)
+    assert pl.calendar == "crypto_1h" and pl.n_placebo > 1000
+    hours = pl.dates.to_numpy()
+    # no placebo window (-24..+24 hours) overlaps the window of NVIDIA's results (hour 0 =
+    # 2024-02-21 22:00 close, from 21:20 UTC) or of Sora (2024-02-15 19:00)
+    for h0 in ("2024-02-21T22:00", "2024-02-15T19:00"):
+        gap = np.abs((hours - np.datetime64(h0)) / np.timedelta64(1, "h"))
+        assert gap.min() > 48
+    caar, kp, n = _engine(study, prices)
+    np.testing.assert_allclose(pl.real_caar, caar, rtol=0, atol=TOL)
+    np.testing.assert_allclose(pl.real_kp, kp, rtol=0, atol=TOL)
+    for i in (0, pl.n_placebo - 1):
+        when = (pd.Timestamp(pl.dates[i]) - pd.Timedelta(minutes=30)).tz_localize("UTC")
+        one = EventStudy([when.isoformat()], assets=toks, interval="1h", **kw)  # type: ignore[arg-type]
+        caar, kp, n = _engine(one, prices)
+        assert n == pl.n_assets
+        np.testing.assert_allclose(pl.caar[i], caar, rtol=0, atol=TOL)
+        np.testing.assert_allclose(pl.kp[i], kp, rtol=0, atol=TOL)

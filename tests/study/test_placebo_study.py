@@ -47,6 +47,8 @@ def test_each_leg_carries_one_placebo_record_per_car_window(payload, sora_prices
     r03 = got[WINDOWS.index("[0,3]")]
     assert r03["p_value"] == pytest.approx(2 / (r03["n_placebo"] + 1))
     assert "Placebo (calendar-time): the same study on" in text
+    # the portfolio line explained (issue 12 item 5): own-model t 4.71 against KP-BMP 2.38
+    assert "The equal-weight portfolio's t for CAR[0,3] (4.71) and the KP-BMP t (2.38)" in text
     # two equities: the placebo p-value is the verdict, the parametric t only for reference
     eq = text[text.index("Equities vs SPY") :]
     assert "N = 2 < 5 is too few assets for the parametric tests" in eq
