@@ -38,6 +38,8 @@ covers (``tests/analysis/test_placebo.py``).
 
 References
 ----------
+Brown, S. J. and Warner, J. B. (1980). Measuring security price performance. *Journal of
+Financial Economics* 8(3), 205-258.
 Brown, S. J. and Warner, J. B. (1985). Using daily stock returns: the case of event studies.
 *Journal of Financial Economics* 14(1), 3-31.
 Kolari, J. W. and Pynnonen, S. (2010). Event study testing with cross-sectional correlation of
@@ -143,9 +145,8 @@ class PlaceboResult:
 
     def frame(self) -> pd.DataFrame:
         """:meth:`records` as a frame indexed by window."""
-        return (
-            pd.DataFrame(self.records()).set_index("window") if self.records() else (pd.DataFrame())
-        )
+        recs = self.records()
+        return pd.DataFrame(recs).set_index("window") if recs else pd.DataFrame()
 
     def distribution(self) -> pd.DataFrame:
         """The placebo CAARs, one row per placebo date, one column per CAR window."""
