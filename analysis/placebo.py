@@ -93,6 +93,26 @@ class PlaceboResult:
     dropped: dict[str, int] = field(default_factory=dict)
     reason: str = ""
 
+    @classmethod
+    def skipped(
+        cls, windows: list[str], reason: str, calendar: str = "", assets: list[str] | None = None
+    ) -> PlaceboResult:
+        """A result without a distribution, saying why."""
+        nan = np.full(len(windows), np.nan)
+        empty = np.zeros((0, len(windows)))
+        return cls(
+            windows,
+            assets or [],
+            calendar,
+            None,
+            pd.DatetimeIndex([]),
+            nan,
+            nan,
+            empty,
+            empty,
+            reason=reason,
+        )
+
     @property
     def n_placebo(self) -> int:
         return len(self.dates)
@@ -355,20 +375,8 @@ def placebo(
     windows = [_label(*w) for w in study.car_windows]
     empty = np.zeros((0, len(windows)))
 
-    def skip(why: str, cal: str = "", assets: list[str] | None = None) -> PlaceboResult:
-        nan = np.full(len(windows), np.nan)
-        return PlaceboResult(
-            windows,
-            assets or [],
-            cal,
-            None,
-            pd.DatetimeIndex([]),
-            nan,
-            nan,
-            empty,
-            empty,
-            reason=why,
-        )
+    def skip(why: str, cal: str = "") -> PlaceboResult:
+        return PlaceboResult.skipped(windows, why, cal)
 
     if len(study.events) != 1:
         return skip(f"{len(study.events)} events: the placebo needs one shared date")

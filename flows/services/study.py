@@ -712,18 +712,24 @@ def leg_placebo(plan: Plan, leg: Leg) -> PlaceboResult | None:
     """The calendar-time placebo distribution of one leg (``None`` when the request turned it
     off or the study has several events): the leg's identical study on every pseudo-date of its
     series' history outside the catalog's event windows (:func:`analysis.placebo.placebo`)."""
-    from analysis.placebo import placebo
+    from analysis import EventStudyInputError
+    from analysis.eventstudy import _label
+    from analysis.placebo import PlaceboResult, placebo
 
     if not plan.request.placebo or len(leg.study.events) != 1:
         return None
     panel = leg.panel if leg.placebo_panel is None else leg.placebo_panel
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the fit of the leg has reported the data's warnings
-        return placebo(
-            leg.study,
-            panel[["date", "symbol", "close", "market_cap", "asset_class"]],
-            catalog=plan.catalog,
-        )
+        try:
+            return placebo(
+                leg.study,
+                panel[["date", "symbol", "close", "market_cap", "asset_class"]],
+                catalog=plan.catalog,
+            )
+        except EventStudyInputError as exc:  # the study stands; its placebo says why it is absent
+            windows = [_label(*w) for w in leg.study.car_windows]
+            return PlaceboResult.skipped(windows, f"the placebo history could not be read: {exc}")
 
 
 def run_plan(plan: Plan) -> list[LegResult]:
