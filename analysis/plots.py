@@ -809,3 +809,79 @@ __all__ = [
     "test_table",
     "use_report_style",
 ]
+
+
+# --------------------------------------------------------------------------- verdict figures
+def plot_placebo(pl, windows: Sequence[str] = ("[0,1]", "[0,3]", "[0,10]")) -> Figure:
+    """Histograms of the placebo CAARs (:class:`analysis.placebo.PlaceboResult`), one panel per
+    CAR window, with the real CAAR marked and its empirical two-sided p-value in the title."""
+    wins = [w for w in windows if w in pl.windows] or list(pl.windows[:3])
+    fig, axes = plt.subplots(1, len(wins), figsize=(12, 4.2), squeeze=False)
+    unit = "hours" if pl.calendar == HOURLY else "dates"
+    p = pl.p_value
+    for ax, w in zip(axes[0], wins, strict=True):
+        c = pl.windows.index(w)
+        vals = 100 * pl.caar[:, c][np.isfinite(pl.caar[:, c])]
+        real = 100 * pl.real_caar[c]
+        ax.hist(vals, bins=min(40, max(10, vals.size // 4)), color="#9fb7d4", edgecolor="white")
+        ax.axvline(real, color=EVENT_COLOR, lw=2.5, label=f"event: {real:+.1f}%")
+        ax.set_title(f"CAR{w}: placebo p = {p[c]:.3f}", fontsize=12)
+        ax.set_xlabel("CAAR (%)")
+        ax.legend(loc="upper left", frameon=False)
+    axes[0][0].set_ylabel(f"placebo {unit}")
+    fig.suptitle(
+        f"Placebo distribution: the same study of the same {pl.n_assets} assets on "
+        f"{pl.n_placebo} other {unit}",
+        fontweight="bold",
+    )
+    return fig
+
+
+_SPEC_FACTORS = (
+    ("benchmark", "Benchmark"),
+    ("model", "Model"),
+    ("estimation", "Estimation"),
+    ("returns", "Returns"),
+)
+
+
+def plot_specification_curve(grid) -> Figure:
+    """Specification curve (Simonsohn, Simmons & Nelson 2020) of a
+    :class:`analysis.robustness.RobustnessGrid`: the CAARs sorted, filled where the
+    specification agrees with the baseline (same sign, headline test significant at 5%), the
+    baseline marked; below, which choice each specification made."""
+    t = grid.frame().sort_values("caar").reset_index(drop=True)
+    levels: list[tuple[str, str]] = []
+    for col, _ in _SPEC_FACTORS:
+        levels += [(col, v) for v in dict.fromkeys(t[col])]
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(12, 7.5),
+        sharex=True,
+        gridspec_kw={"height_ratios": [2.2, max(2.0, 0.28 * len(levels))]},
+    )
+    x = np.arange(len(t))
+    y = 100 * t["caar"].to_numpy()
+    agree = t["agrees"].to_numpy(dtype=bool)
+    top.scatter(x[agree], y[agree], color="#1f77b4", s=36, label="agrees (p < 0.05, same sign)")
+    top.scatter(
+        x[~agree], y[~agree], facecolor="white", edgecolor="#1f77b4", s=36, label="does not"
+    )
+    b = np.flatnonzero(t["baseline"].to_numpy(dtype=bool))
+    top.scatter(x[b], y[b], marker="D", color=EVENT_COLOR, s=70, zorder=3, label="baseline")
+    top.axhline(0, color="black", lw=0.8)
+    top.set_ylabel(f"CAAR{grid.window} (%)")
+    top.set_title(
+        f"Specification curve: {grid.n_agree} of {len(t)} specifications agree with the baseline"
+    )
+    top.legend(loc="upper left", frameon=False)
+    for i, (col, val) in enumerate(levels):
+        hit = (t[col] == val).to_numpy()
+        bottom.scatter(x[hit], np.full(hit.sum(), i), marker="|", s=120, color="#444444")
+    bottom.set_yticks(range(len(levels)))
+    bottom.set_yticklabels([f"{dict(_SPEC_FACTORS)[c]}: {v}" for c, v in levels])
+    bottom.invert_yaxis()
+    bottom.set_xlabel("Specification (sorted by CAAR)")
+    bottom.grid(axis="x", visible=False)
+    return fig

@@ -101,6 +101,12 @@ from warehouse.errors import InputError
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--no-save", is_flag=True, help="Do not store the run in study_runs.")
 @click.option(
+    "--no-placebo",
+    is_flag=True,
+    help="Skip the calendar-time placebo distribution (on by default for one shared event "
+    "date: the same study on every other date of the history outside catalog event windows).",
+)
+@click.option(
     "--rerun",
     "rerun",
     default=None,
@@ -126,6 +132,7 @@ def study_command(
     min_obs: int | None,
     json_file: Path | None,
     no_save: bool,
+    no_placebo: bool,
     rerun: str | None,
     db: Path | None,
 ) -> None:
@@ -194,6 +201,7 @@ def study_command(
         sources=list(sources),
         min_obs=min_obs,
         interval=interval,
+        placebo=not no_placebo,
     )
     outcome = execute_study(db, req, save=not no_save)
     for line in outcome.lines:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analysis import Event, EventStudy, EventStudyResult
+    from analysis.placebo import PlaceboResult
     from warehouse.studies import SeriesChoice, StudyRecord
 
 DEFAULT_EQUITIES = ("NVDA", "AMD")
@@ -95,6 +96,7 @@ class StudyRequest:
     sources: list[str] = field(default_factory=list)
     min_obs: int | None = None
     interval: str = "1d"
+    placebo: bool = True  # calendar-time placebo inference for a study with one shared date
 
     @property
     def hourly(self) -> bool:
@@ -127,6 +129,8 @@ class StudyRequest:
             args += ["--source", s]
         if self.min_obs is not None:
             args += ["--min-obs", str(self.min_obs)]
+        if not self.placebo:
+            args.append("--no-placebo")
         return " ".join(shlex.quote(a) for a in args)
 
 
@@ -143,6 +147,9 @@ class Leg:
     panel: pd.DataFrame
     study: EventStudy
     notes: list[str] = field(default_factory=list)
+    # the whole history of the leg's series for the placebo dates, when ``panel`` holds only the
+    # event's span (hourly legs); daily legs read every close already
+    placebo_panel: pd.DataFrame | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         roles = {a: "asset" for a in self.assets} | {self.benchmark: "benchmark"}
@@ -181,6 +188,7 @@ class Plan:
     legs: list[Leg]
     notes: list[str]
     time_sources: dict[str, str] = field(default_factory=dict)  # event -> where its time is from
+    catalog: list[Event] = field(default_factory=list)  # every catalog event (placebo avoids them)
 
 
 def _resolve_events(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> list[Event]:
@@ -406,8 +414,10 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     reach = pd.Timedelta(days=int(max(abs(win[0]), abs(win[1])) * 1.5) + 7)
     days = [pd.Timestamp(e.map("crypto").session) for e in events]
     confounders, descriptions = [], {e.name: e.description for e in events}
+    catalog_list: list[Event] = []
     for row in catalog_events(con):
         descriptions.setdefault(row["name"], row["description"])
+        catalog_list.append(Event(row["name"], row["when"], row["description"], row["kind"]))
         if not row["is_confounder"] or row["name"] in studied:
             continue
         ev = Event(row["name"], row["when"], row["description"], row["kind"])
@@ -420,7 +430,14 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
             con, req, events, confounders, est=est, win=win, cars=cars
         )
         return Plan(
-            req, events, descriptions, confounders, legs, notes + hourly_notes, time_sources
+            req,
+            events,
+            descriptions,
+            confounders,
+            legs,
+            notes + hourly_notes,
+            time_sources,
+            catalog_list,
         )
 
     catalog = series_catalog(con)
@@ -486,7 +503,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
         panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
         study = _leg_study(req, events, confounders, syms, bench, choices, est, win, cars)
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
-    return Plan(req, events, descriptions, confounders, legs, notes, time_sources)
+    return Plan(req, events, descriptions, confounders, legs, notes, time_sources, catalog_list)
 
 
 def _time_sources(
@@ -657,7 +674,14 @@ def _plan_hourly(
     study = _leg_study(
         req, events, confounders, token_syms, bench, choices, est, win, cars, interval="1h"
     )
-    return [Leg("tokens", title, token_syms, bench, choices, panel, study)], notes
+    leg = Leg("tokens", title, token_syms, bench, choices, panel, study)
+    if req.placebo and len(events) == 1:
+        from warehouse.studies import load_hourly_series
+
+        leg.placebo_panel = load_hourly_series(
+            con, [(choices[s].asset_id, choices[s].source) for s in [*token_syms, bench]]
+        )
+    return [leg], notes
 
 
 # ---------------------------------------------------------------------------------- estimation
@@ -666,6 +690,7 @@ class LegResult:
     leg: Leg
     result: EventStudyResult
     warnings: list[str]
+    placebo: PlaceboResult | None = None
 
 
 def fit_leg(study: EventStudy, panel: pd.DataFrame, title: str) -> tuple[Any, list[str]]:
@@ -683,11 +708,35 @@ def fit_leg(study: EventStudy, panel: pd.DataFrame, title: str) -> tuple[Any, li
     return result, list(dict.fromkeys(notes))
 
 
+def leg_placebo(plan: Plan, leg: Leg) -> PlaceboResult | None:
+    """The calendar-time placebo distribution of one leg (``None`` when the request turned it
+    off or the study has several events): the leg's identical study on every pseudo-date of its
+    series' history outside the catalog's event windows (:func:`analysis.placebo.placebo`)."""
+    from analysis import EventStudyInputError
+    from analysis.eventstudy import _label
+    from analysis.placebo import PlaceboResult, placebo
+
+    if not plan.request.placebo or len(leg.study.events) != 1:
+        return None
+    panel = leg.panel if leg.placebo_panel is None else leg.placebo_panel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit of the leg has reported the data's warnings
+        try:
+            return placebo(
+                leg.study,
+                panel[["date", "symbol", "close", "market_cap", "asset_class"]],
+                catalog=plan.catalog,
+            )
+        except EventStudyInputError as exc:  # the study stands; its placebo says why it is absent
+            windows = [_label(*w) for w in leg.study.car_windows]
+            return PlaceboResult.skipped(windows, f"the placebo history could not be read: {exc}")
+
+
 def run_plan(plan: Plan) -> list[LegResult]:
     out = []
     for leg in plan.legs:
         result, notes = fit_leg(leg.study, leg.panel, leg.title)
-        out.append(LegResult(leg, result, notes))
+        out.append(LegResult(leg, result, notes, leg_placebo(plan, leg)))
     return out
 
 
@@ -768,7 +817,47 @@ def leg_text(lr: LegResult, study_id: str) -> str:
         f"=== {lr.leg.title} ({study_id}): {len(res.params)} pairs kept, "
         f"{len(excluded)} excluded ==="
     )
-    return f"{head}\n{res.summary().as_text()}\nExcluded: {ex}."
+    from analysis.robustness import portfolio_kp_sentence
+
+    text = f"{head}\n{res.summary().as_text()}\nExcluded: {ex}."
+    cars = list(res.car.columns)
+    why = portfolio_kp_sentence(res, "[0,3]" if "[0,3]" in cars else cars[0]) if cars else ""
+    extra = "\n".join(t for t in (placebo_text(lr), why) if t)
+    return f"{text}\n{extra}" if extra else text
+
+
+def placebo_text(lr: LegResult) -> str:
+    """The placebo table and the headline per CAR window (the placebo p-value is the headline
+    below five assets); empty for a multi-event leg."""
+    from analysis.placebo import verdict_lines
+
+    pl = lr.placebo
+    if pl is None:
+        return ""
+    lines = []
+    if pl.reason:
+        lines.append(f"Placebo (calendar-time): not computed ({pl.reason}).")
+    else:
+        unit = "hours" if lr.leg.study.interval == "1h" else "dates"
+        lines.append(
+            f"Placebo (calendar-time): the same study on {pl.n_placebo} placebo {unit} of the "
+            f"same {pl.n_assets} assets (of {pl.candidates} with full windows; left out: "
+            + "; ".join(f"{v} {k}" for k, v in pl.dropped.items())
+            + "). Two-sided empirical p-value of the real CAAR and KP-BMP t among them:"
+        )
+        for r in pl.records():
+            kp = "n/a" if r["kp_t"] is None else f"{r['kp_t']:.2f}"
+            pk = "n/a" if r["p_value_kp"] is None else f"{r['p_value_kp']:.3f}"
+            caar = "n/a" if r["caar"] is None else f"{r['caar']:+.4f}"
+            p = "n/a" if r["p_value"] is None else f"{r['p_value']:.3f}"
+            lo, hi = r["placebo_caar_q025"], r["placebo_caar_q975"]
+            band = "" if lo is None else f", 95% of placebo CAARs in [{lo:+.4f}, {hi:+.4f}]"
+            lines.append(
+                f"  {r['window']:>8}  CAAR {caar} (placebo p {p}{band})  "
+                f"KP-BMP t {kp} (placebo p {pk})"
+            )
+    lines += [f"Headline: {v}." for v in verdict_lines(lr.result, pl)]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- persistence
@@ -910,7 +999,13 @@ class StudyOutcome:
             "saved": self.saved,
             "command": self.request.command(),
             "headline": self.lines[0],
-            "legs": {lr.leg.name: lr.result.to_dict() for lr in self.results},
+            "legs": {
+                lr.leg.name: {
+                    **lr.result.to_dict(),
+                    "placebo": lr.placebo.records() if lr.placebo is not None else [],
+                }
+                for lr in self.results
+            },
             "study_ids": self.study_ids,
         }
 

@@ -29,6 +29,8 @@ EVENT_FIGURES = (
     "04_portfolio_ar_car",
     "05_equities_indexed",
     "06_equities_ar_car",
+    "08_placebo",
+    "09_specification_curve",
 )
 SECTOR_FIGURES_PRICES_ONLY = ("04_sector_vs_nvda_btc", "05_rolling_correlation")
 SECTOR_FIGURES_FULL = (

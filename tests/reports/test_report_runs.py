@@ -36,7 +36,7 @@ def test_main_job_runs_import_skips_ingest_and_reports(real_run):
     )
     assert lines[2] == "  ingest  skipped  --offline"
     assert lines[3].startswith("  study   ok       saved as st-")
-    assert lines[4] == "  report  ok       8 figures"
+    assert lines[4] == "  report  ok       10 figures"
     assert lines[5] == f"  report  {real_run.out / 'sora_event_study.html'}"
     assert lines[6] == f"  report  {real_run.out / 'ai_sector.html'}"
     assert lines[7].startswith("  caveat  ingest skipped (--offline)")
@@ -108,6 +108,10 @@ def test_event_report_holds_tests_headline_first_and_caveats(real_run):
     for text in (
         "Headline",
         "KP-adjusted BMP t =",
+        "placebo p = 0.016 among 123 placebo dates",  # CAR[0,3] of the tokens
+        "too few assets for the parametric tests",  # the two equities: the placebo decides
+        "specifications agree with the baseline",
+        "The equal-weight portfolio's t for CAR[0,3] (4.71)",
         "Equities (against SPY, NYSE sessions)",
         "Excluded assets:",
         "nvda_q4fy24 falls on day +6 (2024-02-21)",

@@ -131,6 +131,7 @@ def test_output_states_the_hour_0_mapping_and_the_source_of_the_time(hourly_run)
         "excluded",
         "flags",
         "portfolios",
+        "placebo",
     }
     assert leg["spec"]["interval"] == "1h" and leg["spec"]["event_policy"] == "hour_0_floor"
     assert payload["command"].startswith("aitokens study --interval 1h --event sora --event-time")

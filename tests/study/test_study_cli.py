@@ -185,6 +185,7 @@ def test_json_file_holds_each_legs_to_json(sora_run):
         "excluded",
         "flags",
         "portfolios",
+        "placebo",
     }
     car = {(r["asset"], r["window"]): r["value"] for r in tokens["results"] if r["kind"] == "car"}
     assert set(car) == {
