@@ -152,9 +152,11 @@ class GroupResults:
         return {
             "as_of": self.as_of,
             "members": self.members,
-            "caar": json.loads(self.caar.to_json(orient="records")),
-            "tests": json.loads(self.tests.to_json(orient="records")),
-            "differences": json.loads(self.differences.to_json(orient="records")),
+            "caar": json.loads(self.caar.to_json(orient="records", double_precision=15)),
+            "tests": json.loads(self.tests.to_json(orient="records", double_precision=15)),
+            "differences": json.loads(
+                self.differences.to_json(orient="records", double_precision=15)
+            ),
             "notes": self.notes(),
         }
 

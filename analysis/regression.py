@@ -232,7 +232,10 @@ class RegressionResult:
             "rsquared": num(self.rsquared),
             "coefficients": terms,
             "assets": [f"{e}/{a}" for e, a in self.data.index],
-            "dropped": json.loads(self.dropped.to_json(orient="records")),
+            "data": json.loads(
+                self.data.reset_index().to_json(orient="records", double_precision=15)
+            ),
+            "dropped": json.loads(self.dropped.to_json(orient="records", double_precision=15)),
         }
 
 

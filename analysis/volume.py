@@ -126,14 +126,16 @@ class VolumeResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "interval": self.interval,
-            "tests": json.loads(self.tests.to_json(orient="records")),
+            "tests": json.loads(self.tests.to_json(orient="records", double_precision=15)),
             "abnormal": {
                 m: json.loads(
-                    f.set_axis([f"{e}/{a}" for e, a in f.columns], axis=1).to_json(orient="index")
+                    f.set_axis([f"{e}/{a}" for e, a in f.columns], axis=1).to_json(
+                        orient="index", double_precision=15
+                    )
                 )
                 for m, f in self.abnormal.items()
             },
-            "excluded": json.loads(self.excluded.to_json(orient="records")),
+            "excluded": json.loads(self.excluded.to_json(orient="records", double_precision=15)),
         }
 
 

@@ -957,7 +957,7 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
     group_id = new_group_id()
     legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
     if req.measure == "volume" and second is not None:
-        legs = {k.split(":", 1)[1]: v for k, v in second.texts.items() if k.startswith("volume:")}
+        legs = dict(second.texts)  # abnormal volume (and groups, regression) replace the tables
     elif second is not None:
         legs.update(second.texts)
     lines = [headline(plan, results), *context_lines(plan, results)]
