@@ -123,6 +123,9 @@ class VolumeResult:
     def __str__(self) -> str:
         return self.summary().as_text()
 
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "interval": self.interval,

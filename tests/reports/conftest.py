@@ -29,6 +29,7 @@ EVENT_FIGURES = (
     "04_portfolio_ar_car",
     "05_equities_indexed",
     "06_equities_ar_car",
+    "06b_compute_tokens_vs_gpu",
 )
 SECTOR_FIGURES_PRICES_ONLY = ("04_sector_vs_nvda_btc", "05_rolling_correlation")
 SECTOR_FIGURES_FULL = (
