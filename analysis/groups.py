@@ -88,7 +88,8 @@ class GroupResults:
             for cells, label in ((caar_cell, "CAAR [N]"), (kp_cell, "KP-BMP (p)")):
                 table = c.assign(cell=cells).pivot(index="group", columns="window", values="cell")
                 table = table[order].fillna("")
-                table.index.name = label
+                table.insert(0, "", label)
+                table.index.name = None
                 smry.add_df(table, index=True, header=True)
             smry.add_text(
                 "CAAR [N] of each group's own pairs, and the Kolari & Pynnonen (2010) adjusted "

@@ -97,6 +97,7 @@ class VolumeResult:
                 continue
             table = pd.DataFrame(
                 {
+                    "model": MODEL_LABELS[model],
                     "mean AV": sub["mean"].map(lambda v: f"{v:.4f}"),
                     "N": sub["n"].astype(str),
                     "t (cs)": [_cell(s, p) for s, p in zip(sub["t_cs"], sub["p_cs"], strict=True)],
@@ -108,7 +109,6 @@ class VolumeResult:
             )
             table.index = list(sub["window"])
             table.index.name = None
-            smry.add_text(f"{MODEL_LABELS[model].capitalize()} abnormal log volume:")
             smry.add_df(table, index=True, header=True)
         smry.add_text(
             "AV = ln(1 + USD volume) less its estimation-window mean (mean-adjusted) or less the "

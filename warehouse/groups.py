@@ -403,7 +403,7 @@ def load_volumes(
     frame = con.execute(
         f"SELECT p.{col} AS date, p.symbol, p.volume_usd FROM {table} AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
-        "USING (asset_id, source) ORDER BY p.symbol, p.date",
+        "USING (asset_id, source) ORDER BY p.symbol, 1",
         [[a for a, _ in pairs], [s for _, s in pairs]],
     ).df()
     frame["date"] = pd.to_datetime(frame["date"])

@@ -38,6 +38,11 @@ def check_request(req: StudyRequest) -> None:
         raise InputError(f"--measure {req.measure!r} is not one of {', '.join(MEASURES)}")
     if req.regress:
         parse_regressors(req.regress)
+        if req.hourly:
+            raise InputError(
+                "--regress uses daily characteristics (market cap at day -6, closes on days -31 "
+                "and -6, volume over days -30..-6): run it with --interval 1d"
+            )
     elif req.wls or req.regress_window:
         raise InputError("--wls and --regress-window go with --regress NAMES")
 

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from flows.cli import main
+from tests.study.test_hourly_study import hourly_db, hourly_template  # noqa: F401 (fixtures)
 
 GROUP_OF_ONE = "Group compute holds one asset (RNDR): a group of one gives no cross-sectional test."
 
@@ -161,6 +162,7 @@ def test_regressors_without_data_exit_2(sora_db: Path, capsys):
         (["--wls"], "--wls and --regress-window go with --regress NAMES"),
         (["--regress", "group:nosuch"], "group nosuch, which is not in the groups table"),
         (["--regress", "beta", "--regress-window", "0:30"], "lies outside the event window"),
+        (["--regress", "beta", "--interval", "1h"], "run it with --interval 1d"),
     ],
 )
 def test_bad_second_stage_options_exit_2(sora_db: Path, capsys, args, message):
@@ -174,7 +176,8 @@ def test_measure_volume(sora_db: Path, capsys, tmp_path: Path):
     args = ["study", "--event", "sora", "--measure", "volume", "--no-equities", "--json", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "Mean-adjusted abnormal log volume" in text and "Market-adjusted" in text
+    assert "Abnormal log volume (Campbell & Wasley 1996), days" in text
+    assert "mean-adjusted" in text and "market-adjusted" in text
     assert "Not saved (abnormal volume runs are not stored)." in text
     payload = json.loads(out.read_text())
     tests = {(r["model"], r["window"]): r for r in payload["volume"]["tokens"]["tests"]}
@@ -182,3 +185,27 @@ def test_measure_volume(sora_db: Path, capsys, tmp_path: Path):
     assert payload["saved"] is False
     with duckdb.connect(str(sora_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM study_runs").fetchone() == (0,)
+
+
+@pytest.mark.usefixtures("hourly_db")  # the real hourly panel at $AITOKENS_DB
+def test_measure_volume_on_the_hourly_clock(capsys, tmp_path: Path, sora_hourly_csv):
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path / "h.json"
+    args = ["study", "--interval", "1h", "--event", "sora", "--estimation", "-720:-25"]
+    args += ["--window", "-24:72", "--car", "0:23", "--no-equities", "--measure", "volume"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert "Abnormal log volume (Campbell & Wasley 1996), hours" in capsys.readouterr().out
+    vol = json.loads(out.read_text())["volume"]["tokens"]
+    assert vol["interval"] == "1h"
+    # hour 0 of Sora (18:00 UTC) is the hour closing 19:00; AV from the CSV by hand
+    csv = pd.read_csv(sora_hourly_csv, parse_dates=["ts"])
+    fet = csv[csv["symbol"] == "FET"].set_index("ts")["volume_usd"]
+    h0 = pd.Timestamp("2024-02-15T19:00Z")
+    est = np.log1p(fet.loc[h0 - pd.Timedelta(hours=720) : h0 - pd.Timedelta(hours=25)])
+    assert len(est) == 696
+    want = np.log1p(fet.loc[h0]) - est.mean()
+    assert vol["abnormal"]["mean_adjusted"]["0"]["sora/FET"] == pytest.approx(want, rel=1e-12)
+    tests = {(r["model"], r["window"]): r for r in vol["tests"]}
+    assert tests[("mean_adjusted", "[0,23]")]["n"] == 7
