@@ -91,6 +91,8 @@ class VolumeResult:
         smry = Summary()
         smry.add_title(f"Abnormal log volume (Campbell & Wasley 1996), {self.period}s")
         t = self.tests
+        if t.empty:  # summary2 needs one table to lay the text out
+            smry.add_df(pd.DataFrame({"abnormal volume": ["no asset has volume data"]}))
         for model in VOLUME_MODELS:
             sub = t[t["model"] == model]
             if sub.empty:

@@ -179,6 +179,14 @@ def run(
             out.texts[f"volume:{lr.leg.name}"] = (
                 f"=== {lr.leg.title}: abnormal volume ===\n{vr.summary().as_text()}"
             )
+    if req.measure == "volume" and not any(v.abnormal for v in out.volume.values()):
+        why = "; ".join(
+            f"{r.asset}: {r.reason}" for v in out.volume.values() for r in v.excluded.itertuples()
+        )
+        raise InputError(
+            f"--measure volume: no asset has USD volume over the estimation window ({why}); "
+            "import or ingest prices with volume first"
+        )
     return out
 
 

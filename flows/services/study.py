@@ -907,7 +907,7 @@ class StudyOutcome:
     group_id: str
     saved: bool
     lines: list[str]  # the headline, then the context lines
-    leg_texts: dict[str, str]  # leg name -> its summary tables
+    leg_texts: dict[str, str]  # leg name (or 'groups:tokens', 'regression', ...) -> its text
     second: Any = None  # flows.services.second_stage.SecondStage (groups, regression, volume)
 
     @property

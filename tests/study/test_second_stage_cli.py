@@ -209,3 +209,13 @@ def test_measure_volume_on_the_hourly_clock(capsys, tmp_path: Path, sora_hourly_
     assert vol["abnormal"]["mean_adjusted"]["0"]["sora/FET"] == pytest.approx(want, rel=1e-12)
     tests = {(r["model"], r["window"]): r for r in vol["tests"]}
     assert tests[("mean_adjusted", "[0,23]")]["n"] == 7
+
+
+def test_measure_volume_without_any_volume_exits_2(sora_db: Path, capsys):
+    with duckdb.connect(str(sora_db)) as con:
+        con.execute("UPDATE imported_daily SET volume_usd = NULL")
+    args = ["study", "--event", "sora", "--assets", "FET,AGIX", "--no-equities"]
+    assert main([*args, "--measure", "volume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Error: --measure volume: no asset has USD volume over the estimation")
+    assert "AGIX: 0 estimation periods with volume, fewer than 55" in err and "\n" not in err
