@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from statsmodels.iolib.summary import Summary
+from statsmodels.regression.linear_model import OLS, WLS
+from statsmodels.tools.tools import add_constant
 
 from analysis.calendars import sessions
 from analysis.errors import EventStudyInputError
@@ -281,7 +282,7 @@ def fit_cross_section(
             f"constant and needs at least {need} assets; {len(used)} have every value"
             f"{left if len(dropped) else ''}. Ask for fewer regressors or study more assets."
         )
-    x = sm.add_constant(used[names].astype(float), has_constant="add")
+    x = add_constant(used[names].astype(float), has_constant="add")
     for c in names:
         if np.ptp(x[c].to_numpy()) == 0:
             raise RegressionInputError(
@@ -295,7 +296,7 @@ def fit_cross_section(
             "drop one."
         )
     y = used["car"].astype(float)
-    model = sm.WLS(y, x, weights=used["weight"]) if wls else sm.OLS(y, x)
+    model = WLS(y, x, weights=used["weight"]) if wls else OLS(y, x)
     xw = x.to_numpy() * np.sqrt(used["weight"].to_numpy() if wls else 1.0)[..., None]
     hat = np.einsum("ij,jk,ik->i", xw, np.linalg.pinv(xw.T @ xw), xw)  # leverages (HC3's h_ii)
     if np.max(hat) > 1 - 1e-8:

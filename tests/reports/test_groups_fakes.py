@@ -15,6 +15,7 @@ import pytest
 from flows.cli import main
 
 
+@pytest.mark.slow  # a whole category study (9 tokens, 4 group sub-studies) on the fakes' backfill
 def test_category_study_by_group_with_regression(fake_warehouse: Path, tmp_path: Path, capsys):
     db = tmp_path / "wh.duckdb"
     shutil.copy(fake_warehouse, db)
