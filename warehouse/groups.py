@@ -180,7 +180,13 @@ def find_group(con: duckdb.DuckDBPyConnection, name: str) -> str:
 
 
 def members_as_of(con: duckdb.DuckDBPyConnection, day: dt.date) -> dict[str, list[str]]:
-    """``{group: [symbols]}`` of every group as of ``day`` (groups without members included)."""
+    """``{group: [symbols]}`` of every group as of ``day`` (groups without members included;
+    empty for a file older than migration 007, which a read-only open does not migrate)."""
+    held = scalar(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'group_members'"
+    )
+    if not held:
+        return {}
     out: dict[str, list[str]] = {n: [] for n in group_names(con)}
     for group, sym in con.execute(
         "SELECT group_name, symbol FROM group_members WHERE valid_from <= ? AND "

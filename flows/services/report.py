@@ -271,10 +271,7 @@ def load_groups(db: str | os.PathLike[str] | None, day: dt.date) -> dict[str, li
     from warehouse.groups import members_as_of
 
     with open_warehouse(resolve_db_path(db), read_only=True) as con:
-        held = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'group_members'"
-        ).fetchone()
-        return members_as_of(con, day) if held and held[0] else {}
+        return members_as_of(con, day)
 
 
 @dataclass
