@@ -52,7 +52,8 @@ def groups_list(as_of: str | None, fmt: str, db: Path | None) -> None:
     "categories",
     multiple=True,
     metavar="ID",
-    help="CoinGecko category id(s) `aitokens groups refresh` reads members from.",
+    help="CoinGecko category id(s) `aitokens groups refresh` reads members from (replaces "
+    "the group's list).",
 )
 @click.option("--sources", default=None, help="Where the membership comes from.")
 @db_option
