@@ -11,7 +11,7 @@
 -- membership of coins that left the category and adds the new ones from the snapshot date.
 -- Rows an analyst entered (origin 'analyst') or seeded (origin 'seed') are never changed by a
 -- refresh: only rows of origin 'coingecko' are.
-CREATE TABLE asset_groups (
+CREATE TABLE IF NOT EXISTS asset_groups (  -- IF NOT EXISTS: safe to replay
     name                 VARCHAR PRIMARY KEY,           -- 'compute'; lower-case, stored verbatim
     description          VARCHAR NOT NULL DEFAULT '',
     coingecko_categories VARCHAR[] NOT NULL DEFAULT [], -- CoinGecko category ids for refresh
@@ -20,7 +20,7 @@ CREATE TABLE asset_groups (
     updated_at           TIMESTAMP NOT NULL DEFAULT (timezone('UTC', now()))  -- UTC
 );
 
-CREATE TABLE group_members (
+CREATE TABLE IF NOT EXISTS group_members (
     group_name  VARCHAR NOT NULL,                  -- asset_groups.name
     symbol      VARCHAR NOT NULL,                  -- upper-case, as daily_prices spells it
     coin_id     VARCHAR,                           -- CoinGecko id when known
@@ -40,7 +40,7 @@ CREATE TABLE group_members (
 -- coins under (coingecko.com/en/categories: "AI Agents", "DePIN"). Seeded membership runs from
 -- 2015-01-01 (before any of these tokens listed): a project's line of business, not a dated
 -- index inclusion.
-INSERT INTO asset_groups (name, description, coingecko_categories, sources, origin) VALUES
+INSERT OR IGNORE INTO asset_groups (name, description, coingecko_categories, sources, origin) VALUES
     ('compute', 'GPU and decentralised compute: rendering, training, inference markets', [],
      'project documentation (render.x, akash.network, bittensor.com, golem.network)', 'seed'),
     ('agents', 'AI agents and platforms: agent frameworks, AI service marketplaces', ['ai-agents'],
@@ -52,7 +52,7 @@ INSERT INTO asset_groups (name, description, coingecko_categories, sources, orig
     ('identity', 'Identity: proof of personhood', [],
      'project documentation (worldcoin.org)', 'seed');
 
-INSERT INTO group_members (group_name, symbol, coin_id, valid_from, origin) VALUES
+INSERT OR IGNORE INTO group_members (group_name, symbol, coin_id, valid_from, origin) VALUES
     ('compute', 'RNDR', 'render-token', DATE '2015-01-01', 'seed'),
     ('compute', 'AKT', 'akash-network', DATE '2015-01-01', 'seed'),
     ('compute', 'TAO', 'bittensor', DATE '2015-01-01', 'seed'),
