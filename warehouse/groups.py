@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,8 +415,3 @@ def load_volumes(
     frame["date"] = pd.to_datetime(frame["date"])
     frame["volume_usd"] = frame["volume_usd"].astype("float64")
     return frame
-
-
-def describe_members(groups: Mapping[str, Sequence[str]]) -> str:
-    """``compute: RNDR; agents: AGIX, FET`` for notes."""
-    return "; ".join(f"{g}: {', '.join(m) or 'none'}" for g, m in groups.items())
