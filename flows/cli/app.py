@@ -15,13 +15,20 @@ import traceback
 
 import click
 
-from flows.cli import export_cmds, ingest_cmds, report_cmds, study_cmds, warehouse_cmds
+from flows.cli import (
+    export_cmds,
+    group_cmds,
+    ingest_cmds,
+    report_cmds,
+    study_cmds,
+    warehouse_cmds,
+)
 from flows.cli.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, exit_code_for
 from warehouse.errors import AitokensError
 
 # Each module defines its commands and ``register(group)``; heavy imports (Prefect, pandas,
 # analysis) stay inside the command functions so that `aitokens --help` starts fast.
-COMMAND_MODULES = (warehouse_cmds, ingest_cmds, study_cmds, report_cmds, export_cmds)
+COMMAND_MODULES = (warehouse_cmds, ingest_cmds, study_cmds, group_cmds, report_cmds, export_cmds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

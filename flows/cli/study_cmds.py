@@ -113,6 +113,34 @@ from warehouse.errors import InputError
     metavar="STUDY_ID",
     help="Recompute a stored run (a study or group id) and check its numbers match.",
 )
+@click.option(
+    "--measure",
+    type=click.Choice(("returns", "volume")),
+    default="returns",
+    show_default=True,
+    help="returns, or volume: abnormal log volume (Campbell & Wasley 1996), not stored.",
+)
+@click.option(
+    "--by-group",
+    "by_group",
+    is_flag=True,
+    help="Also each group's CAAR with the tests, and Welch/rank-sum tests between groups.",
+)
+@click.option(
+    "--regress",
+    default="",
+    metavar="NAMES",
+    help="Regress one window's CARs on log_cap, beta, pre_return, log_volume, group:<name> "
+    "(comma-separated), OLS with HC3 errors.",
+)
+@click.option(
+    "--regress-window",
+    "regress_window",
+    default="",
+    metavar="A:B",
+    help="CAR window of --regress (default 0:5; added to the CAR windows when missing).",
+)
+@click.option("--wls", is_flag=True, help="--regress by WLS with weights 1/Var(CAR).")
 @db_option
 def study_command(
     interval: str,
@@ -134,6 +162,11 @@ def study_command(
     no_save: bool,
     no_placebo: bool,
     rerun: str | None,
+    measure: str,
+    by_group: bool,
+    regress: str,
+    regress_window: str,
+    wls: bool,
     db: Path | None,
 ) -> None:
     """Event study of abnormal returns around one or more events, saved for reruns.
@@ -149,12 +182,17 @@ def study_command(
     --interval 1h --event sora --event-time 2024-02-15T18:00Z --estimation -720:-25
     --window -24:72 --car 0:5 --car 0:23 --assets AGIX,FET,WLD --benchmark BTC --no-equities
 
+    Second stage: aitokens study --event sora --by-group; aitokens study --event sora
+    --category artificial-intelligence --regress beta,pre_return,log_volume --regress-window 0:5
+    --wls; abnormal volume: aitokens study --event sora --measure volume
+
     Reproduce a stored run: aitokens study --rerun st-20240601T120000-ab12cd
     """
     from warehouse.db import open_warehouse, resolve_db_path
 
     if rerun:
-        given = [events, event_times, assets, category, equities, cars, sources, json_file]
+        given: list[object] = [events, event_times, assets, category, equities, cars, sources]
+        given += [json_file, by_group, regress, regress_window, wls, measure != "returns"]
         if any(given) or interval != "1d":
             raise InputError("--rerun takes no other study option: the stored spec is reused")
         ensure_schema(db)
@@ -202,6 +240,11 @@ def study_command(
         min_obs=min_obs,
         interval=interval,
         placebo=not no_placebo,
+        by_group=by_group,
+        regress=regress.replace(" ", ""),
+        regress_window=regress_window,
+        wls=wls,
+        measure=measure,
     )
     outcome = execute_study(db, req, save=not no_save)
     for line in outcome.lines:
@@ -210,8 +253,9 @@ def study_command(
         click.echo("")
         click.echo(text)
     click.echo("")
-    if no_save:
-        click.echo("Not saved (--no-save).")
+    if no_save or not outcome.saved:
+        why = "--no-save" if no_save else "abnormal volume runs are not stored"
+        click.echo(f"Not saved ({why}).")
     else:
         ids = ", ".join(outcome.study_ids.values())
         click.echo(

@@ -265,6 +265,54 @@ def event_day0(db: str | os.PathLike[str] | None, event: str) -> dt.date:
     return ev.map("crypto").session.date()
 
 
+def load_groups(db: str | os.PathLike[str] | None, day: dt.date) -> dict[str, list[str]]:
+    """``{group: [symbols]}`` as of ``day`` from the groups table (migration 007; empty for a
+    file that predates it), read-only."""
+    from warehouse.groups import members_as_of
+
+    with open_warehouse(resolve_db_path(db), read_only=True) as con:
+        return members_as_of(con, day)
+
+
+@dataclass
+class SecondStagePanels:
+    """What the event report's group and volume section shows."""
+
+    groups: Any  # analysis.groups.GroupResults, or None without groups
+    figure: Any  # compute tokens beside NVDA and AMD (matplotlib Figure)
+    volume: Any  # analysis.volume.VolumeResult of the tokens
+
+
+def second_stage_panels(
+    db: str | os.PathLike[str] | None, model, res, res_eq, prices: pd.DataFrame
+) -> SecondStagePanels:
+    """Results by group (as of the event's crypto day 0), the compute tokens beside NVDA and
+    AMD on one figure (each on its own calendar), and the tokens' abnormal log volume: the
+    same engine calls as ``aitokens study --by-group --measure volume``."""
+    import warnings
+
+    from analysis.groups import fit_groups, plot_compute_and_gpu
+    from analysis.volume import abnormal_volume
+
+    day0 = min(pd.Timestamp(d) for d in res.params["day0"]).date()
+    members = load_groups(db, day0)
+    cols = ["date", "symbol", "close", "market_cap", "asset_class"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exclusions are listed by the study's own section
+        groups = fit_groups(model, prices[cols], members, res, as_of=str(day0)) if members else None
+        compute = groups.members.get("compute", []) if groups is not None else []
+        fig = plot_compute_and_gpu(res, res_eq, compute)
+        spec = res.spec
+        volume = abnormal_volume(
+            res.params,
+            prices[["date", "symbol", "volume_usd"]],
+            estimation_window=spec["estimation_window"],
+            event_window=spec["event_window"],
+            windows=spec["car_windows"],
+        )
+    return SecondStagePanels(groups, fig, volume)
+
+
 # --------------------------------------------------------------------------- preflight
 def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT) -> None:
     """Raise :class:`ReportDataError` (exit 2) when the warehouse cannot feed the reports.
@@ -490,6 +538,9 @@ def build_reports(
 
 __all__ = [
     "EventInputs",
+    "SecondStagePanels",
+    "load_groups",
+    "second_stage_panels",
     "HourlyInputs",
     "ReportDataError",
     "ReportExecutionError",

@@ -97,6 +97,11 @@ class StudyRequest:
     min_obs: int | None = None
     interval: str = "1d"
     placebo: bool = True  # calendar-time placebo inference for a study with one shared date
+    by_group: bool = False  # second stage (flows.services.second_stage)
+    regress: str = ""  # "beta,pre_return,group:compute"
+    regress_window: str = ""
+    wls: bool = False
+    measure: str = "returns"
 
     @property
     def hourly(self) -> bool:
@@ -131,6 +136,16 @@ class StudyRequest:
             args += ["--min-obs", str(self.min_obs)]
         if not self.placebo:
             args.append("--no-placebo")
+        if self.measure != "returns":
+            args += ["--measure", self.measure]
+        if self.by_group:
+            args.append("--by-group")
+        if self.regress:
+            args += ["--regress", self.regress]
+            if self.regress_window:
+                args += ["--regress-window", self.regress_window]
+            if self.wls:
+                args.append("--wls")
         return " ".join(shlex.quote(a) for a in args)
 
 
@@ -981,7 +996,8 @@ class StudyOutcome:
     group_id: str
     saved: bool
     lines: list[str]  # the headline, then the context lines
-    leg_texts: dict[str, str]  # leg name -> its summary tables
+    leg_texts: dict[str, str]  # leg name (or 'groups:tokens', 'regression', ...) -> its text
+    second: Any = None  # flows.services.second_stage.SecondStage (groups, regression, volume)
 
     @property
     def study_ids(self) -> dict[str, str]:
@@ -1007,25 +1023,57 @@ class StudyOutcome:
                 for lr in self.results
             },
             "study_ids": self.study_ids,
+            **(self.second.payload() if self.second is not None else {}),
         }
 
 
 def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True) -> StudyOutcome:
     """Plan on a read-only connection, estimate with the file closed, then save every leg in
     one short write transaction (unless ``save`` is false)."""
+    from flows.services import second_stage
     from warehouse.db import open_warehouse
     from warehouse.studies import new_group_id, save_studies
 
+    second_stage.check_request(req)
+    if req.regress:
+        _add_regress_window(req)
     ensure_schema(Path(db) if db else None)
     with open_warehouse(db, read_only=True) as con:
         plan = plan_study(con, req)
+        extra = (
+            second_stage.load_inputs(con, plan, req)
+            if second_stage.wants_second_stage(req)
+            else None
+        )
     results = run_plan(plan)
+    second = second_stage.run(plan, results, extra, req) if extra is not None else None
+    if req.measure == "volume":
+        save = False  # the return legs only place day 0 and the benchmarks: not stored
     group_id = new_group_id()
     legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
+    if req.measure == "volume" and second is not None:
+        legs = dict(second.texts)  # abnormal volume (and groups, regression) replace the tables
+    elif second is not None:
+        legs.update(second.texts)
     lines = [headline(plan, results), *context_lines(plan, results)]
     if save:
         # each leg's stored summary is what is printed: the context lines, then its tables
-        texts = {name: "\n".join([*lines, "", text]) for name, text in legs.items()}
+        texts = {lr.leg.name: "\n".join([*lines, "", legs[lr.leg.name]]) for lr in results}
         with open_warehouse(db) as con:
             save_studies(con, build_records(plan, results, group_id, texts))
-    return StudyOutcome(req, plan, results, group_id, save, lines, legs)
+    return StudyOutcome(req, plan, results, group_id, save, lines, legs, second)
+
+
+def _add_regress_window(req: StudyRequest) -> None:
+    """Make the regression's window one of the study's CAR windows (added when missing)."""
+    from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, regress_window_label
+
+    rw = regress_window_label(req.regress_window or DEFAULT_REGRESS_WINDOW)
+    win = parse_window(req.window, "--window")
+    if rw[0] < win[0] or rw[1] > win[1]:
+        raise InputError(
+            f"--regress-window {rw[0]}:{rw[1]} lies outside the event window --window {req.window}"
+        )
+    cars = _car_windows(req, win)
+    if rw not in cars:
+        req.cars = [f"{a}:{b}" for a, b in cars] + [f"{rw[0]}:{rw[1]}"]

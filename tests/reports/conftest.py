@@ -29,6 +29,7 @@ EVENT_FIGURES = (
     "04_portfolio_ar_car",
     "05_equities_indexed",
     "06_equities_ar_car",
+    "06b_compute_tokens_vs_gpu",
     "08_placebo",
     "09_specification_curve",
 )

@@ -32,11 +32,12 @@ def test_seed_matches_default_events_instant_for_instant(sora_db):
 
 
 def _replay_006(db, edit: str) -> dict:
-    """Undo migration 006 on a copy, apply ``edit`` (SQL), re-run 006; return sora's row."""
+    """Undo migrations 006 and later on a copy, apply ``edit`` (SQL), re-run them; return
+    sora's row."""
     con = duckdb.connect(str(db))
     try:
         con.execute("ALTER TABLE events DROP COLUMN time_source")
-        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 6")
         con.execute("UPDATE schema_meta SET value = '4' WHERE key = 'schema_version'")
         con.execute(
             "UPDATE events SET event_ts = NULL, updated_at = TIMESTAMP '2024-01-01' "
