@@ -277,3 +277,41 @@ def test_deeply_nested_settings_file_exits_2(isolated, tmp_path, monkeypatch):
         "Error: aitokens.toml: arrays or tables nested too deeply to read; a settings file "
         "needs at most two levels (see docs: aitokens.toml)\n"
     )
+
+
+def test_a_failed_report_run_keeps_the_previous_report_and_figures(
+    isolated, warehouse, tmp_path, monkeypatch
+):
+    """Before: the previous HTML and PNGs were deleted before the notebooks ran, so a failed
+    or killed run left no report at all. A real kernel runs a notebook that draws a figure,
+    then raises."""
+    import nbformat
+
+    from flows.services import report
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("db = event = figures_dir = None\ncaveats = []")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "from pathlib import Path\n"
+            "Path(figures_dir).mkdir(parents=True, exist_ok=True)\n"
+            "(Path(figures_dir) / '01_new.png').write_bytes(b'new')\n"
+            "raise RuntimeError('boom')"
+        ),
+    ]
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nbformat.write(nb, nbdir / "broken.ipynb")
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", nbdir)
+    out = tmp_path / "out"
+    (out / "figures" / "broken").mkdir(parents=True)
+    (out / "broken.html").write_text("<html>previous</html>")
+    (out / "figures" / "broken" / "01_old.png").write_bytes(b"old")
+    with pytest.raises(report.ReportExecutionError, match="RuntimeError: boom .*left in place"):
+        report.build_reports(warehouse, out=out, notebooks=("broken",))
+    assert (out / "broken.html").read_text() == "<html>previous</html>"
+    assert "boom" in (out / "broken.failed.html").read_text()
+    assert [p.name for p in (out / "figures" / "broken").iterdir()] == ["01_old.png"]
+    assert [p.name for p in (out / "figures").iterdir()] == ["broken"]  # no staging left
