@@ -6,8 +6,8 @@ warehouse, write outside the folder it was given, or write into a file DuckDB ca
 
 - :func:`check_warehouse_file` refuses, before DuckDB opens anything, a ``--db`` that is a FIFO
   (DuckDB would block on it forever), a device, a folder, a file of another format (CSV,
-  SQLite, ...) or a DuckDB file shorter than its own header says (truncated: DuckDB may open it
-  and write to it, turning a damaged file into a lost one).
+  SQLite, ...) or a DuckDB file cut short (not whole blocks, or missing a block its header
+  points at: DuckDB may open it and write to it, turning a damaged file into a lost one).
 - :func:`check_output_path` refuses an output that is one of the warehouse's files
   (:func:`warehouse.paths.warehouse_files`), a folder, or a special file.
 - :func:`safe_file_stem` turns an event name into a file name that stays in its folder.
@@ -37,11 +37,12 @@ from warehouse.errors import InputError
 from warehouse.paths import warehouse_files
 
 # DuckDB's storage layout (storage/storage_info.hpp): a 4 KiB main header whose bytes 8..12 are
-# the magic "DUCK", then two 4 KiB database headers; the newer one (higher iteration) says how
-# many blocks of which size follow. A file shorter than that lost its tail.
+# the magic "DUCK", then two 4 KiB database headers; the newer one (higher iteration) names the
+# block size and the blocks holding the metadata and the free list. Whole blocks follow.
 _MAGIC = b"DUCK"
 _HEADER_SIZE = 4096
 _DB_HEADER_FIELDS = "<QQQQQQ"  # checksum, iteration, meta_block, free_list, block_count, block_size
+_BLOCK_ID_MASK = (1 << 56) - 1  # a metadata pointer: block id below, index in block above
 # Names other tools give their files, to say what a wrong --db is.
 _OTHER_FORMATS = ((b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a Parquet file"))
 _PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
@@ -83,7 +84,7 @@ def check_warehouse_file(path: Path) -> None:
     WarehouseFileError
         A folder, FIFO, device, socket, or a file of another format.
     DamagedWarehouseError
-        A DuckDB file shorter than its header's block count says.
+        A DuckDB file cut short (see :func:`_truncation`).
     """
     try:
         st = path.stat()
@@ -115,30 +116,42 @@ def check_warehouse_file(path: Path) -> None:
             f"{path} is not a DuckDB warehouse ({what or 'another kind of file'}): point --db "
             "(or $AITOKENS_DB) at the .duckdb file `aitokens import` or `aitokens ingest` wrote"
         )
-    expected = _expected_size(head)
-    if expected is None or st.st_size < expected:
-        have = f"{st.st_size:,} bytes" + (f" of {expected:,}" if expected else "")
+    problem = _truncation(head, st.st_size)
+    if problem is not None:
         raise DamagedWarehouseError(
-            f"the file is damaged: {path} is truncated ({have}); it was not opened or "
+            f"the file is damaged: {path} is truncated ({problem}); it was not opened or "
             "written. Restore it from your last backup, export or snapshot "
             "(aitokens.snapshot.duckdb beside it), or move it away and rerun "
             "`aitokens backfill` / `aitokens import` to rebuild it"
         )
 
 
-def _expected_size(head: bytes) -> int | None:
-    """Bytes the file must hold according to its newer database header (None if unreadable)."""
+def _truncation(head: bytes, size: int) -> str | None:
+    """Why a DuckDB file of ``size`` bytes starting with ``head`` is cut short, or None.
+
+    DuckDB writes whole blocks after the three 4 KiB headers and may drop free blocks from the
+    end (its header's ``block_count`` then stays larger than the file), so the checks are: the
+    file holds whole blocks, and the blocks its newer header points at (the metadata and the
+    free list) are inside the file.
+    """
     if len(head) < 3 * _HEADER_SIZE:
-        return None
-    size = struct.calcsize(_DB_HEADER_FIELDS)
+        return f"{size:,} bytes, less than DuckDB's three headers"
+    width = struct.calcsize(_DB_HEADER_FIELDS)
     headers = [
-        struct.unpack(_DB_HEADER_FIELDS, head[off : off + size])
+        struct.unpack(_DB_HEADER_FIELDS, head[off : off + width])
         for off in (_HEADER_SIZE, 2 * _HEADER_SIZE)
     ]
-    _, _, _, _, block_count, block_size = max(headers, key=lambda h: h[1])
-    if not 0 < block_size <= 1 << 30 or block_count > 1 << 40:
-        return None
-    return 3 * _HEADER_SIZE + block_count * block_size
+    _, _, meta_block, free_list, _, block_size = max(headers, key=lambda h: h[1])
+    if not 0 < block_size <= 1 << 30:
+        return f"its header names a block size of {block_size:,} bytes"
+    blocks, rest = divmod(size - 3 * _HEADER_SIZE, block_size)
+    if rest:
+        return f"{size:,} bytes: {blocks:,} whole blocks of {block_size:,} and {rest:,} bytes"
+    for what, pointer in (("metadata", meta_block), ("free list", free_list)):
+        block = pointer & _BLOCK_ID_MASK
+        if block != _BLOCK_ID_MASK and block >= blocks:
+            return f"{size:,} bytes: its {what} is in block {block:,} of {blocks:,}"
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
