@@ -322,3 +322,23 @@ def test_a_failed_report_run_keeps_the_previous_report_and_figures(
     assert "boom" in (out / "broken.failed.html").read_text()
     assert [p.name for p in (out / "figures" / "broken").iterdir()] == ["01_old.png"]
     assert [p.name for p in (out / "figures").iterdir()] == ["broken"]  # no staging left
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["study", "--event", "sora", "--no-save", "--json", "/sys/aitokens-test/study.json"],
+        ["export", "--out", "/sys/aitokens-test-export", "--table", "coins"],
+    ],
+)
+def test_a_folder_nobody_may_write_exits_2_with_the_fix(isolated, warehouse, command):
+    """Before: `unexpected failure (PermissionError ...)`, exit 1. /sys refuses new files and
+    folders even to root (EPERM/EACCES): a real unwritable folder without chmod, which root
+    ignores."""
+    before = sha(warehouse)
+    code, _, err = run([*command, "--db", str(warehouse)])
+    assert code == 2, err
+    assert err.startswith("Error: cannot write /sys/")
+    assert ": choose a folder you may write to, or fix its permissions\n" in err  # EPERM/EACCES
+    assert err.count("\n") == 1
+    assert sha(warehouse) == before
