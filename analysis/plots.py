@@ -9,6 +9,7 @@ the plots and the report tables use.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy import stats
@@ -76,8 +78,33 @@ the headline first (Kolari & Pynnonen 2010), then the robust ones."""
 
 
 def use_report_style() -> None:
-    """Apply the report's matplotlib settings (sizes, grid, tight layout)."""
+    """Apply the report's matplotlib settings (sizes, grid, tight layout), and make every
+    pandas ``Styler`` table HTML-escape its cells: names and descriptions come from APIs and
+    the event catalog, and a Styler, unlike ``DataFrame.to_html``, writes them raw by default.
+    """
     matplotlib.rcParams.update(REPORT_RC)
+    pd.set_option("styler.format.escape", "html")
+    _escape_styler_cells()
+
+
+def _escape_styler_cells() -> None:
+    """Make ``Styler.format`` escape HTML unless told otherwise: the option above covers
+    ``df.style``, but each later ``.style.format({...})`` call resets the columns it does not
+    name to unescaped, so the default must live in ``format`` itself."""
+    from pandas.io.formats.style import Styler
+
+    if getattr(Styler.format, "_aitokens_escapes", False):
+        return
+    plain = Styler.format
+
+    @functools.wraps(plain)
+    def format_escaped(self, *args: Any, **kwargs: Any):
+        if len(args) < 7:  # ``escape`` is the seventh parameter after self
+            kwargs.setdefault("escape", "html")
+        return plain(self, *args, **kwargs)
+
+    format_escaped._aitokens_escapes = True  # type: ignore[attr-defined]
+    Styler.format = format_escaped
 
 
 @dataclass(frozen=True)
@@ -103,8 +130,14 @@ def _date_axis(ax) -> None:
 
 
 def mark_dates(ax, markers: Iterable[Marker], *, label_top: bool = True) -> None:
-    """Vertical lines for dated markers; the studied event in red, confounders in blue."""
+    """Vertical lines for dated markers; the studied event in red, confounders in blue.
+
+    Labels run down from the top of the axes beside their line; labels of nearby dates are
+    pushed right, just clear of each other, at every draw (:class:`_LabelPacker`), so they
+    never overprint whatever the figure's final size.
+    """
     ymax = ax.get_ylim()[1]
+    labels = []
     for m in markers:
         style = {
             "event": {"color": EVENT_COLOR, "ls": "-", "lw": 1.8},
@@ -112,10 +145,10 @@ def mark_dates(ax, markers: Iterable[Marker], *, label_top: bool = True) -> None
         }.get(m.kind, {"color": "0.45", "ls": "--", "lw": 1.0})
         ax.axvline(pd.Timestamp(m.date), **style, zorder=1)
         if label_top:
-            ax.annotate(
+            ann = ax.annotate(
                 m.label,
                 xy=(pd.Timestamp(m.date), ymax),
-                xytext=(3, -4),
+                xytext=_LABEL_OFFSET,
                 textcoords="offset points",
                 rotation=90,
                 va="top",
@@ -123,6 +156,40 @@ def mark_dates(ax, markers: Iterable[Marker], *, label_top: bool = True) -> None
                 fontsize=9,
                 color=style["color"],
             )
+            ann.set_in_layout(False)  # packing moves it; the layout must not depend on that
+            labels.append(ann)
+    if len(labels) > 1:
+        ax.add_artist(_LabelPacker(labels))
+
+
+_LABEL_OFFSET = (3.0, -4.0)  # points right of and below the marker's top
+
+
+class _LabelPacker(Artist):
+    """Draws nothing; before the labels are drawn (lowest zorder), shifts each marker label
+    right just enough to clear the one before it, in date order (a greedy 1-D packing on the
+    rendered text extents, so it holds for any figure size and font)."""
+
+    def __init__(self, labels: list, gap_points: float = 1.5) -> None:
+        super().__init__()
+        self._labels = labels
+        self._gap = gap_points
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        px_per_pt = renderer.points_to_pixels(1.0)
+        right = -np.inf
+        for ann in self._labels:
+            ann.xyann = _LABEL_OFFSET
+        boxes = {id(a): a.get_window_extent(renderer) for a in self._labels}
+        for ann in sorted(self._labels, key=lambda a: boxes[id(a)].x0):
+            box = boxes[id(ann)]
+            shift = max(0.0, right + self._gap * px_per_pt - box.x0)
+            if shift:
+                ann.xyann = (_LABEL_OFFSET[0] + shift / px_per_pt, _LABEL_OFFSET[1])
+            right = box.x1 + shift
+        self.stale = False
 
 
 def mark_event_day(

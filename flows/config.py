@@ -124,6 +124,11 @@ def parse_config(text: str, path: Path | None = None) -> FileConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error(label, str(exc))) from None
+    except RecursionError:  # tomllib recurses per nesting level: `a = [[[[...]]]]` 5,000 deep
+        raise ConfigError(
+            f"{label}: arrays or tables nested too deeply to read; a settings file needs at "
+            "most two levels (see docs: aitokens.toml)"
+        ) from None
     sections: dict[str, dict[str, Any]] = {}
     for name, table in data.items():
         where = f"{label} [{name}]"

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
+from warehouse.files import DamagedWarehouseError, WarehouseFileError, check_warehouse_file
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
-                raise
+                raise _damaged_or(exc, path) from None
             holder = describe_lock_holder(str(exc)) or "another process"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -97,6 +98,48 @@ def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb
             log.warning("warehouse %s is locked by %s; retrying in %.2fs", path, holder, sleep_for)
             time.sleep(sleep_for)
             delay = min(delay * 2, 2.0)
+
+
+def _damaged_or(exc: duckdb.IOException, path: Path) -> Exception:
+    """DuckDB's words for a file it cannot read, as the user's fix (else ``exc`` unchanged)."""
+    text = str(exc)
+    if "not a valid DuckDB database file" in text:
+        return WarehouseFileError(
+            f"{path} is not a DuckDB warehouse: point --db (or $AITOKENS_DB) at the .duckdb "
+            "file `aitokens import` or `aitokens ingest` wrote"
+        )
+    if "Could not read enough bytes" in text or "Corrupt database file" in text:
+        return DamagedWarehouseError(
+            f"the file is damaged: DuckDB cannot read {path} ({text.splitlines()[0]}); it was "
+            "not written. Restore it from your last backup, export or snapshot, or move it "
+            "away and rerun `aitokens backfill` / `aitokens import` to rebuild it"
+        )
+    return exc
+
+
+_VERIFIED: set[Path] = set()
+
+
+def _verify_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read every column of every table once per process before the first write, so a file
+    whose blocks are missing or fail DuckDB's block checksums is refused before anything is
+    written to it (the header check in :func:`warehouse.files.check_warehouse_file` catches a
+    cut that breaks the block layout; this catches one at a block boundary). An aggregate hash
+    per table reads every block without holding rows (0.15 s for 3 million rows)."""
+    key = path.resolve()
+    if key in _VERIFIED:
+        return
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_schema = 'main'"
+    ).fetchall()
+    try:
+        for (name,) in tables:
+            quoted = '"' + name.replace('"', '""') + '"'
+            con.execute(f"SELECT bit_xor(hash(COLUMNS(*))) FROM {quoted}").fetchall()
+    except duckdb.IOException as exc:
+        raise _damaged_or(exc, path) from None
+    _VERIFIED.add(key)
 
 
 def connect(
@@ -112,6 +155,8 @@ def connect(
     """
     db_file = resolve_db_path(path)
     timeout = lock_timeout_from_env() if lock_timeout is None else lock_timeout
+    # Before DuckDB touches it: a FIFO would hang the open, a truncated file would be written.
+    check_warehouse_file(db_file)
     if read_only:
         if not db_file.exists():
             raise WarehouseMissingError(
@@ -122,6 +167,7 @@ def connect(
     db_file.parent.mkdir(parents=True, exist_ok=True)
     con = _open_with_retry(db_file, False, timeout)
     try:
+        _verify_once(con, db_file)
         migrate(con)
     except BaseException:
         con.close()

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +35,19 @@ import duckdb
 
 from warehouse.db import open_warehouse, resolve_db_path, schema_version
 from warehouse.errors import InputError
+from warehouse.files import clean_stale_partials, staging_name
 
 FORMATS = ("parquet",)
 PARTITION_COLUMN = "month"
 MONTH_FORMAT = "%Y-%m"
 MANIFEST_NAME = "manifest.json"
+# Written into every export: `--overwrite` deletes a folder only when this file is in it, so a
+# folder that merely holds a manifest.json (a web app's, a package's) is never taken for one.
+MARKER_NAME = ".aitokens-export"
+MARKER_TEXT = (
+    "This folder was written by `aitokens export`; `aitokens export --overwrite` may replace "
+    "it as a whole.\n"
+)
 MANIFEST_VERSION = 1
 COMPRESSION = "zstd"
 
@@ -206,8 +213,9 @@ def export_warehouse(
     db_file = resolve_db_path(db)
     target = Path(out).expanduser()
     _check_target(target, db_file, overwrite=overwrite)
+    clean_stale_partials(target)  # a killed export's staging folder, or its moved-aside old one
 
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging = staging_name(target)
     with open_warehouse(db_file, read_only=True, lock_timeout=lock_timeout) as con:
         sources = _choose_sources(con, tables, include_views=include_views)
         version = schema_version(con)
@@ -217,6 +225,7 @@ def export_warehouse(
             written = tuple(_copy_source(con, source, staging) for source in sources)
             report = ExportReport(out=target, format=fmt, warehouse=db_file, tables=written)
             _write_manifest(staging / MANIFEST_NAME, report, version)
+            (staging / MARKER_NAME).write_text(MARKER_TEXT, encoding="utf-8")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -247,10 +256,11 @@ def _check_contents(target: Path, *, overwrite: bool) -> None:
             f"{target} is not empty: pass --overwrite to replace an earlier export, "
             "or choose another --out folder"
         )
-    if not (target / MANIFEST_NAME).is_file():
+    if not (target / MARKER_NAME).is_file() or not (target / MANIFEST_NAME).is_file():
         raise ExportTargetError(
-            f"{target} is not empty and holds no {MANIFEST_NAME}, so it is not an earlier "
-            "export; refusing to delete it even with --overwrite (choose another --out folder)"
+            f"{target} is not empty and holds no {MARKER_NAME} marker, so it is not an export "
+            "aitokens wrote; refusing to delete it even with --overwrite (choose another --out "
+            "folder, or remove it yourself)"
         )
 
 
@@ -441,7 +451,7 @@ def _move_into_place(staging: Path, target: Path, *, overwrite: bool) -> None:
             if any(target.iterdir()):
                 # Re-checked here: someone may have written into the folder meanwhile.
                 _check_contents(target, overwrite=overwrite)
-                aside = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+                aside = staging_name(target, "old")
                 target.rename(aside)
             else:
                 target.rmdir()

@@ -39,6 +39,25 @@ _EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?(\([^)]*\)\s*)?", r
 _PRAGMA_NAME = re.compile(r"^\s*PRAGMA\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 
+def restrict_external_access(con: duckdb.DuckDBPyConnection, *, allow_files: bool = False) -> None:
+    """Close DuckDB's doors to the outside before analyst SQL runs on ``con``.
+
+    ``enable_external_access = false`` stops every file, URL and extension-directory access
+    (``read_text('/proc/self/environ')``, ``ATTACH 'x.sqlite'``, ``read_csv('http://...')``);
+    extensions are neither installed nor loaded on demand (a SQLite file or an http URL would
+    otherwise make DuckDB download one); the configuration is then locked, so the query cannot
+    undo it. ``allow_files`` opens every local path to reads (``allowed_directories = ['/']``)
+    while URLs stay refused. Settings are per database instance: call it only on a connection
+    opened for one query.
+    """
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if allow_files:
+        con.execute("SET allowed_directories = ['/']")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """Run analyst SQL; refuse anything but reads before executing, and return the last result.
 
@@ -64,6 +83,13 @@ def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
         raise InputError(f"query failed: {_first_line(exc)}") from None
     except (duckdb.InternalException, duckdb.FatalException):
         raise  # a DuckDB bug, not the query's fault: the CLI reports an unexpected failure
+    except duckdb.PermissionException as exc:
+        text = _first_line(exc)
+        fix = "URLs are never read" if "://" in text else "pass --allow-files to read local files"
+        raise InputError(
+            f"query refused: {text}. `aitokens sql` reads the warehouse only (no file, "
+            f"environment or network access, no extensions); {fix}"
+        ) from None
     except duckdb.Error as exc:  # catalog, binder, conversion, out of range, a missing file...
         raise InputError(f"query failed: {_first_line(exc)}") from None
 

@@ -23,8 +23,15 @@ from flows.cli import (
     study_cmds,
     warehouse_cmds,
 )
-from flows.cli.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, exit_code_for
+from flows.cli.exit_codes import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    exit_code_for,
+)
 from warehouse.errors import AitokensError
+from warehouse.files import user_fixable_message
 
 # Each module defines its commands and ``register(group)``; heavy imports (Prefect, pandas,
 # analysis) stay inside the command functions so that `aitokens --help` starts fast.
@@ -81,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last resort: say what broke, keep the traceback opt-in
+        fix = user_fixable_message(exc)  # a full disk or a read-only folder is the user's to fix
+        if fix is not None:
+            click.echo(f"Error: {fix}", err=True)
+            return EXIT_BAD_INPUT
         if os.environ.get("AITOKENS_DEBUG"):
             traceback.print_exc()
         click.echo(

@@ -27,7 +27,8 @@ from flows.cli.options import db_option
 @click.option(
     "--overwrite",
     is_flag=True,
-    help="Replace an earlier export in --out (a folder holding manifest.json).",
+    help="Replace an earlier export in --out (only a folder `aitokens export` wrote, "
+    "recognised by its .aitokens-export marker).",
 )
 @click.option(
     "--table",

@@ -1,33 +1,86 @@
-"""Render DataFrames for people (a rich table) or machines (CSV, JSON)."""
+"""Render DataFrames for people (a rich table) or machines (CSV, JSON).
+
+Every cell may hold text from outside (a coin name from an API, an event description from the
+catalog), so each form is made safe for where it lands:
+
+- table: cells are plain :class:`rich.text.Text`, so ``[bold]`` or ``[link=...]`` in a name is
+  shown as typed, never as markup; control characters (an ANSI escape ``\\x1b[...``, a carriage
+  return that would overprint the line) are shown escaped, as ``\\x1b``.
+- csv: text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab or
+  carriage return first; OWASP "CSV Injection") get a leading ``'``; numbers, and text that is
+  just a number such as ``-5``, are left as they are.
+- json: JSON strings are data to every reader; nothing to neutralise.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+from typing import IO
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 FORMATS = ("table", "csv", "json")
+
+# OWASP CSV Injection: the characters that make Excel, LibreOffice or Sheets read a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def render_frame(frame: pd.DataFrame, fmt: str = "table", *, title: str | None = None) -> None:
     """Write ``frame`` to stdout in ``fmt``; the table form right-aligns numbers."""
     if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        write_csv(frame, sys.stdout)
         return
     if fmt == "json":
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=None) + "\n")
         return
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else Text(terminal_text(title)), show_lines=False)
     for name in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[name].dtype)
-        table.add_column(str(name), justify="right" if numeric else "left")
+        table.add_column(Text(terminal_text(str(name))), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if _is_missing(v) else _fmt(v) for v in row))
+        table.add_row(*(Text("" if _is_missing(v) else terminal_text(_fmt(v))) for v in row))
     # Piped output gets the table's natural width instead of being cut at 80 columns.
     width = None if sys.stdout.isatty() else 10_000
     Console(width=width).print(table)
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), so a name cannot move
+    the cursor, recolour the terminal or overprint the line."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def neutralise_formula(value: object) -> object:
+    """A text cell that a spreadsheet would evaluate, prefixed with ``'`` (OWASP); anything
+    else (numbers, dates, text that is a plain number such as ``-5`` or ``+1.5e3``) as is."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    if _PLAIN_NUMBER.match(value):
+        return value
+    return "'" + value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell passed through :func:`neutralise_formula` (and text
+    column names too); numeric columns are untouched."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            out[name] = column.map(neutralise_formula)
+    out.columns = [neutralise_formula(c) for c in out.columns]
+    return out
+
+
+def write_csv(frame: pd.DataFrame, handle: IO[str]) -> None:
+    """The one way a frame becomes CSV: formula cells neutralised, no index."""
+    csv_safe(frame).to_csv(handle, index=False)
 
 
 def _is_missing(value: object) -> bool:

@@ -189,7 +189,10 @@ def study_command(
     Reproduce a stored run: aitokens study --rerun st-20240601T120000-ab12cd
     """
     from warehouse.db import open_warehouse, resolve_db_path
+    from warehouse.files import atomic_write_text, check_output_path, fixable_os_errors
 
+    if json_file is not None:  # before anything runs: --json must not name the warehouse
+        check_output_path(json_file, resolve_db_path(db))
     if rerun:
         given: list[object] = [events, event_times, assets, category, equities, cars, sources]
         given += [json_file, by_group, regress, regress_window, wls, measure != "returns"]
@@ -263,8 +266,10 @@ def study_command(
             f"aitokens study --rerun {outcome.group_id}"
         )
     if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(outcome.to_payload(), indent=1), encoding="utf-8")
+        with fixable_os_errors():
+            atomic_write_text(
+                json_file, json.dumps(outcome.to_payload(), indent=1), db=resolve_db_path(db)
+            )
         click.echo(f"Wrote {json_file}.")
 
 

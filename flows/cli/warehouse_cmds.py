@@ -48,19 +48,28 @@ def import_command(csv_file: Path, asset_class: str, db: Path | None) -> None:
 @click.command("sql")
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--allow-files",
+    is_flag=True,
+    help="Let the query read local files (read_csv, read_parquet, ...). Off by default; the "
+    "network and extension installs stay off either way.",
+)
 @db_option
-def sql_command(query: str, fmt: str, db: Path | None) -> None:
+def sql_command(query: str, fmt: str, allow_files: bool, db: Path | None) -> None:
     """Run a read-only SQL query against the warehouse and print the result.
 
     Write statements are refused. Views: daily_prices, daily_returns, freshness,
-    ai_sector_daily (see docs/warehouse.md).
+    ai_sector_daily (see docs/warehouse.md). The query sees the warehouse only: no file,
+    environment or network reads, and no DuckDB extension is installed or loaded (see
+    docs/SECURITY.md); --allow-files opens local files to it.
 
     Example: aitokens sql "select symbol, count(*) from daily_prices group by 1" --format csv
     """
     from warehouse.db import open_warehouse
-    from warehouse.queries import run_read_query
+    from warehouse.queries import restrict_external_access, run_read_query
 
     with open_warehouse(db, read_only=True) as con:
+        restrict_external_access(con, allow_files=allow_files)
         frame = run_read_query(con, query)
     render_frame(frame, fmt)
 

@@ -23,6 +23,7 @@ from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, bui
 from flows.services.steps import InProcessSteps
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
+from warehouse.files import atomic_write_text, fixable_os_errors, safe_file_stem
 
 
 class PipelineFailedError(AitokensError):
@@ -118,14 +119,16 @@ def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
 
     outcome = execute_study(db, StudyRequest(events=[event]))
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{event}_study.txt").write_text(outcome.text, encoding="utf-8")
-    (folder / f"{event}_study.json").write_text(
-        json.dumps(outcome.to_payload(), indent=1), encoding="utf-8"
-    )
+    stem = f"{safe_file_stem(event)}_study"  # an event named `../../x` or `*` stays in `out`
+    warehouse = resolve_db_path(db)
+    with fixable_os_errors():
+        atomic_write_text(folder / f"{stem}.txt", outcome.text, db=warehouse)
+        atomic_write_text(
+            folder / f"{stem}.json", json.dumps(outcome.to_payload(), indent=1), db=warehouse
+        )
     results, group_id = outcome.results, outcome.group_id
     kept = sum(len(lr.result.params) for lr in results)
-    return f"saved as {group_id} ({kept} pairs in {len(results)} legs); {event}_study.txt"
+    return f"saved as {group_id} ({kept} pairs in {len(results)} legs); {stem}.txt"
 
 
 def report_step(

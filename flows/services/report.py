@@ -15,9 +15,11 @@ waits for a report.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,15 @@ import pandas as pd
 
 from warehouse import report_inputs as reads
 from warehouse.db import open_warehouse, resolve_db_path
-from warehouse.errors import InputError, WarehouseError
+from warehouse.errors import AitokensError, InputError, WarehouseError
+from warehouse.files import (
+    atomic_write_text,
+    check_output_path,
+    clean_stale_partials,
+    fixable_os_errors,
+    safe_file_stem,
+    staging_name,
+)
 from warehouse.runs import RunRecord, last_run
 
 log = logging.getLogger("aitokens.report")
@@ -313,6 +323,49 @@ def second_stage_panels(
     return SecondStagePanels(groups, fig, volume)
 
 
+def equity_notes(
+    held: Sequence[str],
+    studied: Sequence[str],
+    excluded: pd.DataFrame | None = None,
+    failure: str | None = None,
+    confounders: Mapping[str, tuple[int, str]] | None = None,
+) -> list[str]:
+    """What the report's equity section says, true for this warehouse and this event.
+
+    ``held``: single equities in the warehouse; ``studied``: those the equity leg kept;
+    ``excluded``: the leg's ``excluded`` frame (``asset``, ``reason``); ``failure``: why the leg
+    could not be estimated at all; ``confounders``: ``{asset: (day, description)}`` of
+    confounding events inside the equities' event window (:func:`analysis.plots.confounder_days`).
+    Returns Markdown paragraphs (rendered with HTML escaped, see :func:`_html_exporter`).
+    """
+    notes: list[str] = []
+    if not held:
+        return [
+            "No single equity (asset_class equity) is held: run `aitokens ingest` (Yahoo: NVDA, "
+            "AMD, SPY, QQQ) to compare with NVIDIA and AMD."
+        ]
+    reasons: dict[str, str] = {}
+    if excluded is not None and len(excluded):
+        for row in excluded.itertuples(index=False):
+            if row.asset in held:
+                reasons.setdefault(str(row.asset), str(row.reason))
+    left_out = [s for s in held if s not in studied]
+    if left_out:
+        why = "; ".join(
+            f"{s}: {reasons.get(s) or failure or 'not estimated'}" for s in sorted(left_out)
+        )
+        verb = "is" if len(left_out) == 1 else "are"
+        notes.append(
+            f"{', '.join(sorted(left_out))} {verb} held but excluded from the equity leg ({why})."
+        )
+    for day, what in sorted({hit for a, hit in (confounders or {}).items() if a in studied}):
+        notes.append(
+            f"{what} falls on day {day:+d} of the equities' event window (NYSE sessions): "
+            "equity CARs over windows that reach it mix both events."
+        )
+    return notes
+
+
 # --------------------------------------------------------------------------- preflight
 def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT) -> None:
     """Raise :class:`ReportDataError` (exit 2) when the warehouse cannot feed the reports.
@@ -349,12 +402,33 @@ def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EV
     need_to = day0 + dt.timedelta(days=10)
     covered = [r for r in tokens if r.first <= day0 - dt.timedelta(days=60) and r.last >= day0]
     if not covered:
-        since = need_from.replace(day=1).isoformat()
         raise ReportDataError(
             f"the warehouse {path} holds no AI-token prices around {event} ({day0}; the study "
-            f"needs closes from about {need_from} to {need_to}): run "
-            f"`aitokens backfill --since {since}` or import a CSV covering them first"
+            f"needs closes from about {need_from} to {need_to}): {_fill_advice(need_from)}"
         )
+
+
+def _fill_advice(need_from: dt.date) -> str:
+    """The command that can fetch closes from ``need_from`` on the configured CoinGecko plan:
+    ``backfill --since`` when the plan reaches that far back, else a CSV import (keyless and
+    demo plans serve only the past 365 days; advising a backfill there would fail)."""
+    from flows.sources.coingecko.config import CoinGeckoConfig
+    from flows.sources.coingecko.history import earliest_close_date
+
+    since = need_from.replace(day=1).isoformat()
+    try:
+        config = CoinGeckoConfig.from_env()
+    except AitokensError:  # a bad key or plan: `aitokens ingest` says so on its own
+        config = None
+    floor = None if config is None else earliest_close_date(config)
+    if config is None or floor is None or floor <= need_from.replace(day=1):
+        return f"run `aitokens backfill --since {since}` or import a CSV covering them first"
+    return (
+        f"import a CSV covering them with `aitokens import FILE.csv` (CoinGecko's "
+        f"{config.plan} plan serves closes from {floor} only, so a backfill cannot reach "
+        f"{need_from}; with a pro key, COINGECKO_PLAN=pro, run `aitokens backfill --since "
+        f"{since}`)"
+    )
 
 
 # --------------------------------------------------------------------------- notebook execution
@@ -392,9 +466,9 @@ def inject_parameters(nb, parameters: Mapping[str, Any]):
 
 
 def _html_exporter():
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
+    """The report's nbconvert exporter: our offline template, no code, figures embedded, and
+    Markdown rendered with raw HTML escaped (see :func:`_safe_markdown_exporter`)."""
+    exporter = _safe_markdown_exporter()(
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATE_DIR)],
     )
@@ -403,6 +477,42 @@ def _html_exporter():
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
     return exporter
+
+
+@functools.cache
+def _safe_markdown_exporter():
+    """``HTMLExporter`` whose Markdown filter escapes raw HTML and refuses ``javascript:``
+    links: the one place where report text becomes HTML.
+
+    The notebooks display Markdown built from outside strings (an event description from the
+    catalog, coin names from CoinGecko, a caveat with an upstream error text); nbconvert's own
+    filter passes raw HTML through (``escape=False``), so ``<img onerror=...>`` in a
+    description would run in the reader's browser. Our Markdown cells hold no raw HTML, so
+    escaping costs nothing. Table outputs are escaped where they are built
+    (``DataFrame.to_html`` escapes; ``analysis.plots.use_report_style`` makes ``Styler`` escape;
+    ``analysis.plots.Callout`` escapes).
+    """
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class SafeMarkdownHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = IPythonRenderer(
+                escape=True,
+                allow_harmful_protocols=False,
+                attachments=cell.get("attachments", {}),
+                embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return SafeMarkdownHTMLExporter
 
 
 def _client(nb, timeout: int):
@@ -425,8 +535,19 @@ def _kernel_env() -> dict[str, str]:
 
 
 async def _execute_async(
-    name: str, parameters: Mapping[str, Any], out: Path, stem: str, timeout: int
+    name: str,
+    parameters: Mapping[str, Any],
+    out: Path,
+    stem: str,
+    timeout: int,
+    db: Path | None = None,
 ) -> tuple[Path, Path]:
+    """Execute one notebook and write its HTML and executed notebook atomically.
+
+    The figures go to ``parameters["figures_dir"]`` (a staging folder when called from
+    :func:`build_reports`); the previous ``<stem>.html`` stays until the new one is complete, and
+    a failed run writes ``<stem>.failed.html`` beside it instead of replacing it.
+    """
     import nbformat
     from nbclient.exceptions import CellExecutionError
 
@@ -437,17 +558,21 @@ async def _execute_async(
         await _client(nb, timeout).async_execute(env=_kernel_env())
     except CellExecutionError as exc:
         failure = exc
-    ipynb_path = out / f"{stem}.ipynb"
-    nbformat.write(nb, str(ipynb_path))
     body, _ = _html_exporter().from_notebook_node(nb, resources={"metadata": {"name": stem}})
     html_path = out / (f"{stem}.failed.html" if failure is not None else f"{stem}.html")
-    html_path.write_text(body, encoding="utf-8")
+    ipynb_path = out / (f"{stem}.failed.ipynb" if failure is not None else f"{stem}.ipynb")
+    with fixable_os_errors():
+        atomic_write_text(ipynb_path, nbformat.writes(nb), db=db)
+        atomic_write_text(html_path, body, db=db)
     if failure is not None:
         ename = getattr(failure, "ename", type(failure).__name__)
         evalue = getattr(failure, "evalue", str(failure).splitlines()[0])
         raise ReportExecutionError(
-            f"notebook {name} failed: {ename}: {evalue} (partial output in {html_path})"
+            f"notebook {name} failed: {ename}: {evalue} (partial output in {html_path}; "
+            f"the previous report, if any, is left in place)"
         )
+    for stale in (out / f"{stem}.failed.html", out / f"{stem}.failed.ipynb"):
+        stale.unlink(missing_ok=True)
     return html_path, ipynb_path
 
 
@@ -466,17 +591,32 @@ def execute_notebook(
     return asyncio.run(_execute_async(name, parameters, out, output_name or name, timeout))
 
 
-async def _execute_all(jobs: list[tuple[str, dict[str, Any], Path, str]], timeout: int):
+async def _execute_all(jobs: list[tuple[str, dict[str, Any], Path, str]], timeout: int, db: Path):
+    """Run the notebooks side by side; each outcome is ``(html, ipynb)`` or its exception."""
     import asyncio
 
     results = await asyncio.gather(
-        *(_execute_async(name, params, out, stem, timeout) for name, params, out, stem in jobs),
+        *(_execute_async(name, params, out, stem, timeout, db) for name, params, out, stem in jobs),
         return_exceptions=True,
     )
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
     return results
+
+
+def report_stem(name: str, event: str) -> str:
+    """File-name stem of a report: ``<event>_event_study`` for the event notebook (the event
+    name made safe for a file name, :func:`warehouse.files.safe_file_stem`), else ``name``."""
+    return f"{safe_file_stem(event)}_event_study" if name == EVENT_NOTEBOOK else name
+
+
+def _swap_folder(staging: Path, target: Path) -> None:
+    """Put the finished ``staging`` folder at ``target``; the old one goes only after that."""
+    aside = None
+    if target.exists():
+        aside = staging_name(target, "old")
+        target.rename(aside)
+    staging.rename(target)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def build_reports(
@@ -487,52 +627,72 @@ def build_reports(
     caveats: Sequence[str] = (),
     notebooks: Sequence[str] = (EVENT_NOTEBOOK, SECTOR_NOTEBOOK),
 ) -> ReportSummary:
-    """Check the warehouse, then execute each notebook into ``out`` (see the module doc)."""
+    """Check the warehouse, then execute each notebook into ``out`` (see the module doc).
+
+    Every file is written beside its target and renamed into place, so a killed run or a full
+    disk leaves the previous report whole; the figures are drawn into a hidden staging folder
+    that replaces ``figures/<stem>`` only when its notebook succeeded. Leftovers of a killed
+    run (``.NAME.partial-PID-*``) are removed first. No output may be a warehouse file.
+    """
     started = time.monotonic()
     path = resolve_db_path(db).resolve()
     check_report_data(path, event)
     out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with fixable_os_errors():
+        out_dir.mkdir(parents=True, exist_ok=True)
     summary = ReportSummary(path, out_dir)
     jobs = []
+    staged: dict[str, tuple[Path, Path]] = {}
     for name in notebooks:
-        stem = f"{event}_event_study" if name == EVENT_NOTEBOOK else name
+        stem = report_stem(name, event)
         fig_dir = out_dir / "figures" / stem
-        if fig_dir.is_dir():
-            for old in fig_dir.glob("*.png"):
-                old.unlink()
-        for old in out_dir.glob(f"{stem}*.html"):
-            old.unlink()
+        for target in (out_dir / f"{stem}.html", out_dir / f"{stem}.ipynb"):
+            check_output_path(target, path)
+            clean_stale_partials(target)
+        clean_stale_partials(fig_dir)
+        staging = staging_name(fig_dir)
+        staged[stem] = (staging, fig_dir)
         params = {
             "db": str(path),
             "event": event,
-            "figures_dir": str(fig_dir),
+            "figures_dir": str(staging),
             "caveats": list(caveats),
         }
         jobs.append((name, params, out_dir, stem))
+    clean_stale_partials(out_dir / "manifest.json")
     # the notebooks only read the warehouse: run their kernels side by side
     import asyncio
 
     log.info("executing %s into %s", ", ".join(j[0] for j in jobs), out_dir)
-    for html, ipynb in asyncio.run(_execute_all(jobs, KERNEL_TIMEOUT_S)):
+    try:
+        outcomes = asyncio.run(_execute_all(jobs, KERNEL_TIMEOUT_S, path))
+        with fixable_os_errors():
+            for (staging, fig_dir), outcome in zip(staged.values(), outcomes, strict=True):
+                if not isinstance(outcome, BaseException):
+                    staging.mkdir(parents=True, exist_ok=True)  # a report without figures
+                    _swap_folder(staging, fig_dir)
+    finally:
+        for staging, _ in staged.values():
+            shutil.rmtree(staging, ignore_errors=True)
+    errors = [r for r in outcomes if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    results = [r for r in outcomes if not isinstance(r, BaseException)]
+    for html, ipynb in results:
         summary.html.append(html)
         summary.notebooks.append(ipynb)
         summary.figures.extend(sorted((out_dir / "figures" / html.stem).glob("*.png")))
     summary.seconds = time.monotonic() - started
-    (out_dir / "manifest.json").write_text(
-        json.dumps(
-            {
-                "db": str(path),
-                "event": event,
-                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "caveats": list(caveats),
-                "html": [p.name for p in summary.html],
-                "figures": [str(p.relative_to(out_dir)) for p in summary.figures],
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
+    manifest = {
+        "db": str(path),
+        "event": event,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "caveats": list(caveats),
+        "html": [p.name for p in summary.html],
+        "figures": [str(p.relative_to(out_dir)) for p in summary.figures],
+    }
+    with fixable_os_errors():
+        atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2), db=path)
     return summary
 
 
@@ -548,6 +708,7 @@ __all__ = [
     "SectorInputs",
     "build_reports",
     "check_report_data",
+    "equity_notes",
     "execute_notebook",
     "inject_parameters",
     "load_event_inputs",

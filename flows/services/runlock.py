@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from warehouse.errors import UserInputError, WarehouseError
+from warehouse.files import check_warehouse_file
 
 
 class RunLockedError(WarehouseError, UserInputError):
@@ -30,6 +31,7 @@ def lock_path(db_file: Path) -> Path:
 @contextlib.contextmanager
 def run_lock(db_file: Path, flow: str) -> Iterator[None]:
     """Hold the run lock for the block, or raise ``RunLockedError`` naming the holder."""
+    check_warehouse_file(db_file)  # no `/dev/null.ingest.lock` for a --db that is no warehouse
     path = lock_path(db_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -146,11 +146,28 @@ def test_exit_codes_through_the_real_console_script(tmp_path):
     corrupt = tmp_path / "corrupt.duckdb"
     corrupt.write_bytes(b"this is not a duckdb file" * 100)
     broken = run_cli("status", "--db", str(corrupt))
-    assert broken.returncode == 1
-    assert broken.stderr.startswith("Error: unexpected failure (")
-    assert "AITOKENS_DEBUG=1" in broken.stderr and "Traceback" not in broken.stderr
-    debug = run_cli("status", "--db", str(corrupt), env={"AITOKENS_DEBUG": "1"})
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert broken.returncode == 2  # the user's to fix: point --db at a warehouse
+    assert broken.stderr == (
+        f"Error: {corrupt} is not a DuckDB warehouse (another kind of file): point --db (or "
+        "$AITOKENS_DB) at the .duckdb file `aitokens import` or `aitokens ingest` wrote\n"
+    )
+    # our bug (here: a service that divides by zero) is exit 1, traceback on request only
+    bug = (
+        "import sys, flows.services.csv_import as m; from flows.cli import main\n"
+        "m.import_csv = lambda *a, **k: 1 / 0\n"
+        f"sys.exit(main(['import', {str(good)!r}, '--db', {str(db)!r}]))"
+    )
+    for env, traceback in (({}, False), ({"AITOKENS_DEBUG": "1"}, True)):
+        crashed = subprocess.run(
+            [sys.executable, "-c", bug],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=120,
+        )
+        assert crashed.returncode == 1
+        assert "Error: unexpected failure (ZeroDivisionError: division by zero)" in crashed.stderr
+        assert ("Traceback" in crashed.stderr) == traceback
 
 
 def test_every_command_has_help_with_an_example():

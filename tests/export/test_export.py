@@ -191,6 +191,7 @@ def test_selected_tables_and_no_views(export_db, tmp_path):
     report = export_warehouse(export_db, tmp_path / "a", tables=["coins", "daily_returns", "coins"])
     assert [t.name for t in report.tables] == ["coins", "daily_returns"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        ".aitokens-export",
         "coins",
         "daily_returns",
         "manifest.json",
@@ -225,7 +226,7 @@ def test_non_empty_folder_is_refused_without_overwrite(export_db, tmp_path):
     with pytest.raises(ExportTargetError, match="is not empty: pass --overwrite"):
         export_warehouse(export_db, out)
     with pytest.raises(
-        ExportTargetError, match="holds no manifest.json, so it is not an earlier export"
+        ExportTargetError, match="holds no .aitokens-export marker, so it is not an export"
     ):
         export_warehouse(export_db, out, overwrite=True)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
@@ -238,7 +239,11 @@ def test_empty_folder_is_used_and_overwrite_replaces_an_earlier_export(export_db
     export_warehouse(export_db, out, tables=["coins"])
     (out / "stale.txt").write_text("left from an older export")
     report = export_warehouse(export_db, out, tables=["equities"], overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["equities", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".aitokens-export",
+        "equities",
+        "manifest.json",
+    ]
     assert list(read_manifest(out)["tables"]) == ["equities"] == [t.name for t in report.tables]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old folder left
 

@@ -178,7 +178,18 @@ def test_report_on_empty_warehouse_names_the_commands(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_report_without_data_around_the_event_names_backfill(tmp_path):
+@pytest.mark.parametrize("plan", ["keyless", "pro"])
+def test_report_without_data_around_the_event_advises_what_the_plan_can_do(
+    tmp_path, monkeypatch, plan
+):
+    """A keyless plan serves the past 365 days only: advising `backfill --since 2023-08-01`
+    there sends the user to a command that cannot succeed; a pro plan can."""
+    for name in ("AITOKENS_CONFIG", "COINGECKO_API_KEY", "PREFECT_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COINGECKO_PLAN", plan)
+    if plan == "pro":
+        monkeypatch.setenv("COINGECKO_API_KEY", "CG-test-key")
     csv = tmp_path / "p.csv"
     rows = ["date,symbol,asset_class,close"]
     for d in range(1, 29):
@@ -191,11 +202,23 @@ def test_report_without_data_around_the_event_names_backfill(tmp_path):
     assert run_cli(["import", str(csv), "--db", str(db)]).code == 0
     r = run_cli(["report", "--db", str(db), "--out", str(tmp_path / "r")])
     assert r.code == 2
-    assert r.err == (
+    head = (
         f"Error: the warehouse {db} holds no AI-token prices around sora (2024-02-15; the study "
-        "needs closes from about 2023-08-19 to 2024-02-25): run `aitokens backfill --since "
-        "2023-08-01` or import a CSV covering them first\n"
+        "needs closes from about 2023-08-19 to 2024-02-25): "
     )
+    assert r.err.startswith(head)
+    advice = r.err[len(head) :]
+    if plan == "pro":
+        assert advice == (
+            "run `aitokens backfill --since 2023-08-01` or import a CSV covering them first\n"
+        )
+    else:
+        assert advice.startswith(
+            "import a CSV covering them with `aitokens import FILE.csv` (CoinGecko's keyless "
+            "plan serves closes from "
+        )
+        assert "a backfill cannot reach 2023-08-19" in advice
+        assert not advice.startswith("run `aitokens backfill")
 
 
 def test_unknown_event_exits_2(real_run, tmp_path):
