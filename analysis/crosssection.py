@@ -314,6 +314,7 @@ class PairData:
         self.lengths = inp.windows.sum(axis=0)  # days per column
         self.n_est = inp.resid_est.shape[1]
         self.estudy2 = inp.convention == "estudy2"
+        self._shares: dict[str, np.ndarray] = {}
 
     @cached_property
     def sar(self) -> np.ndarray:
@@ -332,6 +333,25 @@ class PairData:
         n_pos = (self.inp.resid_est > 0).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return n_ok, n_pos, n_pos / n_ok
+
+    def positive_window_share(self, length: int) -> np.ndarray:
+        """Per pair, the share of positive sums among the runs of ``length`` consecutive
+        estimation residuals without a gap (Cowan 1992's :math:`\\hat p` for windows); the
+        share of positive residuals for ``length`` 1. NaN for a pair without such a run."""
+        if length <= 1:
+            return self.positive[2]
+        key = f"share{length}"
+        if key not in self._shares:
+            r = self.inp.resid_est
+            miss = np.isnan(r)
+            zero = np.zeros((r.shape[0], 1))
+            cs = np.hstack([zero, np.cumsum(np.where(miss, 0.0, r), axis=1)])
+            cm = np.hstack([zero, np.cumsum(miss, axis=1)])
+            sums = cs[:, length:] - cs[:, :-length]
+            whole = (cm[:, length:] - cm[:, :-length]) == 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._shares[key] = ((sums > 0) & whole).sum(axis=1) / whole.sum(axis=1)
+        return self._shares[key]
 
     @cached_property
     def resid_complete(self) -> bool:
@@ -392,15 +412,31 @@ class GroupData:
 
     @cached_property
     def positive_share(self) -> np.ndarray:
-        """Share of positive estimation residuals, ``(G,)``: pooled (estudy2) or the mean of the
-        per-pair shares (Cowan 1992)."""
-        n_ok, n_pos, share = self.pairs.positive
+        """:math:`\\hat p` of the generalized sign test per group and column, ``(G, C)``.
+
+        Textbook (Cowan 1992): the mean over pairs of each pair's share of positive
+        estimation-period CARs of the column's length -- for one day the share of positive
+        residuals (Cowan 1992, eq. for :math:`\\hat p`), for an L-day window the share of the
+        (overlapping) runs of L consecutive estimation residuals whose sum is positive, so the
+        null share matches the statistic that is counted (a daily share misstates it for
+        skewed returns: size 9% for [-5,10]). estudy2: the pooled share of positive daily
+        residuals for every column (it tests single days only).
+        """
         total = self.part.total
+        lengths = self.lengths.astype(int)
+        out = np.empty(self.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.estudy2:
-                return total(n_pos.astype(float)) / total(n_ok.astype(float))
-            ok = ~np.isnan(share)
-            return total(np.where(ok, share, 0.0)) / total(ok * 1.0)
+                n_ok, n_pos, _ = self.pairs.positive
+                out[:] = (total(n_pos.astype(float)) / total(n_ok.astype(float)))[:, None]
+                return out
+            for length in np.unique(lengths):
+                share = self.pairs.positive_window_share(int(length))
+                ok = ~np.isnan(share)
+                out[:, lengths == length] = (total(np.where(ok, share, 0.0)) / total(ok * 1.0))[
+                    :, None
+                ]
+        return out
 
     # ---------------------------------------------------------------- rank and sign deviations
     @cached_property
@@ -430,12 +466,36 @@ class GroupData:
         """:math:`\\sum_i \\mathrm{sign}(A_{it} - \\mathrm{median}_i)` per group and day."""
         return self.pairs.gsum(self.part, "sign", self.pairs.ranks.sign)
 
+    @cached_property
+    def rank_days(self) -> np.ndarray:
+        """The number of days ``T`` in :math:`S = \\sqrt{\\sum_t \\bar d_t^2 / T}`, ``(G,)``.
+
+        Textbook (Corrado 1989, eq. 3; Corrado & Zivney 1992, eq. 5; Cowan 1992): the days of the
+        combined estimation and event window on which the group has data, the same days the sum
+        runs over, so that :math:`S^2` is the mean of the squared daily aggregates. estudy2
+        divides by the mean number of days of the pairs, :math:`\\bar M`, which is smaller than
+        ``T`` on an unbalanced panel (tokens listing at different dates) and inflates ``S`` -- a
+        Corrado-Zivney test of size 2% instead of 5% (``tests/analysis/test_audit.py``).
+        """
+        nt, t_eff = self.rank_counts
+        if self.estudy2:
+            return t_eff
+        return (np.asarray(nt) > 0).sum(axis=-1).astype(float)
+
+    @cached_property
+    def empty_day_windows(self) -> np.ndarray:
+        """Columns holding an event day on which no pair of the group has an abnormal return
+        (e.g. the benchmark close is missing), ``(G, C)``: their window statistics are NaN,
+        never silently computed over the shorter window."""
+        nt = np.asarray(self.rank_counts[0])[..., self.pairs.n_est :]
+        return (nt == 0).astype(float) @ self.inp.windows > 0
+
     def rank_z(self, sums: np.ndarray, *, root: bool) -> np.ndarray:
         """Window statistic of rank or sign deviations from their group-day ``sums``: daily means
         over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d."""
-        nt, t_eff = self.rank_counts
+        nt, _ = self.rank_counts
         dbar, s = _rank_aggregates(
-            sums, nt, t_eff, root=root, scale_to=self.sizes if self.estudy2 else None
+            sums, nt, self.rank_days, root=root, scale_to=self.sizes if self.estudy2 else None
         )
         return st.window_rank_z(dbar[..., self.pairs.n_est :], s[..., None], self.inp.windows)
 

@@ -100,35 +100,58 @@ def kp_bmp(g: GroupData) -> Cells:
     return Cells(tk, st.pvalue_t(tk, n - 1), n, dist)
 
 
+EMPTY_DAY_REASON = "a day of the window has no pair with data (e.g. a missing benchmark close)"
+"""Reason of a window statistic built from daily aggregates when one of its days has none."""
+
+
+def _daily_cells(g: GroupData, z: np.ndarray) -> Cells:
+    """A window statistic summed from daily aggregates: NaN with :data:`EMPTY_DAY_REASON` for a
+    window holding a day without pairs (never the shorter window under the longer label)."""
+    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)", g.empty_day_windows, EMPTY_DAY_REASON)
+
+
 def corrado_rank(g: GroupData) -> Cells:
     """Corrado (1989) rank test."""
-    z = g.rank_z(g.centered_rank_sums, root=False)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.centered_rank_sums, root=False))
 
 
 def modified_rank(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) standardized-rank test."""
-    z = g.rank_z(g.scaled_rank_sums, root=True)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.scaled_rank_sums, root=True))
 
 
 def cz_sign(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) sign test against each pair's estimation median."""
-    z = g.rank_z(g.median_sign_sums, root=True)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.median_sign_sums, root=True))
 
 
 def generalized_sign(g: GroupData) -> Cells:
-    """Cowan (1992) generalized sign test."""
-    p_hat = g.positive_share[:, None]
+    """Cowan (1992) generalized sign test: Z as published (estudy2 prints it); the p-value is
+    the exact binomial one of the positive count in N trials of :math:`\\hat p` (textbook; the
+    estudy2 convention keeps the package's normal approximation). :math:`\\hat p` of a
+    multi-day window is the share of positive estimation-period CARs of its length."""
+    p_hat = g.positive_share
     z, n = st.generalized_sign_z(g.car, p_hat)
-    return Cells(z, st.pvalue_normal(z), n, cell_text(lambda p: f"N(0,1), p={p:.3f}", p_hat))
+    if g.estudy2:
+        pv = st.pvalue_normal(z)
+        dist = cell_text(lambda p: f"N(0,1), p={p:.3f}", p_hat)
+    else:
+        pv = st.binomial_pvalue(st.positives(g.car), n, p_hat)
+        dist = cell_text(lambda k, p: f"Bin({k}, {p:.3f})", n, p_hat)
+    return Cells(z, pv, n, dist)
 
 
 def sign(g: GroupData) -> Cells:
-    """Sign test of the share of positive (C)ARs against 1/2."""
+    """Sign test of the share of positive (C)ARs against 1/2: Z as published, with the exact
+    binomial p-value (textbook) or the normal one (estudy2 convention)."""
     z, n = st.sign_z(g.car)
-    return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+    if g.estudy2:
+        return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+    return Cells(z, st.binomial_pvalue(st.positives(g.car), n, 0.5), n, _bin_half(n))
+
+
+def _bin_half(n: np.ndarray) -> Callable[[], np.ndarray]:
+    return cell_text(lambda k: f"Bin({k}, 0.5)", n)
 
 
 def wilcoxon(g: GroupData) -> Cells:
@@ -181,8 +204,9 @@ def lamb(g: GroupData) -> Cells:
     ok = np.isfinite(daily)
     w = g.inp.windows
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (np.where(ok, daily, 0.0) @ w) / np.sqrt(ok.astype(float) @ w)
-    return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+        z = (np.where(ok, daily, 0.0) @ w) / np.sqrt(w.sum(axis=0))
+    gap = (~ok).astype(float) @ w > 0  # a day without pairs: NaN, not a shorter window
+    return Cells(z, st.pvalue_normal(z), n, "N(0,1)", gap, EMPTY_DAY_REASON)
 
 
 # ---------------------------------------------------------------------- the registry
