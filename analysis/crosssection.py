@@ -45,13 +45,42 @@ _COLUMNS = [
     "start",
     "end",
     "test",
+    "mean",
     "stat",
     "pvalue",
+    "pvalue_holm",
     "n",
+    "too_few_assets",
     "dist",
     "null",
     "reason",
 ]
+
+MIN_ASSETS = 5
+"""Below this many pairs a parametric cross-sectional test is flagged ``too_few_assets``: its
+t(N-1) or N(0,1) reference rests on N residuals or on a cross-sectional variance from N values,
+and with 8 tokens sharing a date KP-BMP already has 10-17% power; such cells are shown without
+stars, and a headline falls back to placebo (calendar-time) inference."""
+
+TOO_FEW_ASSETS = f"too few assets (N < {MIN_ASSETS})"
+
+
+def holm_adjust(frame: pd.DataFrame) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values across the CAR windows of each group and test
+    (``statsmodels.stats.multitest.multipletests(method="holm")``), NaN for single days and
+    for invalid cells. Holm controls the family-wise error rate over the windows a reader scans
+    for "any significant window" without assuming independence (the windows overlap)."""
+    from statsmodels.stats.multitest import multipletests
+
+    out = np.full(len(frame), np.nan)
+    ok = (frame["kind"].to_numpy() == "car") & np.isfinite(frame["pvalue"].to_numpy(float))
+    if not ok.any():
+        return out
+    sub = frame.loc[ok, ["group", "test", "pvalue"]]
+    rows = np.flatnonzero(ok)
+    for idx in sub.groupby(["group", "test"], sort=False).indices.values():
+        out[rows[idx]] = multipletests(sub["pvalue"].to_numpy()[idx], method="holm")[1]
+    return out
 
 
 class Partition:
@@ -130,6 +159,7 @@ class _Block:
     part: Partition
     test: str
     null: str
+    parametric: bool
     stat: np.ndarray
     pvalue: np.ndarray
     n: np.ndarray
@@ -197,12 +227,20 @@ class TestTable:
         labels: Sequence[str],
         kinds: Sequence[str],
         bounds: Sequence[tuple[int, int]],
+        means: dict[int, np.ndarray] | None = None,
     ) -> None:
         self.blocks = list(blocks)
         self.labels, self.kinds, self.bounds = list(labels), list(kinds), list(bounds)
+        self.means = means or {}  # id(partition) -> (G, C) mean (C)AR of the group's pairs
 
     def frame(self) -> pd.DataFrame:
-        """``group, kind, window, start, end, test, stat, pvalue, n, dist, null, reason``."""
+        """``group, kind, window, start, end, test, mean, stat, pvalue, pvalue_holm, n,
+        too_few_assets, dist, null, reason``.
+
+        ``mean`` is the group's mean abnormal return of the day (AAR) or mean CAR of the window
+        (CAAR) over the pairs present, at full precision; ``pvalue_holm`` the Holm-adjusted
+        p-value across the CAR windows (:func:`holm_adjust`); ``too_few_assets`` marks
+        parametric tests with fewer than :data:`MIN_ASSETS` pairs."""
         if not self.blocks:
             return pd.DataFrame(columns=_COLUMNS)
         n_cols = len(self.labels)
@@ -236,13 +274,20 @@ class TestTable:
             cols["start"].append(np.tile(starts, g * t))
             cols["end"].append(np.tile(ends, g * t))
             cols["test"].append(np.tile(np.repeat(names, n_cols), g))
+            mean = self.means.get(id(part), np.full(shape, np.nan))
+            cols["mean"].append(_group_major([mean] * t, float))
             cols["stat"].append(_group_major([b.stat for b in blocks], float))
             cols["pvalue"].append(_group_major([b.pvalue for b in blocks], float))
+            cols["pvalue_holm"].append(np.full(g * t * n_cols, np.nan))
             cols["n"].append(_group_major([b.n for b in blocks], np.int64))
+            few = [b.parametric & (b.n > 0) & (b.n < MIN_ASSETS) for b in blocks]
+            cols["too_few_assets"].append(_group_major(few, bool))
             cols["dist"].append(_group_major(dists, object))
             cols["null"].append(np.tile(np.repeat(nulls, n_cols), g))
             cols["reason"].append(_group_major([b.reason() for b in blocks], object))
-        return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        out = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        out["pvalue_holm"] = holm_adjust(out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -272,12 +317,31 @@ def _block(part: Partition, test: CrossSectionTest, cells: Cells, shape: tuple[i
         part,
         test.code,
         test.null,
+        test.parametric,
         np.where(bad, np.nan, stat),
         np.where(bad, np.nan, pval),
         n,
         cells.dist,
         reason,
     )
+
+
+def _refuse(b: _Block, groups: np.ndarray, text: str) -> _Block:
+    """``b`` with the rows of ``groups`` invalid for the reason ``text``."""
+    if not groups.any():
+        return b
+    inner = b.reason
+
+    def reason() -> np.ndarray:
+        out = inner().copy()
+        out[groups] = text
+        return out
+
+    rows = groups[:, None]
+    b.stat = np.where(rows, np.nan, b.stat)
+    b.pvalue = np.where(rows, np.nan, b.pvalue)
+    b.reason = reason
+    return b
 
 
 def run_tests(
@@ -287,21 +351,31 @@ def run_tests(
     column_labels: Sequence[str],
     column_kinds: Sequence[str],
     column_bounds: Sequence[tuple[int, int]],
+    refused: Sequence[tuple[np.ndarray, str] | None] | None = None,
 ) -> TestTable:
     """Every test of ``tests`` (entries of :data:`analysis.cstests.TESTS`) for every group and
     column.
 
+    ``refused`` (one entry per partition, or ``None``) marks groups ``(G,)`` whose tests are not
+    computed, with the reason (e.g. pooling events whose windows overlap).
+
     The table lays out as a tidy frame (:meth:`TestTable.frame`) with columns ``group, kind,
     window, start, end, test, stat, pvalue, n, dist, null, reason`` (``reason`` is empty for
-    valid statistics; invalid ones have NaN stat and p-value). Groups come partition by
+    valid statistics; invalid ones have NaN stat and p-value), with ``mean``, ``pvalue_holm``
+    and ``too_few_assets`` (see :meth:`TestTable.frame`). Groups come partition by
     partition; within a group, test by test (in the order of ``tests``) and column by column.
     """
     pairs = PairData(inp, partitions)
     blocks: list[_Block] = []
-    for part in partitions:
+    means: dict[int, np.ndarray] = {}
+    for k, part in enumerate(partitions):
         group = GroupData(pairs, part)
-        blocks.extend(_block(part, t, t.compute(group), group.shape) for t in tests)
-    return TestTable(blocks, column_labels, column_kinds, column_bounds)
+        means[id(part)] = group.mean_car[0]
+        refuse = refused[k] if refused is not None else None
+        for t in tests:
+            b = _block(part, t, t.compute(group), group.shape)
+            blocks.append(b if refuse is None else _refuse(b, *refuse))
+    return TestTable(blocks, column_labels, column_kinds, column_bounds, means)
 
 
 class PairData:

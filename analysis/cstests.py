@@ -46,6 +46,9 @@ class CrossSectionTest:
     stat_format
         Format spec of the statistic in the summary and report tables (``".0f"`` for the integer
         Wilcoxon V).
+    parametric
+        A t or normal reference resting on the cross-section of N pairs: flagged "too few
+        assets" below :data:`analysis.crosssection.MIN_ASSETS` pairs and shown without stars.
     """
 
     code: str
@@ -56,6 +59,7 @@ class CrossSectionTest:
     compute: Callable[[GroupData], Cells]
     min_pairs: int = 1
     stat_format: str = ".2f"
+    parametric: bool = False
 
     def format_stat(self, stat: float) -> str:
         return format(stat, self.stat_format)
@@ -213,9 +217,26 @@ def lamb(g: GroupData) -> Cells:
 _T = CrossSectionTest
 
 _ALL = (
-    _T("t_cs", "Cross-sectional t", "t", "Cross-sect. t", "mean (C)AR = 0", t_cs, 2),
-    _T("patell", "Patell Z", "Patell", "Patell", "mean standardized (C)AR = 0", patell),
-    _T("bmp", "BMP t", "BMP", "BMP", "mean standardized (C)AR = 0", bmp, 2),
+    _T(
+        "t_cs",
+        "Cross-sectional t",
+        "t",
+        "Cross-sect. t",
+        "mean (C)AR = 0",
+        t_cs,
+        2,
+        parametric=True,
+    ),
+    _T(
+        "patell",
+        "Patell Z",
+        "Patell",
+        "Patell",
+        "mean standardized (C)AR = 0",
+        patell,
+        parametric=True,
+    ),
+    _T("bmp", "BMP t", "BMP", "BMP", "mean standardized (C)AR = 0", bmp, 2, parametric=True),
     _T(
         "kp_bmp",
         "KP-adjusted BMP t",
@@ -224,6 +245,7 @@ _ALL = (
         "mean standardized (C)AR = 0, cross-correlated",
         kp_bmp,
         2,
+        parametric=True,
     ),
     _T(
         "corrado_rank",
@@ -267,9 +289,9 @@ _ALL = (
         wilcoxon,
         stat_format=".0f",
     ),
-    _T("bw1980", "Brown-Warner 1980", "BW80", "BW 1980", "mean (C)AR = 0", bw1980),
-    _T("bw1985", "Brown-Warner 1985", "BW85", "BW 1985", "mean (C)AR = 0", bw1985),
-    _T("lamb", "Lamb 1995", "Lamb", "Lamb 1995", "mean (C)AR = 0", lamb),
+    _T("bw1980", "Brown-Warner 1980", "BW80", "BW 1980", "mean (C)AR = 0", bw1980, parametric=True),
+    _T("bw1985", "Brown-Warner 1985", "BW85", "BW 1985", "mean (C)AR = 0", bw1985, parametric=True),
+    _T("lamb", "Lamb 1995", "Lamb", "Lamb 1995", "mean (C)AR = 0", lamb, parametric=True),
 )
 
 TESTS: Mapping[str, CrossSectionTest] = MappingProxyType({t.code: t for t in _ALL})

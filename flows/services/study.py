@@ -40,6 +40,7 @@ DEFAULT_BENCHMARK = "BTC"
 DEFAULT_ESTIMATION = "-120:-11"
 DEFAULT_WINDOW = "-5:10"
 MODELS = ("market", "market_adjusted", "constant_mean")
+CONVENTIONS = ("textbook", "estudy2")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
 MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
@@ -95,6 +96,7 @@ class StudyRequest:
     sources: list[str] = field(default_factory=list)
     min_obs: int | None = None
     interval: str = "1d"
+    convention: str = "textbook"
 
     @property
     def hourly(self) -> bool:
@@ -127,6 +129,8 @@ class StudyRequest:
             args += ["--source", s]
         if self.min_obs is not None:
             args += ["--min-obs", str(self.min_obs)]
+        if self.convention != "textbook":
+            args += ["--convention", self.convention]
         return " ".join(shlex.quote(a) for a in args)
 
 
@@ -367,6 +371,7 @@ def _leg_study(
         assets=syms,
         confounders=confounders,
         min_estimation_obs=req.min_obs,
+        convention=req.convention,
         interval=interval,
     )
 

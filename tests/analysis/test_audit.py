@@ -150,3 +150,45 @@ def norm_sf(z: float) -> float:
     from scipy.stats import norm
 
     return float(norm.sf(z))
+
+
+def test_pairs_with_degenerate_residual_variance_are_excluded_with_their_reason(sora_prices):
+    """Audit: a pair with zero residual variance was kept silently; Patell, BMP and KP dropped
+    it (its SAR divides by zero) while the t, sign and rank tests kept it, so the tests of one
+    window used different pairs."""
+    btc = sora_prices[sora_prices["symbol"] == "BTC"]
+    pegged = btc.assign(symbol="PEG", asset_class="ai_token", close=2.0 * btc["close"])
+    flat = btc.assign(symbol="FLAT", asset_class="ai_token", close=1.0)
+    prices = pd.concat([sora_prices, pegged, flat], ignore_index=True)
+    assets = ["AGIX", "FET", "RNDR", "WLD", "INJ", "PEG", "FLAT"]
+    with pytest.warns(UserWarning, match="2 of 7 asset-event pairs were excluded"):
+        result = EventStudy([get_event("sora")], assets=assets).fit(prices)
+    excluded = result.excluded.set_index("asset")["reason"]
+    assert sorted(excluded.index) == ["FLAT", "PEG"]
+    assert excluded.str.startswith("zero or degenerate residual variance").all()
+    assert "Excluded PEG / sora: zero or degenerate residual variance" in str(result)
+    assert sorted(a for _, a in result.car.index) == ["AGIX", "FET", "INJ", "RNDR", "WLD"]
+    tests = result.tests
+    car = tests[(tests["group"] == "all") & (tests["kind"] == "car")]
+    assert (car.groupby("window")["n"].nunique() == 1).all()  # one pair set per window
+    assert set(car["n"]) == {5}
+
+
+def test_pooling_events_whose_windows_overlap_is_refused_with_the_reason(sora_prices):
+    """Audit: pooling Sora (2024-02-15) with NVIDIA's results (2024-02-21), whose event windows
+    share market days, set their cross-correlation to 0 and gave a smaller KP p-value than
+    either event alone. The pooled group is now refused with the reason; each event's group is
+    computed."""
+    assets = ["AGIX", "FET", "RNDR", "WLD", "INJ", "GRT"]
+    result = EventStudy([get_event("sora"), get_event("nvda_q4fy24")], assets=assets).fit(
+        sora_prices
+    )
+    t = result.tests
+    pooled = t[t["group"] == "all"]
+    assert pooled["stat"].isna().all()
+    assert pooled["reason"].str.startswith("pools events sora and nvda_q4fy24 whose event").all()
+    own = t[t["group"].isin(["event=sora", "event=nvda_q4fy24"]) & (t["test"] == "kp_bmp")]
+    assert own["stat"].notna().all()
+    # events far apart still pool
+    far = EventStudy([get_event("sora"), "2023-11-06"], assets=assets).fit(sora_prices)
+    assert far.tests.query("group == 'all' and test == 'kp_bmp'")["stat"].notna().all()
