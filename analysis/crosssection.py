@@ -66,12 +66,13 @@ TOO_FEW_ASSETS = f"too few assets (N < {MIN_ASSETS})"
 
 
 def holm_adjust(frame: pd.DataFrame) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values across the CAR windows of each group and test
-    (``statsmodels.stats.multitest.multipletests(method="holm")``), NaN for single days and
-    for invalid cells. Holm controls the family-wise error rate over the windows a reader scans
-    for "any significant window" without assuming independence (the windows overlap)."""
-    from statsmodels.stats.multitest import multipletests
-
+    """Holm (1979) step-down adjusted p-values across the CAR windows of each group and test,
+    NaN for single days and for invalid cells. Holm controls the family-wise error rate over
+    the windows a reader scans for "any significant window" without assuming independence (the
+    windows overlap). The numbers are ``statsmodels.stats.multitest.multipletests(p,
+    method="holm")[1]`` (checked in ``tests/analysis/test_multiple_testing.py``), computed here
+    because ``multipletests`` runs ``gc.collect()`` on every call: seconds per thousand groups.
+    """
     out = np.full(len(frame), np.nan)
     ok = (frame["kind"].to_numpy() == "car") & np.isfinite(frame["pvalue"].to_numpy(float))
     if not ok.any():
@@ -79,7 +80,18 @@ def holm_adjust(frame: pd.DataFrame) -> np.ndarray:
     sub = frame.loc[ok, ["group", "test", "pvalue"]]
     rows = np.flatnonzero(ok)
     for idx in sub.groupby(["group", "test"], sort=False).indices.values():
-        out[rows[idx]] = multipletests(sub["pvalue"].to_numpy()[idx], method="holm")[1]
+        out[rows[idx]] = _holm(sub["pvalue"].to_numpy()[idx])
+    return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979): with :math:`p_{(1)} \\le \\dots \\le p_{(m)}`, the adjusted
+    :math:`\\tilde p_{(k)} = \\min(1, \\max_{j \\le k} (m - j + 1) p_{(j)})`."""
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 
@@ -408,6 +420,26 @@ class PairData:
         with np.errstate(invalid="ignore", divide="ignore"):
             return n_ok, n_pos, n_pos / n_ok
 
+    @cached_property
+    def complete(self) -> np.ndarray:
+        """Pairs with the (C)AR of each column, ``(P, C)``."""
+        return ~np.isnan(self.inp.car)
+
+    @cached_property
+    def present_event(self) -> np.ndarray:
+        """1.0 where a pair has the abnormal return of an event day, ``(P, E)``."""
+        return (~np.isnan(self.inp.ar_event)).astype(float)
+
+    @cached_property
+    def partial_columns(self) -> np.ndarray:
+        """Textbook: columns in which some pair has abnormal returns on some of the days but no
+        (C)AR; their rank and sign tests use the pairs with the (C)AR only (one pair set for
+        every test of a window). None under estudy2, which tests single days."""
+        if self.estudy2 or self.complete.all():
+            return np.zeros(0, dtype=np.intp)
+        some = (self.present_event @ self.inp.windows) > 0
+        return np.flatnonzero((some & ~self.complete).any(axis=0))
+
     def positive_window_share(self, length: int) -> np.ndarray:
         """Per pair, the share of positive sums among the runs of ``length`` consecutive
         estimation residuals without a gap (Cowan 1992's :math:`\\hat p` for windows); the
@@ -521,9 +553,14 @@ class GroupData:
 
     @cached_property
     def rank_n(self) -> np.ndarray:
-        """Pairs with an abnormal return, averaged over the days of each column, ``(G, C)``."""
+        """Pairs with an abnormal return, averaged over the days of each column, ``(G, C)``;
+        for a column restricted to the pairs with its (C)AR (:attr:`PairData.partial_columns`)
+        the number of those pairs."""
         nt = self.rank_counts[0][:, self.pairs.n_est :]
-        return np.round((nt @ self.inp.windows) / np.maximum(self.lengths, 1)).astype(int)
+        n = np.round((nt @ self.inp.windows) / np.maximum(self.lengths, 1)).astype(int)
+        for c in self.pairs.partial_columns:
+            n[:, c] = self.part.total(self.pairs.complete[:, c].astype(float)).astype(int)
+        return n
 
     @cached_property
     def centered_rank_sums(self) -> np.ndarray:
@@ -564,14 +601,32 @@ class GroupData:
         nt = np.asarray(self.rank_counts[0])[..., self.pairs.n_est :]
         return (nt == 0).astype(float) @ self.inp.windows > 0
 
-    def rank_z(self, sums: np.ndarray, *, root: bool) -> np.ndarray:
+    def rank_z(self, sums: np.ndarray, *, root: bool, kind: str) -> np.ndarray:
         """Window statistic of rank or sign deviations from their group-day ``sums``: daily means
-        over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d."""
+        over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d.
+
+        A window in which some pair has abnormal returns on some days but no (C)AR (a missing
+        day inside the window) is summed over the pairs that have the (C)AR only, so that every
+        test of the window uses one pair set (textbook; estudy2 tests single days). ``kind``
+        names the deviations (``"centered"``, ``"scaled"`` or ``"sign"``)."""
         nt, _ = self.rank_counts
         dbar, s = _rank_aggregates(
             sums, nt, self.rank_days, root=root, scale_to=self.sizes if self.estudy2 else None
         )
-        return st.window_rank_z(dbar[..., self.pairs.n_est :], s[..., None], self.inp.windows)
+        n_est = self.pairs.n_est
+        z = st.window_rank_z(dbar[..., n_est:], s[..., None], self.inp.windows)
+        partial = self.pairs.partial_columns
+        if partial.size:
+            dev = self.pairs.ranks.event_deviations(kind, n_est)
+            present = self.pairs.present_event
+            for c in partial:
+                mask = self.pairs.complete[:, c].astype(float)[:, None]
+                nt_c = self.part.sums(present * mask)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dbar_c = self.part.sums(dev * mask) / (np.sqrt(nt_c) if root else nt_c)
+                dbar_c = np.where(nt_c > 0, dbar_c, np.nan)
+                z[:, c] = st.window_rank_z(dbar_c, s[..., None], self.inp.windows[:, [c]])[:, 0]
+        return z
 
     # ---------------------------------------------------------------- time-series s.d. family
     @cached_property
@@ -668,6 +723,19 @@ class _RankInput:
             np.sign(out, out=out)
             c += x.shape[1]
         return sign if self.nan is None else np.where(self.nan, 0.0, sign)
+
+    def event_deviations(self, kind: str, n_est: int) -> np.ndarray:
+        """Per pair and event day the deviation of one rank test, 0 where missing, ``(P, E)``:
+        ``"centered"`` :math:`K_{it} - (M_i+1)/2` (Corrado 1989), ``"scaled"``
+        :math:`K_{it}/(M_i+1) - 1/2` (Corrado & Zivney 1992) or ``"sign"``
+        :math:`\\mathrm{sign}(A_{it} - \\mathrm{median}_i)`."""
+        if kind == "sign":
+            return self.sign[:, n_est:]
+        ranks = self.ranks[:, n_est:]
+        present = np.ones(ranks.shape) if self.present is None else self.present[:, n_est:]
+        if kind == "centered":
+            return ranks - present * ((self.m_i + 1.0) / 2.0)[:, None]
+        return ranks / (self.m_i[:, None] + 1.0) - 0.5 * present
 
     def counts(self, part: Partition, gsum: _GroupSums) -> tuple[np.ndarray, np.ndarray]:
         """Per group and day the pairs present ``N_t``, and per group the mean number of days of

@@ -116,17 +116,17 @@ def _daily_cells(g: GroupData, z: np.ndarray) -> Cells:
 
 def corrado_rank(g: GroupData) -> Cells:
     """Corrado (1989) rank test."""
-    return _daily_cells(g, g.rank_z(g.centered_rank_sums, root=False))
+    return _daily_cells(g, g.rank_z(g.centered_rank_sums, root=False, kind="centered"))
 
 
 def modified_rank(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) standardized-rank test."""
-    return _daily_cells(g, g.rank_z(g.scaled_rank_sums, root=True))
+    return _daily_cells(g, g.rank_z(g.scaled_rank_sums, root=True, kind="scaled"))
 
 
 def cz_sign(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) sign test against each pair's estimation median."""
-    return _daily_cells(g, g.rank_z(g.median_sign_sums, root=True))
+    return _daily_cells(g, g.rank_z(g.median_sign_sums, root=True, kind="sign"))
 
 
 def generalized_sign(g: GroupData) -> Cells:

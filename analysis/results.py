@@ -5,9 +5,14 @@ Where the textbook and estudy2 differ (``convention=``):
 1. Residual variance: textbook :math:`SSR/(L_1-2)` (MacKinlay 1997), estudy2 :math:`SSR/(L_1-1)`.
 2. Forecast-error term: textbook takes the market mean and :math:`S_{mm}` over the regression days
    of each asset; estudy2 over every estimation day with a market return (also before a listing).
-3. Rank and sign tests on unbalanced days: textbook sums the pairs present
-   (Corrado 1989; Corrado & Zivney 1992); estudy2 rescales the sum by :math:`N/N_t`.
-4. Generalized sign :math:`\\hat p`: textbook averages per-pair shares (Cowan 1992), estudy2 pools.
+3. Rank and sign tests on unbalanced days: textbook sums the pairs present and divides
+   :math:`\\sum_t \\bar d_t^2` by the T days with data (Corrado 1989; Corrado & Zivney 1992);
+   estudy2 rescales the sum by :math:`N/N_t` and divides by the pairs' mean number of days.
+   Textbook CAR windows use the pairs that have the CAR (one pair set for every test).
+4. Generalized sign :math:`\\hat p`: textbook averages per-pair shares (Cowan 1992), of positive
+   estimation-period CARs of the window's length for multi-day windows; estudy2 pools the daily
+   residuals.
+5. Sign and generalized sign p-values: textbook exact binomial, estudy2 the normal approximation.
 
 The default is ``"textbook"``: it follows the cited papers and DESIGN.md section 5, is unbiased when
 histories are unbalanced (as they are for tokens listing at different dates), and equals estudy2
@@ -401,28 +406,29 @@ class EventStudyResult:
         for code in SUMMARY_TESTS:
             sub = car_rows[car_rows["test"] == code].set_index("window")
             table[TESTS[code].short_label] = [_fmt_stat(sub, w) for w in table.index]
-        head = car_rows[car_rows["test"] == HEADLINE_TEST].set_index("window")
-        if not head.empty:
-            table["KP Holm p"] = [
-                f"{head.loc[w, 'pvalue_holm']:.3f}"
-                if w in head.index and math.isfinite(head.loc[w, "pvalue_holm"])
-                else ""
-                for w in table.index
-            ]
-        few = car_rows[car_rows["too_few_assets"]]
-        if not few.empty:
-            table["Flag"] = [TOO_FEW_ASSETS if w in set(few["window"]) else "" for w in table.index]
         smry.add_df(table, index=True, header=True)
         smry.add_text(
             "Cells show statistic (two-sided p-value); headline test: KP-BMP "
-            "(Kolari & Pynnonen 2010), robust to cross-correlation of pairs sharing a date. "
-            "KP Holm p: Holm's adjustment across the CAR windows."
+            "(Kolari & Pynnonen 2010), robust to cross-correlation of pairs sharing a date."
         )
-        if not few.empty:
+        # as text lines, so the tables keep their widths
+        head = car_rows[car_rows["test"] == HEADLINE_TEST]
+        holm = [
+            f"{w} {p:.3f}"
+            for w, p in zip(head["window"], head["pvalue_holm"], strict=True)
+            if math.isfinite(p)
+        ]
+        if holm:
             smry.add_text(
-                f"Flag {TOO_FEW_ASSETS}: the parametric tests (t, Patell, BMP, KP-BMP) rest on "
-                "fewer than five assets; their p-values are no evidence on their own -- use "
-                "placebo (calendar-time) inference."
+                "KP-BMP p-values Holm-adjusted across the CAR windows: " + ", ".join(holm) + "."
+            )
+        few = car_rows[car_rows["too_few_assets"]]
+        if not few.empty:
+            windows = ", ".join(dict.fromkeys(few["window"]))
+            smry.add_text(
+                f"Flag {TOO_FEW_ASSETS} in {windows}: the parametric tests (t, Patell, BMP, "
+                "KP-BMP, Brown-Warner, Lamb) rest on fewer than five assets; their p-values are "
+                "no evidence on their own (no stars) -- use placebo (calendar-time) inference."
             )
 
         pair_tab = self._car.map(lambda v: "" if v != v else f"{v:.4f}")

@@ -192,3 +192,22 @@ def test_pooling_events_whose_windows_overlap_is_refused_with_the_reason(sora_pr
     # events far apart still pool
     far = EventStudy([get_event("sora"), "2023-11-06"], assets=assets).fit(sora_prices)
     assert far.tests.query("group == 'all' and test == 'kp_bmp'")["stat"].notna().all()
+
+
+def test_every_test_of_a_window_uses_one_pair_set(sora_prices):
+    """Audit: a pair missing one close inside the window has no CAR, so the t, BMP, KP, sign
+    and Wilcoxon tests left it out while the rank tests kept its other days. The rank tests of
+    such a window now use the pairs with the CAR only."""
+    sora_day = pd.Timestamp(get_event("sora").map("crypto").session)
+    gap = sora_day + pd.Timedelta(days=2)
+    prices = sora_prices[~((sora_prices["symbol"] == "AGIX") & (sora_prices["date"] == gap))]
+    assets = ["AGIX", "FET", "RNDR", "WLD", "INJ", "GRT"]
+    result = EventStudy([get_event("sora")], assets=assets).fit(prices)
+    assert np.isnan(result.car.loc[("sora", "AGIX"), "[0,3]"])
+    t = result.tests
+    car = t[(t["group"] == "all") & (t["kind"] == "car") & (t["reason"] == "")]
+    sizes = car.groupby("window")["n"].agg(set)
+    assert sizes["[0,3]"] == {5} and sizes["[0,1]"] == {6}
+    ranked = t[(t["group"] == "all") & (t["test"] == "corrado_rank")].set_index("window")
+    assert np.isfinite(ranked.loc["[0,3]", "stat"])
+    assert ranked.loc["[0,3]", "n"] == 5

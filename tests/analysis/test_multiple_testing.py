@@ -29,7 +29,7 @@ def test_holm_adjusts_across_the_car_windows_of_each_test(sora_result):
     assert t.loc[t["kind"] == "day", "pvalue_holm"].isna().all()
     head = sora_result.headline
     assert (head["pvalue_holm"] >= head["pvalue"]).all()
-    assert "KP Holm p" in str(sora_result)
+    assert "KP-BMP p-values Holm-adjusted across the CAR windows: [0,0] " in str(sora_result)
 
 
 def test_too_few_assets_are_flagged_and_shown_without_stars(three, sora_result):
