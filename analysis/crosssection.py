@@ -45,13 +45,54 @@ _COLUMNS = [
     "start",
     "end",
     "test",
+    "mean",
     "stat",
     "pvalue",
+    "pvalue_holm",
     "n",
+    "too_few_assets",
     "dist",
     "null",
     "reason",
 ]
+
+MIN_ASSETS = 5
+"""Below this many pairs a parametric cross-sectional test is flagged ``too_few_assets``: its
+t(N-1) or N(0,1) reference rests on N residuals or on a cross-sectional variance from N values,
+and with 8 tokens sharing a date KP-BMP already has 10-17% power; such cells are shown without
+stars, and a headline falls back to placebo (calendar-time) inference."""
+
+TOO_FEW_ASSETS = f"too few assets (N < {MIN_ASSETS})"
+
+
+def holm_adjust(frame: pd.DataFrame) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values across the CAR windows of each group and test,
+    NaN for single days and for invalid cells. Holm controls the family-wise error rate over
+    the windows a reader scans for "any significant window" without assuming independence (the
+    windows overlap). The numbers are ``statsmodels.stats.multitest.multipletests(p,
+    method="holm")[1]`` (checked in ``tests/analysis/test_multiple_testing.py``), computed here
+    because ``multipletests`` runs ``gc.collect()`` on every call: seconds per thousand groups.
+    """
+    out = np.full(len(frame), np.nan)
+    ok = (frame["kind"].to_numpy() == "car") & np.isfinite(frame["pvalue"].to_numpy(float))
+    if not ok.any():
+        return out
+    sub = frame.loc[ok, ["group", "test", "pvalue"]]
+    rows = np.flatnonzero(ok)
+    for idx in sub.groupby(["group", "test"], sort=False).indices.values():
+        out[rows[idx]] = _holm(sub["pvalue"].to_numpy()[idx])
+    return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979): with :math:`p_{(1)} \\le \\dots \\le p_{(m)}`, the adjusted
+    :math:`\\tilde p_{(k)} = \\min(1, \\max_{j \\le k} (m - j + 1) p_{(j)})`."""
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
 
 
 class Partition:
@@ -130,6 +171,7 @@ class _Block:
     part: Partition
     test: str
     null: str
+    parametric: bool
     stat: np.ndarray
     pvalue: np.ndarray
     n: np.ndarray
@@ -197,12 +239,20 @@ class TestTable:
         labels: Sequence[str],
         kinds: Sequence[str],
         bounds: Sequence[tuple[int, int]],
+        means: dict[int, np.ndarray] | None = None,
     ) -> None:
         self.blocks = list(blocks)
         self.labels, self.kinds, self.bounds = list(labels), list(kinds), list(bounds)
+        self.means = means or {}  # id(partition) -> (G, C) mean (C)AR of the group's pairs
 
     def frame(self) -> pd.DataFrame:
-        """``group, kind, window, start, end, test, stat, pvalue, n, dist, null, reason``."""
+        """``group, kind, window, start, end, test, mean, stat, pvalue, pvalue_holm, n,
+        too_few_assets, dist, null, reason``.
+
+        ``mean`` is the group's mean abnormal return of the day (AAR) or mean CAR of the window
+        (CAAR) over the pairs present, at full precision; ``pvalue_holm`` the Holm-adjusted
+        p-value across the CAR windows (:func:`holm_adjust`); ``too_few_assets`` marks
+        parametric tests with fewer than :data:`MIN_ASSETS` pairs."""
         if not self.blocks:
             return pd.DataFrame(columns=_COLUMNS)
         n_cols = len(self.labels)
@@ -236,13 +286,20 @@ class TestTable:
             cols["start"].append(np.tile(starts, g * t))
             cols["end"].append(np.tile(ends, g * t))
             cols["test"].append(np.tile(np.repeat(names, n_cols), g))
+            mean = self.means.get(id(part), np.full(shape, np.nan))
+            cols["mean"].append(_group_major([mean] * t, float))
             cols["stat"].append(_group_major([b.stat for b in blocks], float))
             cols["pvalue"].append(_group_major([b.pvalue for b in blocks], float))
+            cols["pvalue_holm"].append(np.full(g * t * n_cols, np.nan))
             cols["n"].append(_group_major([b.n for b in blocks], np.int64))
+            few = [b.parametric & (b.n > 0) & (b.n < MIN_ASSETS) for b in blocks]
+            cols["too_few_assets"].append(_group_major(few, bool))
             cols["dist"].append(_group_major(dists, object))
             cols["null"].append(np.tile(np.repeat(nulls, n_cols), g))
             cols["reason"].append(_group_major([b.reason() for b in blocks], object))
-        return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        out = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        out["pvalue_holm"] = holm_adjust(out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -272,12 +329,31 @@ def _block(part: Partition, test: CrossSectionTest, cells: Cells, shape: tuple[i
         part,
         test.code,
         test.null,
+        test.parametric,
         np.where(bad, np.nan, stat),
         np.where(bad, np.nan, pval),
         n,
         cells.dist,
         reason,
     )
+
+
+def _refuse(b: _Block, groups: np.ndarray, text: str) -> _Block:
+    """``b`` with the rows of ``groups`` invalid for the reason ``text``."""
+    if not groups.any():
+        return b
+    inner = b.reason
+
+    def reason() -> np.ndarray:
+        out = inner().copy()
+        out[groups] = text
+        return out
+
+    rows = groups[:, None]
+    b.stat = np.where(rows, np.nan, b.stat)
+    b.pvalue = np.where(rows, np.nan, b.pvalue)
+    b.reason = reason
+    return b
 
 
 def run_tests(
@@ -287,21 +363,31 @@ def run_tests(
     column_labels: Sequence[str],
     column_kinds: Sequence[str],
     column_bounds: Sequence[tuple[int, int]],
+    refused: Sequence[tuple[np.ndarray, str] | None] | None = None,
 ) -> TestTable:
     """Every test of ``tests`` (entries of :data:`analysis.cstests.TESTS`) for every group and
     column.
 
+    ``refused`` (one entry per partition, or ``None``) marks groups ``(G,)`` whose tests are not
+    computed, with the reason (e.g. pooling events whose windows overlap).
+
     The table lays out as a tidy frame (:meth:`TestTable.frame`) with columns ``group, kind,
     window, start, end, test, stat, pvalue, n, dist, null, reason`` (``reason`` is empty for
-    valid statistics; invalid ones have NaN stat and p-value). Groups come partition by
+    valid statistics; invalid ones have NaN stat and p-value), with ``mean``, ``pvalue_holm``
+    and ``too_few_assets`` (see :meth:`TestTable.frame`). Groups come partition by
     partition; within a group, test by test (in the order of ``tests``) and column by column.
     """
     pairs = PairData(inp, partitions)
     blocks: list[_Block] = []
-    for part in partitions:
+    means: dict[int, np.ndarray] = {}
+    for k, part in enumerate(partitions):
         group = GroupData(pairs, part)
-        blocks.extend(_block(part, t, t.compute(group), group.shape) for t in tests)
-    return TestTable(blocks, column_labels, column_kinds, column_bounds)
+        means[id(part)] = group.mean_car[0]
+        refuse = refused[k] if refused is not None else None
+        for t in tests:
+            b = _block(part, t, t.compute(group), group.shape)
+            blocks.append(b if refuse is None else _refuse(b, *refuse))
+    return TestTable(blocks, column_labels, column_kinds, column_bounds, means)
 
 
 class PairData:
@@ -314,6 +400,7 @@ class PairData:
         self.lengths = inp.windows.sum(axis=0)  # days per column
         self.n_est = inp.resid_est.shape[1]
         self.estudy2 = inp.convention == "estudy2"
+        self._shares: dict[str, np.ndarray] = {}
 
     @cached_property
     def sar(self) -> np.ndarray:
@@ -332,6 +419,45 @@ class PairData:
         n_pos = (self.inp.resid_est > 0).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return n_ok, n_pos, n_pos / n_ok
+
+    @cached_property
+    def complete(self) -> np.ndarray:
+        """Pairs with the (C)AR of each column, ``(P, C)``."""
+        return ~np.isnan(self.inp.car)
+
+    @cached_property
+    def present_event(self) -> np.ndarray:
+        """1.0 where a pair has the abnormal return of an event day, ``(P, E)``."""
+        return (~np.isnan(self.inp.ar_event)).astype(float)
+
+    @cached_property
+    def partial_columns(self) -> np.ndarray:
+        """Textbook: columns in which some pair has abnormal returns on some of the days but no
+        (C)AR; their rank and sign tests use the pairs with the (C)AR only (one pair set for
+        every test of a window). None under estudy2, which tests single days."""
+        if self.estudy2 or self.complete.all():
+            return np.zeros(0, dtype=np.intp)
+        some = (self.present_event @ self.inp.windows) > 0
+        return np.flatnonzero((some & ~self.complete).any(axis=0))
+
+    def positive_window_share(self, length: int) -> np.ndarray:
+        """Per pair, the share of positive sums among the runs of ``length`` consecutive
+        estimation residuals without a gap (Cowan 1992's :math:`\\hat p` for windows); the
+        share of positive residuals for ``length`` 1. NaN for a pair without such a run."""
+        if length <= 1:
+            return self.positive[2]
+        key = f"share{length}"
+        if key not in self._shares:
+            r = self.inp.resid_est
+            miss = np.isnan(r)
+            zero = np.zeros((r.shape[0], 1))
+            cs = np.hstack([zero, np.cumsum(np.where(miss, 0.0, r), axis=1)])
+            cm = np.hstack([zero, np.cumsum(miss, axis=1)])
+            sums = cs[:, length:] - cs[:, :-length]
+            whole = (cm[:, length:] - cm[:, :-length]) == 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._shares[key] = ((sums > 0) & whole).sum(axis=1) / whole.sum(axis=1)
+        return self._shares[key]
 
     @cached_property
     def resid_complete(self) -> bool:
@@ -392,15 +518,31 @@ class GroupData:
 
     @cached_property
     def positive_share(self) -> np.ndarray:
-        """Share of positive estimation residuals, ``(G,)``: pooled (estudy2) or the mean of the
-        per-pair shares (Cowan 1992)."""
-        n_ok, n_pos, share = self.pairs.positive
+        """:math:`\\hat p` of the generalized sign test per group and column, ``(G, C)``.
+
+        Textbook (Cowan 1992): the mean over pairs of each pair's share of positive
+        estimation-period CARs of the column's length -- for one day the share of positive
+        residuals (Cowan 1992, eq. for :math:`\\hat p`), for an L-day window the share of the
+        (overlapping) runs of L consecutive estimation residuals whose sum is positive, so the
+        null share matches the statistic that is counted (a daily share misstates it for
+        skewed returns: size 9% for [-5,10]). estudy2: the pooled share of positive daily
+        residuals for every column (it tests single days only).
+        """
         total = self.part.total
+        lengths = self.lengths.astype(int)
+        out = np.empty(self.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.estudy2:
-                return total(n_pos.astype(float)) / total(n_ok.astype(float))
-            ok = ~np.isnan(share)
-            return total(np.where(ok, share, 0.0)) / total(ok * 1.0)
+                n_ok, n_pos, _ = self.pairs.positive
+                out[:] = (total(n_pos.astype(float)) / total(n_ok.astype(float)))[:, None]
+                return out
+            for length in np.unique(lengths):
+                share = self.pairs.positive_window_share(int(length))
+                ok = ~np.isnan(share)
+                out[:, lengths == length] = (total(np.where(ok, share, 0.0)) / total(ok * 1.0))[
+                    :, None
+                ]
+        return out
 
     # ---------------------------------------------------------------- rank and sign deviations
     @cached_property
@@ -411,9 +553,14 @@ class GroupData:
 
     @cached_property
     def rank_n(self) -> np.ndarray:
-        """Pairs with an abnormal return, averaged over the days of each column, ``(G, C)``."""
+        """Pairs with an abnormal return, averaged over the days of each column, ``(G, C)``;
+        for a column restricted to the pairs with its (C)AR (:attr:`PairData.partial_columns`)
+        the number of those pairs."""
         nt = self.rank_counts[0][:, self.pairs.n_est :]
-        return np.round((nt @ self.inp.windows) / np.maximum(self.lengths, 1)).astype(int)
+        n = np.round((nt @ self.inp.windows) / np.maximum(self.lengths, 1)).astype(int)
+        for c in self.pairs.partial_columns:
+            n[:, c] = self.part.total(self.pairs.complete[:, c].astype(float)).astype(int)
+        return n
 
     @cached_property
     def centered_rank_sums(self) -> np.ndarray:
@@ -430,14 +577,56 @@ class GroupData:
         """:math:`\\sum_i \\mathrm{sign}(A_{it} - \\mathrm{median}_i)` per group and day."""
         return self.pairs.gsum(self.part, "sign", self.pairs.ranks.sign)
 
-    def rank_z(self, sums: np.ndarray, *, root: bool) -> np.ndarray:
-        """Window statistic of rank or sign deviations from their group-day ``sums``: daily means
-        over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d."""
+    @cached_property
+    def rank_days(self) -> np.ndarray:
+        """The number of days ``T`` in :math:`S = \\sqrt{\\sum_t \\bar d_t^2 / T}`, ``(G,)``.
+
+        Textbook (Corrado 1989, eq. 3; Corrado & Zivney 1992, eq. 5; Cowan 1992): the days of the
+        combined estimation and event window on which the group has data, the same days the sum
+        runs over, so that :math:`S^2` is the mean of the squared daily aggregates. estudy2
+        divides by the mean number of days of the pairs, :math:`\\bar M`, which is smaller than
+        ``T`` on an unbalanced panel (tokens listing at different dates) and inflates ``S`` -- a
+        Corrado-Zivney test of size 2% instead of 5% (``tests/analysis/test_audit.py``).
+        """
         nt, t_eff = self.rank_counts
+        if self.estudy2:
+            return t_eff
+        return (np.asarray(nt) > 0).sum(axis=-1).astype(float)
+
+    @cached_property
+    def empty_day_windows(self) -> np.ndarray:
+        """Columns holding an event day on which no pair of the group has an abnormal return
+        (e.g. the benchmark close is missing), ``(G, C)``: their window statistics are NaN,
+        never silently computed over the shorter window."""
+        nt = np.asarray(self.rank_counts[0])[..., self.pairs.n_est :]
+        return (nt == 0).astype(float) @ self.inp.windows > 0
+
+    def rank_z(self, sums: np.ndarray, *, root: bool, kind: str) -> np.ndarray:
+        """Window statistic of rank or sign deviations from their group-day ``sums``: daily means
+        over ``N_t`` (``root=False``) or ``sqrt(N_t)`` pairs, scaled by their time-series s.d.
+
+        A window in which some pair has abnormal returns on some days but no (C)AR (a missing
+        day inside the window) is summed over the pairs that have the (C)AR only, so that every
+        test of the window uses one pair set (textbook; estudy2 tests single days). ``kind``
+        names the deviations (``"centered"``, ``"scaled"`` or ``"sign"``)."""
+        nt, _ = self.rank_counts
         dbar, s = _rank_aggregates(
-            sums, nt, t_eff, root=root, scale_to=self.sizes if self.estudy2 else None
+            sums, nt, self.rank_days, root=root, scale_to=self.sizes if self.estudy2 else None
         )
-        return st.window_rank_z(dbar[..., self.pairs.n_est :], s[..., None], self.inp.windows)
+        n_est = self.pairs.n_est
+        z = st.window_rank_z(dbar[..., n_est:], s[..., None], self.inp.windows)
+        partial = self.pairs.partial_columns
+        if partial.size:
+            dev = self.pairs.ranks.event_deviations(kind, n_est)
+            present = self.pairs.present_event
+            for c in partial:
+                mask = self.pairs.complete[:, c].astype(float)[:, None]
+                nt_c = self.part.sums(present * mask)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dbar_c = self.part.sums(dev * mask) / (np.sqrt(nt_c) if root else nt_c)
+                dbar_c = np.where(nt_c > 0, dbar_c, np.nan)
+                z[:, c] = st.window_rank_z(dbar_c, s[..., None], self.inp.windows[:, [c]])[:, 0]
+        return z
 
     # ---------------------------------------------------------------- time-series s.d. family
     @cached_property
@@ -534,6 +723,19 @@ class _RankInput:
             np.sign(out, out=out)
             c += x.shape[1]
         return sign if self.nan is None else np.where(self.nan, 0.0, sign)
+
+    def event_deviations(self, kind: str, n_est: int) -> np.ndarray:
+        """Per pair and event day the deviation of one rank test, 0 where missing, ``(P, E)``:
+        ``"centered"`` :math:`K_{it} - (M_i+1)/2` (Corrado 1989), ``"scaled"``
+        :math:`K_{it}/(M_i+1) - 1/2` (Corrado & Zivney 1992) or ``"sign"``
+        :math:`\\mathrm{sign}(A_{it} - \\mathrm{median}_i)`."""
+        if kind == "sign":
+            return self.sign[:, n_est:]
+        ranks = self.ranks[:, n_est:]
+        present = np.ones(ranks.shape) if self.present is None else self.present[:, n_est:]
+        if kind == "centered":
+            return ranks - present * ((self.m_i + 1.0) / 2.0)[:, None]
+        return ranks / (self.m_i[:, None] + 1.0) - 0.5 * present
 
     def counts(self, part: Partition, gsum: _GroupSums) -> tuple[np.ndarray, np.ndarray]:
         """Per group and day the pairs present ``N_t``, and per group the mean number of days of

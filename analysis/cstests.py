@@ -46,6 +46,9 @@ class CrossSectionTest:
     stat_format
         Format spec of the statistic in the summary and report tables (``".0f"`` for the integer
         Wilcoxon V).
+    parametric
+        A t or normal reference resting on the cross-section of N pairs: flagged "too few
+        assets" below :data:`analysis.crosssection.MIN_ASSETS` pairs and shown without stars.
     """
 
     code: str
@@ -56,6 +59,7 @@ class CrossSectionTest:
     compute: Callable[[GroupData], Cells]
     min_pairs: int = 1
     stat_format: str = ".2f"
+    parametric: bool = False
 
     def format_stat(self, stat: float) -> str:
         return format(stat, self.stat_format)
@@ -100,35 +104,58 @@ def kp_bmp(g: GroupData) -> Cells:
     return Cells(tk, st.pvalue_t(tk, n - 1), n, dist)
 
 
+EMPTY_DAY_REASON = "a day of the window has no pair with data (e.g. a missing benchmark close)"
+"""Reason of a window statistic built from daily aggregates when one of its days has none."""
+
+
+def _daily_cells(g: GroupData, z: np.ndarray) -> Cells:
+    """A window statistic summed from daily aggregates: NaN with :data:`EMPTY_DAY_REASON` for a
+    window holding a day without pairs (never the shorter window under the longer label)."""
+    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)", g.empty_day_windows, EMPTY_DAY_REASON)
+
+
 def corrado_rank(g: GroupData) -> Cells:
     """Corrado (1989) rank test."""
-    z = g.rank_z(g.centered_rank_sums, root=False)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.centered_rank_sums, root=False, kind="centered"))
 
 
 def modified_rank(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) standardized-rank test."""
-    z = g.rank_z(g.scaled_rank_sums, root=True)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.scaled_rank_sums, root=True, kind="scaled"))
 
 
 def cz_sign(g: GroupData) -> Cells:
     """Corrado & Zivney (1992) sign test against each pair's estimation median."""
-    z = g.rank_z(g.median_sign_sums, root=True)
-    return Cells(z, st.pvalue_normal(z), g.rank_n, "N(0,1)")
+    return _daily_cells(g, g.rank_z(g.median_sign_sums, root=True, kind="sign"))
 
 
 def generalized_sign(g: GroupData) -> Cells:
-    """Cowan (1992) generalized sign test."""
-    p_hat = g.positive_share[:, None]
+    """Cowan (1992) generalized sign test: Z as published (estudy2 prints it); the p-value is
+    the exact binomial one of the positive count in N trials of :math:`\\hat p` (textbook; the
+    estudy2 convention keeps the package's normal approximation). :math:`\\hat p` of a
+    multi-day window is the share of positive estimation-period CARs of its length."""
+    p_hat = g.positive_share
     z, n = st.generalized_sign_z(g.car, p_hat)
-    return Cells(z, st.pvalue_normal(z), n, cell_text(lambda p: f"N(0,1), p={p:.3f}", p_hat))
+    if g.estudy2:
+        pv = st.pvalue_normal(z)
+        dist = cell_text(lambda p: f"N(0,1), p={p:.3f}", p_hat)
+    else:
+        pv = st.binomial_pvalue(st.positives(g.car), n, p_hat)
+        dist = cell_text(lambda k, p: f"Bin({k}, {p:.3f})", n, p_hat)
+    return Cells(z, pv, n, dist)
 
 
 def sign(g: GroupData) -> Cells:
-    """Sign test of the share of positive (C)ARs against 1/2."""
+    """Sign test of the share of positive (C)ARs against 1/2: Z as published, with the exact
+    binomial p-value (textbook) or the normal one (estudy2 convention)."""
     z, n = st.sign_z(g.car)
-    return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+    if g.estudy2:
+        return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+    return Cells(z, st.binomial_pvalue(st.positives(g.car), n, 0.5), n, _bin_half(n))
+
+
+def _bin_half(n: np.ndarray) -> Callable[[], np.ndarray]:
+    return cell_text(lambda k: f"Bin({k}, 0.5)", n)
 
 
 def wilcoxon(g: GroupData) -> Cells:
@@ -181,17 +208,35 @@ def lamb(g: GroupData) -> Cells:
     ok = np.isfinite(daily)
     w = g.inp.windows
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (np.where(ok, daily, 0.0) @ w) / np.sqrt(ok.astype(float) @ w)
-    return Cells(z, st.pvalue_normal(z), n, "N(0,1)")
+        z = (np.where(ok, daily, 0.0) @ w) / np.sqrt(w.sum(axis=0))
+    gap = (~ok).astype(float) @ w > 0  # a day without pairs: NaN, not a shorter window
+    return Cells(z, st.pvalue_normal(z), n, "N(0,1)", gap, EMPTY_DAY_REASON)
 
 
 # ---------------------------------------------------------------------- the registry
 _T = CrossSectionTest
 
 _ALL = (
-    _T("t_cs", "Cross-sectional t", "t", "Cross-sect. t", "mean (C)AR = 0", t_cs, 2),
-    _T("patell", "Patell Z", "Patell", "Patell", "mean standardized (C)AR = 0", patell),
-    _T("bmp", "BMP t", "BMP", "BMP", "mean standardized (C)AR = 0", bmp, 2),
+    _T(
+        "t_cs",
+        "Cross-sectional t",
+        "t",
+        "Cross-sect. t",
+        "mean (C)AR = 0",
+        t_cs,
+        2,
+        parametric=True,
+    ),
+    _T(
+        "patell",
+        "Patell Z",
+        "Patell",
+        "Patell",
+        "mean standardized (C)AR = 0",
+        patell,
+        parametric=True,
+    ),
+    _T("bmp", "BMP t", "BMP", "BMP", "mean standardized (C)AR = 0", bmp, 2, parametric=True),
     _T(
         "kp_bmp",
         "KP-adjusted BMP t",
@@ -200,6 +245,7 @@ _ALL = (
         "mean standardized (C)AR = 0, cross-correlated",
         kp_bmp,
         2,
+        parametric=True,
     ),
     _T(
         "corrado_rank",
@@ -243,9 +289,9 @@ _ALL = (
         wilcoxon,
         stat_format=".0f",
     ),
-    _T("bw1980", "Brown-Warner 1980", "BW80", "BW 1980", "mean (C)AR = 0", bw1980),
-    _T("bw1985", "Brown-Warner 1985", "BW85", "BW 1985", "mean (C)AR = 0", bw1985),
-    _T("lamb", "Lamb 1995", "Lamb", "Lamb 1995", "mean (C)AR = 0", lamb),
+    _T("bw1980", "Brown-Warner 1980", "BW80", "BW 1980", "mean (C)AR = 0", bw1980, parametric=True),
+    _T("bw1985", "Brown-Warner 1985", "BW85", "BW 1985", "mean (C)AR = 0", bw1985, parametric=True),
+    _T("lamb", "Lamb 1995", "Lamb", "Lamb 1995", "mean (C)AR = 0", lamb, parametric=True),
 )
 
 TESTS: Mapping[str, CrossSectionTest] = MappingProxyType({t.code: t for t in _ALL})

@@ -389,9 +389,14 @@ class EventStudy:
         classes = _read_meta(meta)
         assets = self._select_assets(list(data.symbols), classes)
         pairs = gather(resolve(self, data, classes, assets))
-        sample = exclude(pairs)  # warns with stacklevel 3: the caller of fit
+        sample = exclude(pairs)
         cols = columns(self)
         est = estimate(pairs, sample, cols)
+        degenerate = exclude_degenerate(pairs, sample, est)
+        if degenerate is not sample:  # refit without them: one pair set for every test
+            sample = degenerate
+            est = estimate(pairs, sample, cols)
+        warn_excluded(sample)  # stacklevel 3: the caller of fit
         outputs = StudyOutputs(
             pairs,
             sample,
@@ -695,7 +700,8 @@ class Sample:
 
 def exclude(pairs: Pairs) -> Sample:
     """Leave out pairs without day 0 in the data, without a return on day 0, or with fewer
-    estimation returns than ``min_estimation_obs``; warn when some are, raise when all are."""
+    estimation returns than ``min_estimation_obs``; raise when all are (``fit`` warns once,
+    after :func:`exclude_degenerate`)."""
     s = pairs.setup.study
     assets = pairs.setup.assets
     need_x = s.model != "constant_mean"
@@ -749,6 +755,57 @@ def exclude(pairs: Pairs) -> Sample:
             "No asset-event pair has the data the study needs, so nothing can be estimated. "
             f"Reasons: {detail}."
         )
+    return Sample(reasons, keep, np.flatnonzero(keep))
+
+
+DEGENERATE_RATIO = 1e-10
+"""A pair whose estimation residual variance is at most this fraction of its mean squared return
+is degenerate (see :func:`exclude_degenerate`)."""
+
+
+def exclude_degenerate(pairs: Pairs, sample: Sample, est: Estimates) -> Sample:
+    """Leave out pairs whose estimation residuals have zero, non-finite or degenerate variance.
+
+    Such a pair (a price that never moves, an asset that is its benchmark or a fixed multiple of
+    it) has no standardized abnormal return: Patell, BMP and KP would drop it (division by
+    zero) while the cross-sectional t, the sign and the rank tests kept it, so the tests of one
+    window would use different pairs. Degenerate: :math:`\\hat\\sigma^2 \\le 10^{-10}` times
+    the pair's mean squared estimation return (rounding noise of a perfect fit), or not finite.
+    Returns ``sample`` itself when no pair is degenerate, else the smaller sample with the
+    reasons; raises when no pair is left.
+    """
+    sigma2 = est.fit.sigma2
+    y = sample.rows(pairs.Y)[:, : pairs.l1]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanmean(y * y, axis=1)
+    bad = ~np.isfinite(sigma2) | (sigma2 <= DEGENERATE_RATIO * np.nan_to_num(scale))
+    if not bad.any():
+        return sample
+    reasons = dict(sample.reasons)
+    for k in np.flatnonzero(bad).tolist():
+        p = int(sample.kept[k])
+        sd = float(np.sqrt(sigma2[k])) if np.isfinite(sigma2[k]) else float("nan")
+        reasons[p] = (
+            f"zero or degenerate residual variance in the estimation window (sigma = {sd:.3g}): "
+            "its standardized abnormal returns are undefined"
+        )
+    keep = sample.keep.copy()
+    keep[sample.kept[bad]] = False
+    if not keep.any():
+        assets, names = pairs.setup.assets, pairs.event_names(np.arange(len(keep)))
+        detail = "; ".join(
+            f"{assets[pairs.asset_idx[p]]}/{names[p]}: {r}" for p, r in sorted(reasons.items())
+        )
+        raise InsufficientHistoryError(
+            f"No asset-event pair has a usable normal-return model. Reasons: {detail}."
+        )
+    return Sample(reasons, keep, np.flatnonzero(keep))
+
+
+def warn_excluded(sample: Sample) -> None:
+    """One warning when some pairs were left out (the reasons are in ``result.excluded``)."""
+    keep = sample.keep
     if not keep.all():
         warnings.warn(
             f"{int((~keep).sum())} of {len(keep)} asset-event pairs were excluded; "
@@ -756,7 +813,6 @@ def exclude(pairs: Pairs) -> Sample:
             AssetsExcludedWarning,
             stacklevel=3,  # the caller of EventStudy.fit
         )
-    return Sample(reasons, keep, np.flatnonzero(keep))
 
 
 @dataclass(frozen=True, eq=False)
@@ -877,8 +933,61 @@ def cross_sectional_tests(
     if len(names) > 1:
         parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
     return crosssection.run_tests(
-        inp, cstests.select(s.tests), parts, cols.labels, cols.kinds, cols.bounds
+        inp,
+        cstests.select(s.tests),
+        parts,
+        cols.labels,
+        cols.kinds,
+        cols.bounds,
+        _overlapping_pools(pairs, sample, parts),
     )
+
+
+def _overlapping_pools(
+    pairs: Pairs, sample: Sample, parts: Sequence[crosssection.Partition]
+) -> list[tuple[np.ndarray, str] | None] | None:
+    """Groups that would pool events whose event windows overlap in calendar time.
+
+    The pooled tests treat pairs of different events as independent (KP's correlation of two
+    events' pairs is 0), but when the windows overlap (Sora on 2024-02-15 and NVIDIA's results
+    on 2024-02-21) the same market days enter both, the abnormal returns are cross-correlated,
+    and the pooled p-value is smaller than either event's alone. Such groups are refused with
+    the reason; each event's own group (``event=...``) is computed as usual.
+    """
+    s = pairs.setup.study
+    if len(s.events) < 2:
+        return None
+    kept = sample.kept
+    ev = pairs.ev_of[kept]
+    lo, hi = _nat_bounds(pairs.dates(kept, pairs.ev_cols))
+    names = [e.name for e in s.events]
+    n_ev = len(s.events)
+    first = np.full(n_ev, np.datetime64("2262-01-01"), dtype=lo.dtype)
+    last = np.full(n_ev, np.datetime64("1678-01-01"), dtype=hi.dtype)
+    np.minimum.at(first, ev, lo)
+    np.maximum.at(last, ev, hi)
+    meets = (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
+    a_idx, b_idx = np.nonzero(np.triu(meets, k=1))
+    if not a_idx.size:
+        return None
+    linked = list(zip(a_idx.tolist(), b_idx.tolist(), strict=True))
+    out: list[tuple[np.ndarray, str] | None] = []
+    for part in parts:
+        groups = np.zeros(len(part.names), dtype=bool)
+        text = ""
+        for a, b in linked:
+            has_a = np.bincount(part.codes[ev == a], minlength=len(part.names)) > 0
+            has_b = np.bincount(part.codes[ev == b], minlength=len(part.names)) > 0
+            both = has_a & has_b
+            if both.any() and not text:
+                text = (
+                    f"pools events {names[a]} and {names[b]} whose event windows overlap in "
+                    "calendar time (their abnormal returns share market days, which the pooled "
+                    "tests would treat as independent): see each event's own group"
+                )
+            groups |= both
+        out.append((groups, text) if groups.any() else None)
+    return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,6 +27,7 @@ from scipy import stats
 
 from analysis import cstests
 from analysis.calendars import HOURLY
+from analysis.crosssection import TOO_FEW_ASSETS
 from analysis.cstests import TESTS
 
 if TYPE_CHECKING:
@@ -365,6 +366,9 @@ def test_table(result, group: str = "all", *, windows: Sequence[str] | None = No
                 continue
             stat = TESTS[code].format_stat(r["stat"])
             p = r["pvalue"]
+            if bool(r.get("too_few_assets", False)):  # no stars below five assets
+                cells.append(f"{stat} (p={p:.3f}, {TOO_FEW_ASSETS})")
+                continue
             star = "**" if p < 0.01 else "*" if p < 0.05 else ""
             cells.append(f"{stat} (p={p:.3f}){star}" if np.isfinite(p) else stat)
         out[name] = cells

@@ -5,9 +5,14 @@ Where the textbook and estudy2 differ (``convention=``):
 1. Residual variance: textbook :math:`SSR/(L_1-2)` (MacKinlay 1997), estudy2 :math:`SSR/(L_1-1)`.
 2. Forecast-error term: textbook takes the market mean and :math:`S_{mm}` over the regression days
    of each asset; estudy2 over every estimation day with a market return (also before a listing).
-3. Rank and sign tests on unbalanced days: textbook sums the pairs present
-   (Corrado 1989; Corrado & Zivney 1992); estudy2 rescales the sum by :math:`N/N_t`.
-4. Generalized sign :math:`\\hat p`: textbook averages per-pair shares (Cowan 1992), estudy2 pools.
+3. Rank and sign tests on unbalanced days: textbook sums the pairs present and divides
+   :math:`\\sum_t \\bar d_t^2` by the T days with data (Corrado 1989; Corrado & Zivney 1992);
+   estudy2 rescales the sum by :math:`N/N_t` and divides by the pairs' mean number of days.
+   Textbook CAR windows use the pairs that have the CAR (one pair set for every test).
+4. Generalized sign :math:`\\hat p`: textbook averages per-pair shares (Cowan 1992), of positive
+   estimation-period CARs of the window's length for multi-day windows; estudy2 pools the daily
+   residuals.
+5. Sign and generalized sign p-values: textbook exact binomial, estudy2 the normal approximation.
 
 The default is ``"textbook"``: it follows the cited papers and DESIGN.md section 5, is unbiased when
 histories are unbalanced (as they are for tokens listing at different dates), and equals estudy2
@@ -24,19 +29,34 @@ from typing import Any, Protocol
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
 
+from analysis.crosssection import TOO_FEW_ASSETS
 from analysis.cstests import HEADLINE_TEST, SUMMARY_TESTS, TESTS
 from analysis.models import MODELS
 from analysis.statistics import TestStatistic, pvalue_t
 
 
 def _jsonable(frame: pd.DataFrame, hourly: bool = False) -> list[dict[str, Any]]:
+    """Records of plain Python values: floats at full precision (``json`` writes the shortest
+    repr that round-trips, so a reader gets the same double; pandas' ``to_json`` would round to
+    15 digits), NaN/NaT as ``None``, dates as ISO text."""
     df = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
     df = df.copy()
     fmt = "%Y-%m-%dT%H:%M:%SZ" if hourly else "%Y-%m-%d"
     for col in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[col]):
             df[col] = df[col].dt.strftime(fmt)
-    return json.loads(df.to_json(orient="records", double_precision=15))
+    obj = df.astype(object)
+    records: list[dict[str, Any]] = obj.where(df.notna(), None).to_dict(orient="records")
+    return [{str(k): _plain(v) for k, v in r.items()} for r in records]
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value ``json`` writes (non-finite floats as ``None``)."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 class ResultSource(Protocol):
@@ -196,18 +216,40 @@ class EventStudyResult:
 
     @property
     def tests(self) -> pd.DataFrame:
-        """Tidy cross-sectional tests: ``group, kind (day|car), window, start, end, test, stat,
-        pvalue, n, dist, null, reason``. Groups: ``all``, ``event=...``, ``class=...``."""
+        """Tidy cross-sectional tests: ``group, kind (day|car), window, start, end, test, mean,
+        stat, pvalue, pvalue_holm, n, too_few_assets, dist, null, reason``. Groups: ``all``,
+        ``event=...``, ``class=...``. ``mean`` is the group's mean AR of the day or mean CAR of
+        the window at full precision; ``pvalue_holm`` is Holm-adjusted across the CAR windows
+        of the group and test (NaN for days); ``too_few_assets`` flags parametric tests with
+        fewer than five pairs."""
         return self._tests.copy()
 
     @property
     def headline(self) -> pd.DataFrame:
-        """The Kolari-Pynnonen adjusted BMP test over all pairs, per CAR window."""
+        """The Kolari-Pynnonen adjusted BMP test over all pairs, per CAR window: ``window, mean
+        (CAAR), stat, pvalue, pvalue_holm, n, too_few_assets, dist, reason``. When
+        ``too_few_assets`` is true (N < 5) the parametric statistic is no evidence on its own: a
+        headline should fall back to placebo (calendar-time) inference."""
         t = self._tests
         sel = (t["group"] == "all") & (t["test"] == HEADLINE_TEST) & (t["kind"] == "car")
-        return t.loc[sel, ["window", "stat", "pvalue", "n", "dist", "reason"]].reset_index(
-            drop=True
-        )
+        cols = [
+            "window",
+            "mean",
+            "stat",
+            "pvalue",
+            "pvalue_holm",
+            "n",
+            "too_few_assets",
+            "dist",
+            "reason",
+        ]
+        return t.loc[sel, cols].reset_index(drop=True)
+
+    @property
+    def too_few_assets(self) -> bool:
+        """Whether the headline test over all pairs has fewer than five pairs in any CAR window
+        (its parametric p-values are then flagged and shown without stars)."""
+        return bool(self.headline["too_few_assets"].any())
 
     @property
     def excluded(self) -> pd.DataFrame:
@@ -253,7 +295,9 @@ class EventStudyResult:
     def to_frame(self) -> pd.DataFrame:
         """Per-pair results in long form, one row per pair and day or CAR window.
 
-        Columns: ``event, asset, kind, window, start, end, value, std, tstat, pvalue, df``.
+        Columns: ``event, asset, kind, window, start, end, value, std, tstat, pvalue, df,
+        mean``; ``mean`` is the mean AR of the day (AAR) or mean CAR of the window (CAAR) over
+        the pairs of the row's event that have it, at full precision.
         """
         ar = self._ar.T.stack().rename("value")
         sd = self._ar_std.T.stack().rename("std")
@@ -274,6 +318,9 @@ class EventStudyResult:
         dfs = self._car_df.reindex(pd.MultiIndex.from_frame(out[["event", "asset"]])).to_numpy()
         out["df"] = dfs.astype(int)
         out["pvalue"] = pvalue_t(out["tstat"].to_numpy(), dfs)
+        out["mean"] = out.groupby(["event", "kind", "window"], sort=False)["value"].transform(
+            "mean"
+        )
         return out[
             [
                 "event",
@@ -287,6 +334,7 @@ class EventStudyResult:
                 "tstat",
                 "pvalue",
                 "df",
+                "mean",
             ]
         ]
 
@@ -363,6 +411,25 @@ class EventStudyResult:
             "Cells show statistic (two-sided p-value); headline test: KP-BMP "
             "(Kolari & Pynnonen 2010), robust to cross-correlation of pairs sharing a date."
         )
+        # as text lines, so the tables keep their widths
+        head = car_rows[car_rows["test"] == HEADLINE_TEST]
+        holm = [
+            f"{w} {p:.3f}"
+            for w, p in zip(head["window"], head["pvalue_holm"], strict=True)
+            if math.isfinite(p)
+        ]
+        if holm:
+            smry.add_text(
+                "KP-BMP p-values Holm-adjusted across the CAR windows: " + ", ".join(holm) + "."
+            )
+        few = car_rows[car_rows["too_few_assets"]]
+        if not few.empty:
+            windows = ", ".join(dict.fromkeys(few["window"]))
+            smry.add_text(
+                f"Flag {TOO_FEW_ASSETS} in {windows}: the parametric tests (t, Patell, BMP, "
+                "KP-BMP, Brown-Warner, Lamb) rest on fewer than five assets; their p-values are "
+                "no evidence on their own (no stars) -- use placebo (calendar-time) inference."
+            )
 
         pair_tab = self._car.map(lambda v: "" if v != v else f"{v:.4f}")
         tstat = self.car_tstat

@@ -10,6 +10,7 @@ import click
 
 from flows.cli.options import db_option
 from flows.services.study import (
+    CONVENTIONS,
     DEFAULT_BENCHMARK,
     DEFAULT_EQUITY_BENCHMARK,
     DEFAULT_ESTIMATION,
@@ -91,6 +92,15 @@ from warehouse.errors import InputError
 )
 @click.option("--model", type=click.Choice(MODELS), default="market", show_default=True)
 @click.option(
+    "--convention",
+    type=click.Choice(CONVENTIONS),
+    default="textbook",
+    show_default=True,
+    help="Formulas where the papers and the R package estudy2 differ (residual variance, "
+    "market moments, rank-test scaling, generalized-sign p-hat, sign-test p-values): textbook "
+    "follows the cited papers; estudy2 reproduces the package.",
+)
+@click.option(
     "--source",
     "sources",
     multiple=True,
@@ -156,6 +166,7 @@ def study_command(
     window: str,
     cars: tuple[str, ...],
     model: str,
+    convention: str,
     sources: tuple[str, ...],
     min_obs: int | None,
     json_file: Path | None,
@@ -196,7 +207,7 @@ def study_command(
     if rerun:
         given: list[object] = [events, event_times, assets, category, equities, cars, sources]
         given += [json_file, by_group, regress, regress_window, wls, measure != "returns"]
-        if any(given) or interval != "1d":
+        if any(given) or interval != "1d" or convention != "textbook":
             raise InputError("--rerun takes no other study option: the stored spec is reused")
         ensure_schema(db)
         with open_warehouse(db, read_only=True) as con:
@@ -248,6 +259,7 @@ def study_command(
         regress_window=regress_window,
         wls=wls,
         measure=measure,
+        convention=convention,
     )
     outcome = execute_study(db, req, save=not no_save)
     for line in outcome.lines:

@@ -41,6 +41,7 @@ DEFAULT_BENCHMARK = "BTC"
 DEFAULT_ESTIMATION = "-120:-11"
 DEFAULT_WINDOW = "-5:10"
 MODELS = ("market", "market_adjusted", "constant_mean")
+CONVENTIONS = ("textbook", "estudy2")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
 MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
@@ -102,6 +103,7 @@ class StudyRequest:
     regress_window: str = ""
     wls: bool = False
     measure: str = "returns"
+    convention: str = "textbook"
 
     @property
     def hourly(self) -> bool:
@@ -146,6 +148,8 @@ class StudyRequest:
                 args += ["--regress-window", self.regress_window]
             if self.wls:
                 args.append("--wls")
+        if self.convention != "textbook":
+            args += ["--convention", self.convention]
         return " ".join(shlex.quote(a) for a in args)
 
 
@@ -390,6 +394,7 @@ def _leg_study(
         assets=syms,
         confounders=confounders,
         min_estimation_obs=req.min_obs,
+        convention=req.convention,
         interval=interval,
     )
 
