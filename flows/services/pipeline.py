@@ -23,6 +23,7 @@ from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, bui
 from flows.services.steps import InProcessSteps
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
+from warehouse.snapshot import publish_snapshot
 
 
 class PipelineFailedError(AitokensError):
@@ -92,7 +93,7 @@ def import_step(db: str | Path | None, csv_file: str | Path) -> str:
     """Upsert a long-format price CSV (idempotent: a second import changes nothing)."""
     from flows.services.csv_import import import_csv
 
-    return import_csv(db, csv_file).one_line()
+    return import_csv(db, csv_file, publish=False).one_line()  # published after the study
 
 
 def ingest_step(db: str | Path | None) -> str:
@@ -219,6 +220,8 @@ def run_pipeline(
     summary.steps.append(
         StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
     )
+    # The run's writes are done: the report (and every analyst) reads the published snapshot.
+    publish_snapshot(Path(path))
     rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)
     summary.reports = list(rep["html"])
     summary.steps.append(StepOutcome("report", "ok", f"{rep['figures']} figures"))

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from warehouse import report_inputs as reads
-from warehouse.db import open_warehouse, resolve_db_path
+from warehouse.db import open_reader, resolve_db_path
 from warehouse.errors import InputError, WarehouseError
 from warehouse.runs import RunRecord, last_run
 
@@ -144,10 +144,21 @@ class SectorInputs:
         return bool(len(s)) and bool(s["market_cap_usd"].notna().any())
 
 
+def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse the notebooks read: ``db``, else resolved exactly as the CLI does
+    (``AITOKENS_DB``, then ``aitokens.toml``'s ``[warehouse] path`` and project root, ...), so a
+    notebook opened in Jupyter from ``notebooks/`` reads the same file as `aitokens report`."""
+    if db is None:
+        from flows.config import apply_warehouse_settings
+
+        apply_warehouse_settings()
+    return resolve_db_path(db).absolute()
+
+
 def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
     """Read the event-study inputs read-only and close the file at once."""
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         prices = reads.one_series_per_symbol(con)
         venues = reads.series_freshness(con)
         members = reads.latest_members(con)
@@ -171,8 +182,8 @@ def load_hourly_inputs(
     one = pd.Timedelta(hours=1)
     start = hour0 + (HOURLY_ESTIMATION[0] - 1) * one
     end = hour0 + HOURLY_WINDOW[1] * one
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         prices = reads.hourly_closes_around(con, start.to_pydatetime(), end.to_pydatetime())
     if prices.empty:
         return None
@@ -208,8 +219,8 @@ def hourly_study_model(event, confounders=(), assets: Sequence[str] | None = Non
 
 def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
     """Read the sector notebook's inputs read-only and close the file at once."""
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         sector = reads.sector_daily(con)
         snapshots = reads.category_figures(con)
         members = reads.latest_members(con)
@@ -230,8 +241,8 @@ def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT)
     from flows.services.study import resolve_event
     from warehouse.studies import catalog_events
 
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         if not reads.has_event_catalog(con):
             from analysis import get_event
 
@@ -272,13 +283,13 @@ def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EV
     No price at all, no AI token, no BTC (the tokens' benchmark), or no data around the event:
     each message names the command that fills the gap.
     """
-    path = resolve_db_path(db)
+    path = warehouse_path(db)
     if not path.exists():
         raise ReportDataError(
             f"no warehouse at {path}: run `aitokens import FILE.csv` or `aitokens ingest` first"
         )
     day0 = event_day0(path, event)
-    with open_warehouse(path, read_only=True) as con:
+    with open_reader(path) as con:
         spans = reads.symbol_spans(con)
     if not spans:
         raise ReportDataError(

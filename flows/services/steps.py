@@ -33,6 +33,7 @@ from flows.services.runlock import run_lock
 from flows.sources.base import SeriesPlan
 from flows.sources.worker import fetch_series
 from warehouse.errors import WarehouseLockedError
+from warehouse.snapshot import publish_snapshot
 
 log = logging.getLogger("aitokens.steps")
 
@@ -219,6 +220,7 @@ def run_ingestion(
                 steps.publish(summary)
                 raise
             summary = ing.finish("completed")
+            publish_snapshot(ing.db_file)  # analysts see the run's data from now on
         steps.publish(summary)
         return summary
     finally:
