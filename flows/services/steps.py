@@ -190,6 +190,7 @@ def run_ingestion(
     steps.info(f"ingesting into {ing.db_file} through {ing.end} ({options.to_params()})")
     try:
         with run_lock(ing.db_file, options.flow):
+            steps.call("check_network", ing.check_network)  # seconds, not minutes, offline
             steps.call("start_run", ing.start)
             try:
                 coin_ids = steps.call("snapshot_sector", ing.snapshot_sector)
