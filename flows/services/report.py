@@ -34,7 +34,10 @@ from warehouse.runs import RunRecord, last_run
 log = logging.getLogger("aitokens.report")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# Installed from a wheel the notebooks sit inside the package (pyproject's force-include);
+# in a checkout they are the repository's own folder.
+_PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = _PACKAGED_NOTEBOOKS if _PACKAGED_NOTEBOOKS.is_dir() else REPO_ROOT / "notebooks"
 TEMPLATE_DIR = NOTEBOOK_DIR / "templates"
 TEMPLATE_NAME = "aitokens_report"
 EVENT_NOTEBOOK = "sora_event_study"
