@@ -23,7 +23,6 @@ from flows.services.report import DEFAULT_EVENT, DEFAULT_OUT, ReportSummary, bui
 from flows.services.steps import InProcessSteps
 from warehouse.db import resolve_db_path
 from warehouse.errors import AitokensError
-from warehouse.snapshot import publish_snapshot
 
 
 class PipelineFailedError(AitokensError):
@@ -220,8 +219,7 @@ def run_pipeline(
     summary.steps.append(
         StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
     )
-    # The run's writes are done: the report (and every analyst) reads the published snapshot.
-    publish_snapshot(Path(path))
+    # The study's save published the snapshot: the report (and every analyst) reads it.
     rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)
     summary.reports = list(rep["html"])
     summary.steps.append(StepOutcome("report", "ok", f"{rep['figures']} figures"))
