@@ -1,6 +1,8 @@
 """The optional settings file ``aitokens.toml``; environment variables override it.
 
-Where: ``$AITOKENS_CONFIG`` (must exist), else ``./aitokens.toml`` if present, else no file.
+Where: ``$AITOKENS_CONFIG`` (must exist), else the nearest ``aitokens.toml`` in the current
+folder or a parent (its folder is the project root, whose ``data/aitokens.duckdb`` is the default
+warehouse), else ``$AITOKENS_HOME/aitokens.toml``, else no file.
 
 ```toml
 [coingecko]
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.errors import ConfigError
+from warehouse.paths import ENV_HOME, find_config_file
 
 ENV_CONFIG = "AITOKENS_CONFIG"
 ENV_COINGECKO_KEY = "COINGECKO_API_KEY"  # named in the message that refuses a key in the file
@@ -88,7 +91,8 @@ class FileConfig:
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
-    """``$AITOKENS_CONFIG`` (which must exist), else ``./aitokens.toml`` if present."""
+    """``$AITOKENS_CONFIG`` (which must exist), else the nearest ``aitokens.toml`` in the
+    current folder or a parent (the project root), else ``$AITOKENS_HOME/aitokens.toml``."""
     env = os.environ if environ is None else environ
     named = env.get(ENV_CONFIG, "").strip()
     if named:
@@ -96,8 +100,12 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"{ENV_CONFIG}={named}: no such file")
         return path
-    local = Path(DEFAULT_CONFIG_NAME)
-    return local if local.is_file() else None
+    found = find_config_file()
+    if found is not None:
+        return found
+    home = env.get(ENV_HOME, "").strip()
+    in_home = Path(home).expanduser() / DEFAULT_CONFIG_NAME if home else None
+    return in_home if in_home is not None and in_home.is_file() else None
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> FileConfig:

@@ -24,10 +24,11 @@ import duckdb
 
 from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
 from warehouse.files import DamagedWarehouseError, WarehouseFileError, check_warehouse_file
+from warehouse.paths import default_db_path
+from warehouse.snapshot import STORAGE_VERSION, reader_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB_PATH = Path("data") / "aitokens.duckdb"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 SESSION_CALENDARS = ("XNYS",)
 SESSIONS_START, SESSIONS_END = "2000-01-01", "2035-12-31"
@@ -36,8 +37,12 @@ _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\
 
 
 def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The warehouse path: the argument, else ``$AITOKENS_DB``, else ``./data/aitokens.duckdb``."""
-    chosen = path or os.environ.get("AITOKENS_DB") or DEFAULT_DB_PATH
+    """The warehouse path: the argument, else ``$AITOKENS_DB``, else
+    :func:`warehouse.paths.default_db_path` (project root by ``aitokens.toml``, ``$AITOKENS_HOME``,
+    ...; the order is :data:`warehouse.paths.RESOLUTION_ORDER`)."""
+    chosen = path or os.environ.get("AITOKENS_DB", "").strip()
+    if not chosen:
+        return default_db_path()
     return Path(chosen).expanduser()
 
 
@@ -82,7 +87,12 @@ def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            if read_only:
+                return duckdb.connect(str(path), read_only=True)
+            # New files in the format DuckDB 1.4+ reads (warehouse.snapshot.STORAGE_VERSION).
+            return duckdb.connect(
+                str(path), config={"storage_compatibility_version": STORAGE_VERSION}
+            )
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise _damaged_or(exc, path) from None
@@ -188,6 +198,25 @@ def open_warehouse(
         yield con
     finally:
         con.close()
+
+
+@contextlib.contextmanager
+def open_reader(
+    path: str | os.PathLike[str] | None = None, *, lock_timeout: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open what analysts read: the snapshot beside the warehouse (never locked by a write
+    run), else, before any write run published one, the warehouse itself, read-only, saying so.
+    """
+    db_file = resolve_db_path(path)
+    target, is_snapshot = reader_path(db_file)
+    if not is_snapshot and db_file.exists():
+        log.info(
+            "no snapshot beside %s yet: reading the warehouse itself, which waits while a "
+            "write run holds it (the next import, ingest or pipeline publishes the snapshot)",
+            db_file,
+        )
+    with open_warehouse(target, read_only=True, lock_timeout=lock_timeout) as con:
+        yield con
 
 
 @contextlib.contextmanager

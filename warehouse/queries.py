@@ -74,7 +74,15 @@ def run_read_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     try:
         for statement in statements[:-1]:
             con.execute(statement).fetchall()
-        return con.execute(statements[-1]).df()
+        result = con.execute(statements[-1])
+        kinds = [str(column[1]) for column in result.description or []]
+        frame = result.df()
+        # DuckDB hands DATE columns to pandas as midnight timestamps; name them so renderers
+        # print dates (JSON "2024-02-15", not "2024-02-15T00:00:00.000").
+        frame.attrs["date_columns"] = [
+            name for name, kind in zip(frame.columns, kinds, strict=False) if kind == "DATE"
+        ]
+        return frame
     except duckdb.InvalidInputException as exc:
         if "read-only" in str(exc):
             raise ReadOnlyViolationError(
@@ -124,7 +132,13 @@ def _check_read_only(con: duckdb.DuckDBPyConnection, statement) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The error's first line, plus DuckDB's hint when it gives one ("Did you mean
+    "daily_prices"?" comes on a later line), so the user sees the fix it suggests."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    hints = [line for line in lines[1:] if line.startswith(("Did you mean", "Candidate"))]
+    return " ".join([lines[0], *hints])
 
 
 def series_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -96,9 +96,16 @@ def parse_when(text: str, *, what: str = "--when") -> tuple[dt.date, pd.Timestam
     if pd.isna(ts):
         raise InputError(f"{what} is empty: give a date such as 2024-02-15")
     if ts.tzinfo is None:
+        # Suggest what parses: the canonical ISO form of what was understood, never the raw
+        # text with a zone glued on ("2024/02/15Z" would be refused again).
+        if ts == ts.normalize() and ":" not in raw:
+            raise InputError(
+                f"{what} {raw!r} is not written as a date YYYY-MM-DD: use {ts:%Y-%m-%d}"
+            )
+        local = f"{ts:%Y-%m-%dT%H:%M}" + (f":{ts:%S}" if ts.second else "")
         raise InputError(
             f"{what} {raw!r} has a time of day but no time zone: add one, e.g. "
-            f"{raw}Z or {raw}-05:00"
+            f"{local}Z (UTC) or {local}-05:00 (New York, winter)"
         )
     return ts.date(), ts
 

@@ -128,6 +128,11 @@ def _run(
     with _Progress(label, rate) as bar:
         if use_prefect:
             from flows.pipelines import ingest_flows as prefect_flows
+            from flows.pipelines.ephemeral import guard_temporary_server
+            from flows.services.ingestion import network_preflight
+
+            network_preflight(options, db)  # no network: say so before starting Prefect
+            guard_temporary_server()
 
             if not os.environ.get("PREFECT_API_URL"):
                 bar.progress.console.print(

@@ -33,6 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def render_frame(frame: pd.DataFrame, fmt: str = "table", *, title: str | None = None) -> None:
     """Write ``frame`` to stdout in ``fmt``; the table form right-aligns numbers."""
+    frame = _dates_as_dates(frame)
     if fmt == "csv":
         write_csv(frame, sys.stdout)
         return
@@ -42,7 +43,14 @@ def render_frame(frame: pd.DataFrame, fmt: str = "table", *, title: str | None =
     table = Table(title=None if title is None else Text(terminal_text(title)), show_lines=False)
     for name in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[name].dtype)
-        table.add_column(Text(terminal_text(str(name))), justify="right" if numeric else "left")
+        # Text, not str: data is printed as typed, never read as rich markup ("[bold]", ":x:").
+        # fold, never ellipsis: on an 80-column terminal a long value (a study id, an event
+        # name the user must type next) wraps onto the next line instead of being cut.
+        table.add_column(
+            Text(terminal_text(str(name))),
+            justify="right" if numeric else "left",
+            overflow="fold",
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(Text("" if _is_missing(v) else terminal_text(_fmt(v))) for v in row))
     # Piped output gets the table's natural width instead of being cut at 80 columns.
@@ -81,6 +89,18 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, handle: IO[str]) -> None:
     """The one way a frame becomes CSV: formula cells neutralised, no index."""
     csv_safe(frame).to_csv(handle, index=False)
+
+
+def _dates_as_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """DATE columns (named in ``frame.attrs["date_columns"]``) as ``YYYY-MM-DD`` strings."""
+    columns = [c for c in frame.attrs.get("date_columns", []) if c in frame.columns]
+    if not columns:
+        return frame
+    frame = frame.copy()
+    for column in columns:
+        values = pd.to_datetime(frame[column])
+        frame[column] = values.dt.strftime("%Y-%m-%d").where(values.notna(), None)
+    return frame
 
 
 def _is_missing(value: object) -> bool:

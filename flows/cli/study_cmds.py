@@ -316,8 +316,29 @@ def events_list(kind: str | None, fmt: str, db: Path | None) -> None:
     render_frame(frame, fmt, title=f"{len(frame)} events" if fmt == "table" else None)
 
 
+def _publish(db: Path | None) -> None:
+    """The catalog changed: republish the snapshot `report` and analysts read."""
+    from warehouse.db import resolve_db_path
+    from warehouse.snapshot import publish_snapshot
+
+    publish_snapshot(resolve_db_path(db))
+
+
+def _event_name(positional: str | None, option: str | None) -> str:
+    """NAME given either way (``events add gemini ...`` or ``--name gemini``), once."""
+    from warehouse.errors import InputError
+
+    if positional and option and positional != option:
+        raise InputError(f"two names given ({positional!r} and --name {option!r}): give one")
+    name = positional or option
+    if not name:
+        raise InputError("no event name: give it as NAME or --name NAME")
+    return name
+
+
 @events_group.command("add")
-@click.option("--name", required=True, help="Short unique name (sora).")
+@click.argument("name_arg", metavar="[NAME]", required=False)
+@click.option("--name", default=None, help="Short unique name (sora); or give it as NAME.")
 @click.option("--when", "when", required=True, help="Date (2024-02-15) or zoned timestamp.")
 @click.option("--description", default="", help="One line for reports.")
 @click.option("--kind", default="other", show_default=True, help="ai, earnings, macro, ...")
@@ -330,7 +351,8 @@ def events_list(kind: str | None, fmt: str, db: Path | None) -> None:
 @click.option("--replace", is_flag=True, help="Overwrite an existing event of that name.")
 @db_option
 def events_add(
-    name: str,
+    name_arg: str | None,
+    name: str | None,
     when: str,
     description: str,
     kind: str,
@@ -340,11 +362,14 @@ def events_add(
 ) -> None:
     """Add an event to the catalog (values are stored verbatim, bound as SQL parameters).
 
-    Example: aitokens events add --name nvda_q1fy25 --when 2024-05-22T16:20-04:00 --kind earnings
+    NAME is given as an argument or with --name, as `events remove` takes it.
+
+    Example: aitokens events add nvda_q1fy25 --when 2024-05-22T16:20-04:00 --kind earnings
     """
     from warehouse.db import open_warehouse
     from warehouse.studies import add_event
 
+    name = _event_name(name_arg, name)
     with open_warehouse(db) as con:
         ev = add_event(
             con,
@@ -355,23 +380,27 @@ def events_add(
             is_confounder=confounder,
             replace=replace,
         )
+    _publish(db)
     role = "confounder" if ev["is_confounder"] else "not a confounder"
     click.echo(f"Added event {ev['name']!r} at {ev['when']} (kind {ev['kind']}, {role}).")
 
 
 @events_group.command("remove")
-@click.argument("name")
+@click.argument("name_arg", metavar="[NAME]", required=False)
+@click.option("--name", default=None, help="The event's name; or give it as NAME.")
 @db_option
-def events_remove(name: str, db: Path | None) -> None:
-    """Remove the event called exactly NAME from the catalog.
+def events_remove(name_arg: str | None, name: str | None, db: Path | None) -> None:
+    """Remove the event called exactly NAME (an argument or --name) from the catalog.
 
     Example: aitokens events remove gemini
     """
     from warehouse.db import open_warehouse
     from warehouse.studies import remove_event
 
+    name = _event_name(name_arg, name)
     with open_warehouse(db) as con:
         ev = remove_event(con, name)
+    _publish(db)
     click.echo(f"Removed event {ev['name']!r} ({ev['when']}).")
 
 
@@ -388,6 +417,7 @@ def events_seed(db: Path | None) -> None:
 
     with open_warehouse(db) as con:
         added = seed_events(con, [e.to_dict() for e in DEFAULT_EVENTS])
+    _publish(db)
     click.echo(f"Added {len(added)} default event(s){': ' + ', '.join(added) if added else ''}.")
 
 

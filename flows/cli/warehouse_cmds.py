@@ -1,4 +1,5 @@
-"""`aitokens import`, `aitokens sql` and `aitokens status`: the warehouse's own commands."""
+"""`aitokens import`, `sql`, `status`, `paths` and `warehouse compat`: the warehouse's own
+commands. Readers (`sql`, `status`) open the analysts' snapshot, never the writer's file."""
 
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ def sql_command(query: str, fmt: str, allow_files: bool, db: Path | None) -> Non
 
     Example: aitokens sql "select symbol, count(*) from daily_prices group by 1" --format csv
     """
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.queries import restrict_external_access, run_read_query
 
-    with open_warehouse(db, read_only=True) as con:
+    with open_reader(db) as con:
         restrict_external_access(con, allow_files=allow_files)
         frame = run_read_query(con, query)
     render_frame(frame, fmt)
@@ -82,18 +83,28 @@ def status_command(fmt: str, db: Path | None) -> None:
 
     Example: aitokens status --db data/aitokens.duckdb
     """
-    from warehouse.db import open_warehouse, resolve_db_path, schema_version
+    from warehouse.db import open_reader, resolve_db_path, schema_version
     from warehouse.queries import series_status
     from warehouse.runs import last_run
+    from warehouse.snapshot import reader_path
 
-    with open_warehouse(db, read_only=True) as con:
+    with open_reader(db) as con:
         frame = series_status(con)
         run = last_run(con)
         version = schema_version(con)
     if fmt != "table":
         render_frame(frame, fmt)
         return
-    click.echo(f"Warehouse {resolve_db_path(db)} (schema version {version})")
+    db_file = resolve_db_path(db)
+    read, is_snapshot = reader_path(db_file)
+    click.echo(f"Warehouse {db_file} (schema version {version})")
+    if is_snapshot:
+        click.echo(f"Read from its snapshot {read} (published by the last write run)")
+    else:
+        click.echo(
+            "Read from the warehouse itself: no snapshot published yet (the next import, "
+            "ingest or pipeline publishes one)"
+        )
     if frame.empty:
         click.echo("No series yet: run `aitokens import FILE.csv` or `aitokens ingest`.")
     else:
@@ -109,6 +120,55 @@ def status_command(fmt: str, db: Path | None) -> None:
         )
 
 
+@click.command("paths")
+@db_option
+def paths_command(db: Path | None) -> None:
+    """Print the warehouse file and the analysts' snapshot, one per line.
+
+    Point the DuckDB CLI, a notebook or a BI tool at the snapshot (read-only; it is replaced
+    after each import, ingest or pipeline run, and never blocks them). The warehouse file is
+    private to write runs. Without --db the path is: $AITOKENS_DB, else data/aitokens.duckdb
+    beside the nearest aitokens.toml, else $AITOKENS_HOME/data/aitokens.duckdb, else the nearest
+    existing data/aitokens.duckdb, else ~/.local/share/aitokens/aitokens.duckdb.
+
+    Example: duckdb -readonly "$(aitokens paths | sed -n 's/^snapshot //p')"
+    """
+    from warehouse.db import resolve_db_path
+    from warehouse.paths import snapshot_path
+
+    db_file = resolve_db_path(db).absolute()
+    click.echo(f"warehouse {db_file}")
+    click.echo(f"snapshot {snapshot_path(db_file)}")
+
+
+@click.group("warehouse")
+def warehouse_group() -> None:
+    """Maintain the warehouse file itself.
+
+    Example: aitokens warehouse compat
+    """
+
+
+@warehouse_group.command("compat")
+@db_option
+def compat_command(db: Path | None) -> None:
+    """Rewrite the warehouse in the storage format DuckDB 1.4 and later read, atomically.
+
+    Files created by this version already use it; run this once on a warehouse created
+    before (DuckDB 2's own format, which DuckDB 1.x clients refuse). Also republishes the
+    snapshot.
+
+    Example: aitokens warehouse compat
+    """
+    from flows.services.warehouse_maintenance import make_compatible
+
+    done = make_compatible(db)
+    click.echo(
+        f"Rewrote {done.db_file} in storage format {done.after} (was {done.before}); "
+        f"snapshot {done.snapshot or 'not published (see the warning above)'}."
+    )
+
+
 def register(cli: click.Group) -> None:
-    for command in (import_command, sql_command, status_command):
+    for command in (import_command, sql_command, status_command, paths_command, warehouse_group):
         cli.add_command(command)

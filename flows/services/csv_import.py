@@ -11,6 +11,7 @@ from pathlib import Path
 from flows.sources.csv_import import ParsedCsv, read_price_csv
 from warehouse.db import open_warehouse, resolve_db_path
 from warehouse.imports import ImportReport, import_prices
+from warehouse.snapshot import publish_snapshot
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,15 @@ class CsvImport:
 
 
 def import_csv(
-    db: str | Path | None, csv_file: str | Path, *, default_asset_class: str | None = None
+    db: str | Path | None,
+    csv_file: str | Path,
+    *,
+    default_asset_class: str | None = None,
+    publish: bool = True,
 ) -> CsvImport:
     """Validate ``csv_file`` (a bad file raises with its bad lines, nothing written) and upsert
-    it (re-importing the same file changes nothing)."""
+    it (re-importing the same file changes nothing); then publish the analysts' snapshot
+    (``publish=False``: the caller publishes at the end of a longer run)."""
     path = Path(csv_file)
     if default_asset_class is None:
         parsed = read_price_csv(path)
@@ -48,4 +54,6 @@ def import_csv(
             rows_read=parsed.rows_read,
             exact_duplicates=parsed.exact_duplicates,
         )
+    if publish:
+        publish_snapshot(resolve_db_path(db))
     return CsvImport(path, resolve_db_path(db), parsed, report)

@@ -19,6 +19,7 @@ runner and the Prefect flows take.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,11 +30,13 @@ from typing import Any
 
 import pandas as pd
 
-from flows.errors import BadApiKeyError, HtmlResponseError, SourceError
+from flows.errors import BadApiKeyError, ConfigError, HtmlResponseError, SourceError
 from flows.services.ingest_options import IngestOptions
 from flows.services.ingest_summary import IngestSummary
 from flows.sources import coingecko as cg
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, UniverseRequest
+from flows.sources.connectivity import DEFAULT_TIMEOUT_S as DEFAULT_CHECK_TIMEOUT_S
+from flows.sources.connectivity import NoNetworkError, no_network_message, unreachable_sources
 from flows.sources.planning import extended_coverage
 from flows.sources.registry import default_sources, source_class
 from flows.sources.worker import SourceSettings, endpoint_kind, register_key
@@ -55,6 +58,29 @@ ABANDONED_REASON = (
 
 # Errors that mean every further call would fail too: stop the run instead of skipping.
 FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
+
+
+def network_check_seconds() -> float:
+    """Seconds the connectivity check may take (``AITOKENS_NETWORK_CHECK_SECONDS``, default 3;
+    0 turns it off)."""
+    raw = os.environ.get("AITOKENS_NETWORK_CHECK_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_CHECK_TIMEOUT_S
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise ConfigError(
+            f"AITOKENS_NETWORK_CHECK_SECONDS={raw!r} is not a number of seconds"
+        ) from None
+
+
+def network_preflight(options: IngestOptions, db: str | Path | None = None) -> None:
+    """Stop before starting anything slow (a Prefect server) when no source can be reached."""
+    ing = Ingestion(options, db=db)
+    try:
+        ing.check_network()
+    finally:
+        ing.close()
 
 
 def last_complete_day(now: datetime | None = None) -> date:
@@ -205,6 +231,56 @@ class Ingestion:
             if text not in self.summary.notes:
                 self.summary.notes.append(text)
                 log.warning("%s", text)
+
+    # -- before anything: can each source be reached at all? --------------------------------
+    def check_network(self) -> list[str]:
+        """DNS and TCP to each source's host (a few seconds at most, all hosts at once).
+
+        An unreachable source is left out of this run with a note (the next run fetches it):
+        the others still run, so a CoinGecko outage does not stop Yahoo. Sources that follow
+        the CoinGecko coin universe go with CoinGecko. When nothing is left the run stops at
+        once with :class:`~flows.sources.connectivity.NoNetworkError` ("no network: cannot
+        reach the CoinGecko API at ... (DNS failed)") instead of spending every call's retry
+        budget. Returns the notes. ``AITOKENS_NETWORK_CHECK_SECONDS=0`` turns the check off.
+        """
+        timeout = network_check_seconds()
+        if timeout <= 0:
+            return []
+        urls = {
+            name: str(source.config.base_url)
+            for name, source in self.sources.items()
+            if getattr(source.config, "base_url", None)
+        }
+        failures = unreachable_sources(urls, timeout)
+        if not failures:
+            return []
+        down = {f.source for f in failures}
+        kept = tuple(
+            name
+            for name in self.fetched_sources
+            if name not in down
+            and not (UNIVERSE_SOURCE in down and source_class(name).uses_coin_universe)
+        )
+        if not kept:
+            raise NoNetworkError(no_network_message(failures))
+        notes = [
+            f"{f.describe()}: {f.source} is left out of this run; the next run fetches it"
+            for f in failures
+        ]
+        for note in notes:
+            self._note(note)
+        self.fetched_sources = kept
+        self.needs_universe = any(source_class(n).uses_coin_universe for n in kept)
+        if not self.needs_universe and self.cg is not None:
+            self.cg.close()
+            self.cg = None
+        self.settings = SourceSettings.of({n: self.sources[n] for n in kept})
+        return notes
+
+    def close(self) -> None:
+        """Release the run's own CoinGecko client (when the run never reaches ``finish``)."""
+        if self.cg is not None:
+            self.cg.close()
 
     # -- the CoinGecko sector: snapshots and the coin universe ---------------------------
     def snapshot_sector(self) -> list[str]:

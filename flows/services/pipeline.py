@@ -93,7 +93,7 @@ def import_step(db: str | Path | None, csv_file: str | Path) -> str:
     """Upsert a long-format price CSV (idempotent: a second import changes nothing)."""
     from flows.services.csv_import import import_csv
 
-    return import_csv(db, csv_file).one_line()
+    return import_csv(db, csv_file, publish=False).one_line()  # published after the study
 
 
 def ingest_step(db: str | Path | None) -> str:
@@ -222,6 +222,7 @@ def run_pipeline(
     summary.steps.append(
         StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
     )
+    # The study's save published the snapshot: the report (and every analyst) reads it.
     rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)
     summary.reports = list(rep["html"])
     summary.steps.append(StepOutcome("report", "ok", f"{rep['figures']} figures"))

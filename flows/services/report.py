@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from warehouse import report_inputs as reads
-from warehouse.db import open_warehouse, resolve_db_path
+from warehouse.db import open_reader, resolve_db_path
 from warehouse.errors import AitokensError, InputError, WarehouseError
 from warehouse.files import (
     atomic_write_text,
@@ -44,7 +44,10 @@ from warehouse.runs import RunRecord, last_run
 log = logging.getLogger("aitokens.report")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# Installed from a wheel the notebooks sit inside the package (pyproject's force-include);
+# in a checkout they are the repository's own folder.
+_PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = _PACKAGED_NOTEBOOKS if _PACKAGED_NOTEBOOKS.is_dir() else REPO_ROOT / "notebooks"
 TEMPLATE_DIR = NOTEBOOK_DIR / "templates"
 TEMPLATE_NAME = "aitokens_report"
 EVENT_NOTEBOOK = "sora_event_study"
@@ -154,10 +157,21 @@ class SectorInputs:
         return bool(len(s)) and bool(s["market_cap_usd"].notna().any())
 
 
+def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse the notebooks read: ``db``, else resolved exactly as the CLI does
+    (``AITOKENS_DB``, then ``aitokens.toml``'s ``[warehouse] path`` and project root, ...), so a
+    notebook opened in Jupyter from ``notebooks/`` reads the same file as `aitokens report`."""
+    if db is None:
+        from flows.config import apply_warehouse_settings
+
+        apply_warehouse_settings()
+    return resolve_db_path(db).absolute()
+
+
 def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
     """Read the event-study inputs read-only and close the file at once."""
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         prices = reads.one_series_per_symbol(con)
         venues = reads.series_freshness(con)
         members = reads.latest_members(con)
@@ -181,8 +195,8 @@ def load_hourly_inputs(
     one = pd.Timedelta(hours=1)
     start = hour0 + (HOURLY_ESTIMATION[0] - 1) * one
     end = hour0 + HOURLY_WINDOW[1] * one
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         prices = reads.hourly_closes_around(con, start.to_pydatetime(), end.to_pydatetime())
     if prices.empty:
         return None
@@ -218,8 +232,8 @@ def hourly_study_model(event, confounders=(), assets: Sequence[str] | None = Non
 
 def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
     """Read the sector notebook's inputs read-only and close the file at once."""
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         sector = reads.sector_daily(con)
         snapshots = reads.category_figures(con)
         members = reads.latest_members(con)
@@ -240,8 +254,8 @@ def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT)
     from flows.services.study import resolve_event
     from warehouse.studies import catalog_events
 
-    path = resolve_db_path(db)
-    with open_warehouse(path, read_only=True) as con:
+    path = warehouse_path(db)
+    with open_reader(path) as con:
         if not reads.has_event_catalog(con):
             from analysis import get_event
 
@@ -280,7 +294,7 @@ def load_groups(db: str | os.PathLike[str] | None, day: dt.date) -> dict[str, li
     file that predates it), read-only."""
     from warehouse.groups import members_as_of
 
-    with open_warehouse(resolve_db_path(db), read_only=True) as con:
+    with open_reader(warehouse_path(db)) as con:
         return members_as_of(con, day)
 
 
@@ -373,13 +387,13 @@ def check_report_data(db: str | os.PathLike[str] | None, event: str = DEFAULT_EV
     No price at all, no AI token, no BTC (the tokens' benchmark), or no data around the event:
     each message names the command that fills the gap.
     """
-    path = resolve_db_path(db)
+    path = warehouse_path(db)
     if not path.exists():
         raise ReportDataError(
             f"no warehouse at {path}: run `aitokens import FILE.csv` or `aitokens ingest` first"
         )
     day0 = event_day0(path, event)
-    with open_warehouse(path, read_only=True) as con:
+    with open_reader(path) as con:
         spans = reads.symbol_spans(con)
     if not spans:
         raise ReportDataError(

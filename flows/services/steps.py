@@ -33,6 +33,7 @@ from flows.services.runlock import run_lock
 from flows.sources.base import SeriesPlan
 from flows.sources.worker import fetch_series
 from warehouse.errors import WarehouseLockedError
+from warehouse.snapshot import publish_snapshot
 
 log = logging.getLogger("aitokens.steps")
 
@@ -189,6 +190,7 @@ def run_ingestion(
     steps.info(f"ingesting into {ing.db_file} through {ing.end} ({options.to_params()})")
     try:
         with run_lock(ing.db_file, options.flow):
+            steps.call("check_network", ing.check_network)  # seconds, not minutes, offline
             steps.call("start_run", ing.start)
             try:
                 coin_ids = steps.call("snapshot_sector", ing.snapshot_sector)
@@ -219,6 +221,7 @@ def run_ingestion(
                 steps.publish(summary)
                 raise
             summary = ing.finish("completed")
+            publish_snapshot(ing.db_file)  # analysts see the run's data from now on
         steps.publish(summary)
         return summary
     finally:

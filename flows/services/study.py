@@ -788,6 +788,51 @@ def headline(plan: Plan, results: Sequence[LegResult]) -> str:
     )
 
 
+def headline_tests(results: Sequence[LegResult]) -> dict[str, list[dict[str, Any]]]:
+    """What the study found, per leg: each CAR window's mean CAR (CAAR) over the pairs and its
+    Kolari-Pynnonen adjusted BMP test (Kolari & Pynnonen 2010), the study's headline test."""
+    import pandas as pd
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for lr in results:
+        res = lr.result
+        caar = res.car.mean() if not res.car.empty else pd.Series(dtype=float)
+        rows = []
+        for r in res.headline.to_dict("records"):
+            window = str(r["window"])
+            mean = caar.get(window)
+            rows.append(
+                {
+                    "window": window,
+                    "caar": None if mean is None or pd.isna(mean) else float(mean),
+                    "test": "kp_bmp",
+                    "stat": None if pd.isna(r["stat"]) else float(r["stat"]),
+                    "pvalue": None if pd.isna(r["pvalue"]) else float(r["pvalue"]),
+                    "n": None if pd.isna(r["n"]) else int(r["n"]),
+                }
+            )
+        out[lr.leg.name] = rows
+    return out
+
+
+def results_headline(results: Sequence[LegResult]) -> str:
+    """One sentence of results, e.g. ``AI tokens vs BTC: CAR [0,1] +5.20% (N 8, KP-adjusted
+    BMP t 2.31, p 0.021); ...``: what ``--json`` gives as ``headline``."""
+    tests = headline_tests(results)
+    parts = []
+    for lr in results:
+        cells = []
+        for r in tests[lr.leg.name]:
+            caar = "n/a" if r["caar"] is None else f"{100 * r['caar']:+.2f}%"
+            stat = "n/a" if r["stat"] is None else f"{r['stat']:.2f}"
+            pval = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3f}"
+            cells.append(
+                f"CAR {r['window']} {caar} (N {r['n']}, KP-adjusted BMP t {stat}, p {pval})"
+            )
+        parts.append(f"{lr.leg.title}: {'; '.join(cells) if cells else 'no test computed'}")
+    return ". ".join(parts) + "."
+
+
 def context_lines(plan: Plan, results: Sequence[LegResult]) -> list[str]:
     """Events with their day 0 per calendar, confounder descriptions, series and notes."""
     lines = []
@@ -1019,7 +1064,9 @@ class StudyOutcome:
             "interval": self.request.interval,
             "saved": self.saved,
             "command": self.request.command(),
-            "headline": self.lines[0],
+            "headline": results_headline(self.results),
+            "headline_tests": headline_tests(self.results),
+            "policy": self.lines[0],
             "legs": {
                 lr.leg.name: {
                     **lr.result.to_dict(),
@@ -1066,6 +1113,10 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
         texts = {lr.leg.name: "\n".join([*lines, "", legs[lr.leg.name]]) for lr in results}
         with open_warehouse(db) as con:
             save_studies(con, build_records(plan, results, group_id, texts))
+        from warehouse.db import resolve_db_path
+        from warehouse.snapshot import publish_snapshot
+
+        publish_snapshot(resolve_db_path(db))  # reports and analysts see the saved study
     return StudyOutcome(req, plan, results, group_id, save, lines, legs, second)
 
 

@@ -121,6 +121,13 @@ CASES = {
     "studies": [
         (["show", SQLI_ID], "no stored study"),
     ],
+    "paths": [
+        (["--db", "{tmp}"], "Invalid value for '--db'"),
+    ],
+    "warehouse": [
+        (["compat", "--db", "{tmp}/missing.duckdb"], "no warehouse at"),
+        (["compat", "--db", "{tmp}"], "Invalid value for '--db'"),
+    ],
     "report": [
         (["--event", SQLI, "--out", "{tmp}/reports"], "no event"),
         (["--event", "2024-13-45", "--out", "{tmp}/reports"], "is not a valid date"),

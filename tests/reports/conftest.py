@@ -19,9 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-SCREENSHOT_DIR = REPO_ROOT / "reports" / "screenshots"
 EVENT_FIGURES = (
     "01_event_timeline",
     "02_token_prices_indexed",

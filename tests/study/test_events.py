@@ -165,7 +165,7 @@ def test_hostile_name_is_stored_verbatim_and_harmless(sora_db, capsys):
         (["--name", "x", "--when", "2024-13-01"], "Error: --when '2024-13-01' is not a valid date"),
         (
             ["--name", "x", "--when", "2024-02-21 16:20"],
-            "Error: --when '2024-02-21 16:20' has a time of day but no time zone: add one, e.g. 2024-02-21 16:20Z or 2024-02-21 16:20-05:00",
+            "Error: --when '2024-02-21 16:20' has a time of day but no time zone: add one, e.g. 2024-02-21T16:20Z (UTC) or 2024-02-21T16:20-05:00 (New York, winter)",
         ),
         (
             ["--name", "x", "--when", "soon"],

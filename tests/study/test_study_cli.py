@@ -169,6 +169,26 @@ def test_run_is_persisted_in_full(sora_run, sora_db):
     assert tests["n"].item() == 16 + 7
 
 
+def test_json_headline_holds_the_results(sora_run):
+    _, _, path = sora_run
+    payload = json.loads(path.read_text())
+    rows = {r["window"]: r for r in payload["headline_tests"]["tokens"]}
+    kp = [
+        t
+        for t in payload["legs"]["tokens"]["tests"]
+        if t["group"] == "all" and t["test"] == "kp_bmp" and t["kind"] == "car"
+    ]
+    assert {t["window"] for t in kp} == set(rows)
+    first = next(t for t in kp if t["window"] == "[0,1]")
+    assert rows["[0,1]"]["stat"] == pytest.approx(first["stat"])
+    assert rows["[0,1]"]["pvalue"] == pytest.approx(first["pvalue"])
+    assert (
+        f"CAR [0,1] {100 * rows['[0,1]']['caar']:+.2f}% (N {rows['[0,1]']['n']},"
+        in (payload["headline"])
+    )
+    assert payload["policy"].startswith("Day-0 policy")
+
+
 def test_json_file_holds_each_legs_to_json(sora_run):
     _, group, path = sora_run
     payload = json.loads(path.read_text())
@@ -330,7 +350,7 @@ def test_event_time_moves_equities_to_next_session(sora_db, capsys):
         ),
         (
             ["--event-time", "2024-02-15T18:00"],
-            "Error: --event-time '2024-02-15T18:00' has a time of day but no time zone: add one, e.g. 2024-02-15T18:00Z or 2024-02-15T18:00-05:00",
+            "Error: --event-time '2024-02-15T18:00' has a time of day but no time zone: add one, e.g. 2024-02-15T18:00Z (UTC) or 2024-02-15T18:00-05:00 (New York, winter)",
         ),
         (
             ["--event-time", "2024-02-16T18:00Z"],

@@ -50,7 +50,7 @@ def test_lock_held_past_timeout_names_the_holder(warehouse_file):
         message = str(info.value)
         assert f"PID {proc.pid}" in message
         assert "gave up after 1s" in message and "AITOKENS_LOCK_TIMEOUT" in message
-        assert 1.0 <= waited < 5.0
+        assert 1.0 <= waited < 30.0  # gave up at its timeout, long before the 60 s hold ends
         assert "\n" not in message
     finally:
         proc.kill()
