@@ -48,7 +48,7 @@ def test_config_from_env_all_settings():
         {
             "COINGECKO_PLAN": "pro",
             "COINGECKO_API_KEY": "k-123",
-            "AITOKENS_COINGECKO_URL": "http://mirror:8080/api/v3",
+            "AITOKENS_COINGECKO_URL": "https://mirror:8080/api/v3",
             "AITOKENS_COINGECKO_CALLS_PER_MINUTE": "120",
             "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "9",
             "AITOKENS_COINGECKO_TIMEOUT": "4",
@@ -56,7 +56,7 @@ def test_config_from_env_all_settings():
         }
     )
     assert cfg.plan == "pro" and cfg.api_key == "k-123"
-    assert cfg.base_url == "http://mirror:8080/api/v3/"  # trailing slash added
+    assert cfg.base_url == "https://mirror:8080/api/v3/"  # trailing slash added
     assert (cfg.calls_per_minute, cfg.max_retry_seconds, cfg.timeout_seconds) == (120, 9, 4)
     assert cfg.categories == ("artificial-intelligence", "ai-agents")
     assert cfg.history_days is None

@@ -21,7 +21,8 @@ from flows.errors import (
 from flows.sources.coingecko import constants as C
 from flows.sources.coingecko.config import CoinGeckoConfig
 from flows.sources.http import ExchangeCallback, RateLimiter, one_line
-from flows.sources.http_client import HttpClient
+from flows.sources.http_client import CallBudget, HttpClient
+from flows.sources.transport import BoundedSession
 
 log = logging.getLogger("aitokens.sources.coingecko")
 
@@ -71,20 +72,25 @@ class CoinGeckoClient(HttpClient):
         *,
         on_exchange: ExchangeCallback | None = None,
         limiter: RateLimiter | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
         config = config or CoinGeckoConfig.from_env()
         # Built keyless on purpose: pycoingecko would put the key into the query string.
         cg = CoinGeckoAPI()
         cg.api_base_url = config.base_url
         cg.request_timeout = config.timeout_seconds
-        # pycoingecko mounts a urllib3 Retry for 502/503/504 on https://; the base replaces its
-        # adapters so that every attempt goes through our limiter and call count.
+        # pycoingecko calls ``self.session.get``: hand it the bounded session (deadline, body
+        # cap, same-host redirects only) instead of its own, whose urllib3 Retry for
+        # 502/503/504 would also bypass our limiter and call count.
+        cg.session.close()
+        cg.session = BoundedSession()
         super().__init__(
             config,
             on_exchange=on_exchange,
             limiter=limiter,
             secrets=[config.api_key],
             session=cg.session,
+            budget=budget,
         )
         if config.api_key:
             self.session.headers[C.PLAN_KEY_HEADER[config.plan]] = config.api_key

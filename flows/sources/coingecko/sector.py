@@ -71,7 +71,11 @@ def iter_markets_pages(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield every ``/coins/markets`` page of a category until a short page."""
     size = per_page or client.config.per_page
-    yield from paginate(lambda page: client.markets_page(category, page, size), size)
+    yield from paginate(
+        lambda page: client.markets_page(category, page, size),
+        size,
+        what=f"CoinGecko /coins/markets (category {category})",
+    )
 
 
 def fetch_category_members(
