@@ -199,12 +199,44 @@ def _socket(response: requests.Response) -> Any:
     return getattr(connection, "sock", None)
 
 
-def _decoder(response: requests.Response) -> Any:
+class _Inflater:
+    """gzip / deflate decoding that never produces more than it is allowed to: each call
+    inflates at most ``room`` bytes (zlib's ``max_length``), keeping the rest of the input
+    for later; concatenated gzip members (RFC 1952 allows them) are decoded one after another.
+    """
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+        self._pending = b""
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Inflate ``data`` (plus what was kept) into at most ``room`` bytes (and one more,
+        so the caller sees the cap passed)."""
+        self._pending += data
+        out = bytearray()
+        while self._pending and len(out) <= room:
+            chunk = self._z.decompress(self._pending, room + 1 - len(out))
+            out += chunk
+            if self._z.eof:
+                rest = self._z.unused_data
+                self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)
+                self._pending = rest
+            else:
+                self._pending = self._z.unconsumed_tail
+                if not chunk:
+                    break  # needs more input
+        return bytes(out)
+
+    def finish(self, room: int) -> bytes:
+        return self._z.flush(max(1, room + 1))
+
+
+def _decoder(response: requests.Response) -> _Inflater | None:
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip", "deflate"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+        return _Inflater()
     raise BodyTooLarge(f"unsupported Content-Encoding {encoding!r} (asked for gzip or deflate)")
 
 
@@ -224,7 +256,7 @@ def _read_body(response: requests.Response, deadline: float, max_bytes: int) -> 
             try:
                 chunk = raw.read1(READ_CHUNK, decode_content=False)
             except Exception as exc:  # urllib3's ReadTimeoutError and the like
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline - 0.01:
                     raise DeadlineExceeded(
                         f"request deadline passed while reading {_where(response.url)}"
                     ) from None
@@ -236,16 +268,16 @@ def _read_body(response: requests.Response, deadline: float, max_bytes: int) -> 
             if decoder is None:
                 body += chunk
             else:
-                data = decoder.decompress(chunk, max_bytes + 1 - len(body))
-                body += data
-                if decoder.unconsumed_tail and len(body) > max_bytes:
-                    raise BodyTooLarge(too_large)
-                while decoder.unconsumed_tail and len(body) <= max_bytes:
-                    body += decoder.decompress(decoder.unconsumed_tail, max_bytes + 1 - len(body))
+                try:
+                    body += decoder.feed(chunk, max_bytes - len(body))
+                except zlib.error as exc:
+                    raise requests.exceptions.ContentDecodingError(
+                        f"compressed body is damaged ({exc})"
+                    ) from None
             if len(body) > max_bytes:
                 raise BodyTooLarge(too_large)
         if decoder is not None:
-            body += decoder.flush(max_bytes + 1 - len(body))
+            body += decoder.finish(max_bytes - len(body))
             if len(body) > max_bytes:
                 raise BodyTooLarge(too_large)
     except BaseException:

@@ -4,6 +4,7 @@ rest (limiter, bounded retries, scrubbing, error mapping), and CoinGecko's error
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,6 +51,27 @@ def error_info(payload: Any) -> tuple[int | None, str | None]:
     if "error" in payload:
         return None, str(payload["error"])
     return None, None
+
+
+# ------------------------------------------------------------------------------ ids
+# CoinGecko's ids are lower-case slugs ("render-token", "0x", "usd-coin", "wrapped-steth"):
+# letters, digits and "-", "_", "."; an id is put into a URL path, so anything else ("/", "?",
+# "#", "%", "..", spaces) could walk the path or add parameters, and is refused.
+_COIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+
+
+def coin_id_problem(coin_id: object) -> str | None:
+    """Why ``coin_id`` may not enter a URL path, or None when it may."""
+    if not isinstance(coin_id, str) or not coin_id:
+        return "not a text id"
+    if ".." in coin_id:
+        return "contains '..'"
+    for ch in "/?#%\\&=":
+        if ch in coin_id:
+            return f"contains {ch!r}"
+    if not _COIN_ID.fullmatch(coin_id):
+        return "not a plain id (letters, digits, '-', '_', '.')"
+    return None
 
 
 # ------------------------------------------------------------------------------ client
@@ -130,7 +152,17 @@ class CoinGeckoClient(HttpClient):
         return body
 
     def market_chart_range(self, coin_id: str, from_ts: int, to_ts: int) -> dict[str, Any]:
-        """``/coins/{id}/market_chart/range`` between two unix times (seconds)."""
+        """``/coins/{id}/market_chart/range`` between two unix times (seconds).
+
+        An id that is not a plain slug (:func:`coin_id_problem`) is refused before any call.
+        """
+        problem = coin_id_problem(coin_id)
+        if problem is not None:
+            raise UpstreamError(
+                f"CoinGecko coin id {str(coin_id)[:80]!r} refused: {problem} (it would change "
+                "the URL path); not requested",
+                endpoint="/coins/{id}/market_chart/range",
+            )
         endpoint = f"/coins/{coin_id}/market_chart/range"
         params = {"vs_currency": C.VS_CURRENCY, "from": int(from_ts), "to": int(to_ts)}
         body = self._get(
