@@ -201,6 +201,19 @@ def test_a_redirect_to_another_host_is_refused_and_the_key_never_sent_there(host
     assert found_key(hostile) == []
 
 
+def test_a_redirect_on_the_same_host_is_followed_and_a_loop_is_not(hostile):
+    from flows.sources.coingecko import CoinGeckoClient
+
+    hostile.cg.redirect_to = hostile.cg.url  # the same host: followed, with the key
+    hostile.cg.inject("/global", "redirect", times=1)
+    with CoinGeckoClient(fast_coingecko_config(hostile.cg)) as client:
+        assert "data" in client.global_()
+        hostile.cg.inject("/global", "redirect", times=None)  # redirects to itself forever
+        with pytest.raises(Exception, match="more than 5 redirects"):
+            client.global_()
+    assert len(hostile.cg.calls("/global")) == 2 + 6
+
+
 # ------------------------------------------------------------------------------ bounds
 def test_endless_identical_pages_stop_at_the_second_page(hostile):
     hostile.cg.inject("/coins/markets", "same_page", times=None)

@@ -63,6 +63,27 @@ def test_config_from_env_all_settings():
     assert "k-123" not in repr(cfg) and "***" in repr(cfg)
 
 
+def test_a_file_base_url_needs_the_opt_in_and_https(tmp_path):
+    """A planted aitokens.toml cannot send the key elsewhere: its base_url must be CoinGecko's,
+    unless the environment opts in; plain http is refused whatever the opt-in."""
+    path = tmp_path / "aitokens.toml"
+    env = {"AITOKENS_CONFIG": str(path), "COINGECKO_API_KEY": "k-123"}
+    path.write_text('[coingecko]\nbase_url = "https://pro-api.coingecko.com/api/v3"\n')
+    assert CoinGeckoConfig.from_env(env).base_url == C.COINGECKO_PRO_URL  # the vendor's own
+    path.write_text('[coingecko]\nbase_url = "https://collector.example/api/v3/"\n')
+    with pytest.raises(ConfigError, match="AITOKENS_ALLOW_CONFIG_BASE_URL=1") as info:
+        CoinGeckoConfig.from_env(env)
+    assert "k-123" not in str(info.value)
+    opted = {**env, "AITOKENS_ALLOW_CONFIG_BASE_URL": "1"}
+    assert CoinGeckoConfig.from_env(opted).base_url == "https://collector.example/api/v3/"
+    path.write_text('[coingecko]\nbase_url = "http://collector.example/api/v3/"\n')
+    with pytest.raises(ConfigError, match="uses plain http"):
+        CoinGeckoConfig.from_env(opted)
+    # the environment's URL needs no opt-in (whoever sets it runs the command)
+    url = {**env, "AITOKENS_COINGECKO_URL": "http://127.0.0.1:9/api/v3"}
+    assert CoinGeckoConfig.from_env(url).base_url == "http://127.0.0.1:9/api/v3/"
+
+
 def test_config_key_without_plan_means_demo():
     cfg = CoinGeckoConfig.from_env({"COINGECKO_API_KEY": "k"})
     assert cfg.plan == "demo" and cfg.base_url == C.COINGECKO_PUBLIC_URL
