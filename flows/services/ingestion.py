@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from flows.errors import BadApiKeyError, CallBudgetError, HtmlResponseError, SourceError
+from flows.redact import scrub
 from flows.services.ingest_options import IngestOptions
 from flows.services.ingest_summary import IngestSummary
 from flows.sources import coingecko as cg
@@ -180,6 +181,9 @@ class Ingestion:
 
     def finish(self, status: str, error: str | None = None) -> IngestSummary:
         s = self.summary
+        # Source errors are scrubbed when built; an error of another kind (a library quoting
+        # a payload) is scrubbed here, before it reaches ingest_runs and the reports.
+        error = scrub(error) if error else error
         s.status, s.error, s.finished_at = status, error, utcnow()
         s.calls = self.raw.calls + self.history_calls
         self.run.status, self.run.finished_at = status, s.finished_at

@@ -7,7 +7,10 @@ in memory. :class:`BoundedSession` is a ``requests.Session`` (so a vendor librar
 pycoingecko can be handed it as its session) whose every request:
 
 - has a total **deadline** (connect, headers and every read of the body): the body is read
-  with one ``recv`` at a time and the socket's timeout is cut to what remains before each;
+  with one ``recv`` at a time and the socket's timeout is cut to what remains before each.
+  Known limit: the status line and headers are read by ``http.client``, each ``recv`` bounded
+  by the (cut) read timeout but not the whole header block, so a server trickling its
+  *headers* byte by byte is bounded by ``timeout`` per byte, not by the deadline;
 - has a **maximum body size**, counted after decompression: the body is read raw and
   inflated here (gzip / deflate only) with ``max_length``, so a decompression bomb stops at
   the cap, never in memory;

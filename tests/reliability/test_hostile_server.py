@@ -31,6 +31,10 @@ from tests.fakes.fixtures import fast_coingecko_config, fast_yahoo_config
 from tests.fakes.hostile import BAD_IDS, HostileCoinGecko, HostileYahoo, gzip_bomb
 from tests.ingest.conftest import SYNTHETIC_TICKERS, days_ago
 
+# Slow by design: each case is a real in-process ingestion run (DuckDB file, HTTP to the fakes)
+# of 3-8 s, two wait out a 2 s deadline, and the bomb is built once (about 1 s).
+pytestmark = pytest.mark.slow
+
 MAX_BYTES = 8 * 1024 * 1024
 DEADLINE = 2.0
 REGEX_KEY = f"CG-.*+?[x](y){{2}}|^$\\d-{uuid.uuid4().hex[:12]}"
