@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Self
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from flows.errors import (
     CallBudgetError,
@@ -62,6 +61,7 @@ from flows.sources.http import (
 from flows.sources.transport import (
     ENV_HTTP_DEADLINE,
     BodyTooLarge,
+    BoundedAdapter,
     BoundedSession,
     DeadlineExceeded,
     RedirectRefused,
@@ -282,8 +282,8 @@ class HttpClient:
             raise TypeError("HttpClient needs a BoundedSession (deadline, body cap, redirects)")
         self.session = session if session is not None else BoundedSession()
         # Every attempt goes through the limiter and the count: no urllib3 retries underneath.
-        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
-        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
+        self.session.mount("https://", BoundedAdapter(pool_maxsize=POOL_SIZE))
+        self.session.mount("http://", BoundedAdapter(pool_maxsize=POOL_SIZE))
         self.session.headers["Accept"] = "application/json"
 
     def __repr__(self) -> str:

@@ -8,9 +8,9 @@ pycoingecko can be handed it as its session) whose every request:
 
 - has a total **deadline** (connect, headers and every read of the body): the body is read
   with one ``recv`` at a time and the socket's timeout is cut to what remains before each.
-  Known limit: the status line and headers are read by ``http.client``, each ``recv`` bounded
-  by the (cut) read timeout but not the whole header block, so a server trickling its
-  *headers* byte by byte is bounded by ``timeout`` per byte, not by the deadline;
+  The status line and headers are read by ``http.client``, a ``recv`` at a time, so a
+  watchdog shuts the socket down when the deadline passes while they are awaited (a server
+  trickling its *headers* byte by byte fails at the deadline too);
 - has a **maximum body size**, counted after decompression: the body is read raw and
   inflated here (gzip / deflate only) with ``max_length``, so a decompression bomb stops at
   the cap, never in memory;
@@ -28,9 +28,12 @@ fakes, a local mirror).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import os
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Mapping
@@ -39,6 +42,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from flows.errors import ConfigError
 
@@ -135,12 +141,70 @@ def check_base_url(url: str, setting: str) -> None:
         )
 
 
+# ------------------------------------------------------------------------------ watchdog
+_deadline = threading.local()  # .at: the monotonic deadline of this thread's request
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread
+
+
+class _Watched:
+    """A connection whose wait for the status line and headers ends at the request's
+    deadline: a timer shuts the socket down then (the body has its own bounded loop)."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> Any:
+        at = getattr(_deadline, "at", None)
+        sock = self.sock
+        if at is None or sock is None:
+            return super().getresponse()  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, args=(sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class BoundedAdapter(HTTPAdapter):
+    """``requests``' adapter on connections watched by the deadline; no hidden retries."""
+
+    def __init__(self, pool_maxsize: int = 10) -> None:
+        super().__init__(max_retries=0, pool_maxsize=pool_maxsize)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class BoundedSession(requests.Session):
     """A ``requests.Session`` whose requests obey :class:`TransportLimits` (see module doc)."""
 
     def __init__(self, limits: TransportLimits | None = None) -> None:
         super().__init__()
         self.limits = limits or TransportLimits.from_env()
+        self.mount("https://", BoundedAdapter())
+        self.mount("http://", BoundedAdapter())
         # Only what we can inflate with a bound here (no brotli/zstd decoders underneath).
         self.headers["Accept-Encoding"] = "gzip, deflate"
 
@@ -154,7 +218,17 @@ class BoundedSession(requests.Session):
         start = origin(url)
         for _ in range(limits.max_redirects + 1):
             kwargs["timeout"] = _cut_timeout(timeout, _remaining(deadline, url))
-            response = super().request(method, url, *args, **kwargs)
+            _deadline.at = deadline
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except requests.ConnectionError:
+                if time.monotonic() >= deadline - 0.01:
+                    raise DeadlineExceeded(
+                        f"request deadline passed while {_where(url)} sent its headers"
+                    ) from None
+                raise
+            finally:
+                _deadline.at = None
             if not response.is_redirect:
                 _read_body(response, deadline, limits.max_bytes)
                 return response
@@ -295,6 +369,7 @@ def _read_body(response: requests.Response, deadline: float, max_bytes: int) -> 
 
 __all__ = [
     "BodyTooLarge",
+    "BoundedAdapter",
     "BoundedSession",
     "DeadlineExceeded",
     "ENV_HTTP_DEADLINE",

@@ -10,6 +10,7 @@ kinds (``inject(path, kind, ...)``, as in :mod:`tests.fakes.server`):
 ``redirect``    a 302 to the same path on ``redirect_to`` (another host)
 ``same_page``   ``/coins/markets`` answers page 1 whatever page is asked (endless paging)
 ``trickle``     the normal body, one byte every ``delay`` seconds
+``trickle_headers`` the status line and headers, one byte every ``delay`` seconds
 ``gzip_bomb``   ``Content-Encoding: gzip``, about 1 MB that inflates to 1 GB of zeros
 ``huge``        a body of 600 MB announced and streamed until the client hangs up
 ``wrong_coin``  the normal chart saying ``"id": "bitcoin"``
@@ -109,6 +110,13 @@ class _Hostile:
         if kind == "trickle":
             body = self.route(path, params, headers, None).body()  # type: ignore[attr-defined]
             return Reply(200, stream=_trickle(body, fault.delay or 1.5), length=len(body))
+        if kind == "trickle_headers":
+            body = self.route(path, params, headers, None).body()  # type: ignore[attr-defined]
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"X-Padding: {'x' * 200}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            return Reply(200, stream=_trickle(head + body, fault.delay or 1.5), raw=True)
         if kind == "gzip_bomb":
             bomb = gzip_bomb()
             return Reply(

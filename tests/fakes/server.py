@@ -87,6 +87,7 @@ class Reply:
     # ``length`` is the Content-Length announced (None: none, the connection closes at the end).
     stream: Any = None
     length: int | None = None
+    raw: bool = False  # the stream writes the status line and headers itself
 
     def body(self) -> bytes:
         if self.text is not None:
@@ -380,6 +381,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_stream(self, reply: Reply) -> None:
         try:
+            if reply.raw:
+
+                def write_raw(data: bytes) -> None:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+
+                reply.stream(write_raw, self.fake._stopping)
+                self.close_connection = True
+                return
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             if reply.length is not None:

@@ -250,6 +250,21 @@ def test_slow_trickle_fails_within_the_deadline(hostile):
     assert hostile.seconds < 3 * DEADLINE + 15
 
 
+def test_headers_trickled_byte_by_byte_fail_at_the_deadline(hostile):
+    """The watchdog: a server that sends its status line and headers one byte every 0.5 s
+    (never a read timeout) fails at the 2 s deadline, not after 300 bytes x 0.5 s."""
+    from flows.errors import UpstreamError
+    from flows.sources.coingecko import CoinGeckoClient
+
+    hostile.cg.inject("/global", "trickle_headers", delay=0.5, times=None)
+    config = fast_coingecko_config(hostile.cg, max_retry_seconds=0, timeout_seconds=5.0)
+    started = time.monotonic()
+    with CoinGeckoClient(config) as client, pytest.raises(UpstreamError) as info:
+        client.global_()
+    assert "did not complete within its 2 s deadline" in str(info.value)
+    assert time.monotonic() - started < DEADLINE + 2.0
+
+
 @pytest.mark.parametrize("kind", ["gzip_bomb", "huge"])
 def test_gzip_bomb_and_huge_body_are_refused_within_bounded_memory(hostile, kind):
     """A 1 MB gzip stream of 1 GB and a 600 MB body both stop at the 8 MB cap; the peak of
