@@ -9,8 +9,10 @@ warehouse), else ``$AITOKENS_HOME/aitokens.toml``, else no file.
 plan = "demo"                 # keyless | demo | pro  (COINGECKO_PLAN wins)
 calls_per_minute = 30         # AITOKENS_COINGECKO_CALLS_PER_MINUTE wins
 categories = ["artificial-intelligence"]
-timeout_seconds = 30          # per request
+timeout_seconds = 30          # per read (AITOKENS_HTTP_DEADLINE bounds a whole request)
 max_retry_seconds = 300       # total retrying of one request
+# base_url = "https://mirror.example/api/v3/"  # not CoinGecko's own: needs
+#                               AITOKENS_ALLOW_CONFIG_BASE_URL=1 in the environment; https only
 
 [yahoo]
 tickers = ["NVDA", "AMD", "SPY", "QQQ"]

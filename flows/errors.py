@@ -4,12 +4,16 @@ Only the CLI turns these into ``Error: ...`` lines and exit codes (2 for a
 :class:`~warehouse.errors.UserInputError`, 1 otherwise). Every message is one line,
 says what happened and how to fix it, and never contains an API key: messages are built from
 the endpoint path, the HTTP status and the vendor's error text, and the key is sent in a header.
+The vendor's text comes from outside and may echo the key (in any encoding), so every
+:class:`SourceError` scrubs its message with :func:`flows.redact.scrub` when it is built: the
+one boundary every source error passes, whoever builds it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flows.redact import scrub
 from warehouse.errors import AitokensError, UserInputError
 
 
@@ -45,6 +49,7 @@ class SourceError(AitokensError):
         retryable: bool | None = None,
         retry_after: float | None = None,
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.endpoint = endpoint
@@ -59,7 +64,9 @@ class SourceError(AitokensError):
     def gave_up(self, attempts: int, seconds: float) -> SourceError:
         """Append how long we retried to the message and return ``self`` (for ``raise``)."""
         self.attempts = attempts
-        self.message = f"{self.message} (gave up after {attempts} attempts in {seconds:.1f} s)"
+        self.message = scrub(
+            f"{self.message} (gave up after {attempts} attempts in {seconds:.1f} s)"
+        )
         self.args = (self.message,)
         return self
 
@@ -104,3 +111,13 @@ class BadApiKeyError(SourceError, UserInputError):
 
 class HtmlResponseError(SourceError):
     """An HTML page came back instead of JSON: likely a proxy, captive portal or block page."""
+
+
+class PayloadMismatchError(UpstreamError):
+    """An answer about something else than what was asked (another coin or ticker, another
+    currency, another time unit): refused with the reason, never stored under the request."""
+
+
+class CallBudgetError(SourceError):
+    """A run reached its cap on HTTP calls (``AITOKENS_MAX_CALLS_PER_RUN``): it stops instead
+    of spending the API's quota on a server that never ends (e.g. pages without end)."""

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from flows.errors import ConfigError
+from flows.redact import register_secret
 from flows.sources.coingecko import constants as C
 
 log = logging.getLogger("aitokens.secrets")
@@ -75,13 +76,16 @@ def key_from_secret_block(name: str) -> str | None:
 def resolve_coingecko_key(environ: Mapping[str, str] | None = None) -> str | None:
     """The CoinGecko key: ``COINGECKO_API_KEY``, else the Secret block, else None."""
     env = os.environ if environ is None else environ
+    register_secret(env.get(C.ENV_COINGECKO_KEY))  # as given, and stripped below
     key = env.get(C.ENV_COINGECKO_KEY, "").strip()
     if key:
+        register_secret(key)
         return key
     if not prefect_api_configured():
         return None
     name = secret_block_name(env)
     found = key_from_secret_block(name)
+    register_secret(found)
     if found:
         log.info("CoinGecko API key read from the Prefect Secret block %r", name)
     return found

@@ -7,6 +7,7 @@ Tests that need it skip with a clear reason when it is absent; CI always has it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,17 @@ def estudy2_dir(shared_dir: Path) -> Path:
     if not (path / "expected.json").is_file():
         pytest.skip(f"estudy2 reference {path} is absent (set AITOKENS_SHARED)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts with an empty secret registry (flows.redact): a key one test planted
+    (some are one letter long) must not mask the texts another test asserts on."""
+    from flows.redact import forget_secrets
+
+    forget_secrets()
+    yield
+    forget_secrets()
 
 
 @pytest.fixture(autouse=True)

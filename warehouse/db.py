@@ -61,19 +61,23 @@ def lock_timeout_from_env() -> float:
 
 
 def describe_lock_holder(message: str) -> str | None:
-    """Name the process behind a DuckDB lock error: PID, and its command line when visible."""
+    """Name the process behind a DuckDB lock error: its PID and program name, never its
+    arguments (a command line can carry another tool's secrets, e.g. ``--password=...``).
+
+    The program is the kernel's short name (``/proc/PID/comm``), else the file name of the
+    executable DuckDB reports; both are names, not arguments.
+    """
     match = _LOCK_RE.search(message)
     if not match:
         return None
     pid = match.group("pid")
-    cmdline = ""
+    program = ""
     with contextlib.suppress(OSError):
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        cmdline = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
-    cmdline = " ".join(cmdline.split())  # one line, even for `python -c "<script>"`
-    if len(cmdline) > 120:
-        cmdline = cmdline[:117] + "..."
-    return f"PID {pid} ({cmdline or match.group('exe')})"
+        program = Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
+    if not program:
+        program = Path(match.group("exe").strip()).name
+    program = "".join(ch for ch in program if ch.isprintable())[:40] or "unknown program"
+    return f"PID {pid} ({program})"
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:

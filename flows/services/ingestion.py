@@ -30,13 +30,22 @@ from typing import Any
 
 import pandas as pd
 
-from flows.errors import BadApiKeyError, ConfigError, HtmlResponseError, SourceError
+from flows.errors import (
+    BadApiKeyError,
+    CallBudgetError,
+    ConfigError,
+    HtmlResponseError,
+    SourceError,
+)
+from flows.redact import scrub
 from flows.services.ingest_options import IngestOptions
 from flows.services.ingest_summary import IngestSummary
 from flows.sources import coingecko as cg
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, UniverseRequest
+from flows.sources.coingecko.sector import refused_ids_note
 from flows.sources.connectivity import DEFAULT_TIMEOUT_S as DEFAULT_CHECK_TIMEOUT_S
 from flows.sources.connectivity import NoNetworkError, no_network_message, unreachable_sources
+from flows.sources.http_client import ENV_MAX_CALLS, CallBudget
 from flows.sources.planning import extended_coverage
 from flows.sources.registry import default_sources, source_class
 from flows.sources.worker import SourceSettings, endpoint_kind, register_key
@@ -57,7 +66,7 @@ ABANDONED_REASON = (
 )
 
 # Errors that mean every further call would fail too: stop the run instead of skipping.
-FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError)
+FATAL_SOURCE_ERRORS = (BadApiKeyError, HtmlResponseError, CallBudgetError)
 
 
 def network_check_seconds() -> float:
@@ -151,7 +160,13 @@ class Ingestion:
             self.sources[UNIVERSE_SOURCE] = source_class(UNIVERSE_SOURCE)(
                 cg.CoinGeckoConfig(**{**values, "categories": options.categories})
             )
+        # One cap on the HTTP calls of the run (AITOKENS_MAX_CALLS_PER_RUN): the run's own
+        # client spends it call by call; history fetches (other threads or processes) are
+        # checked against it before fetching (planned calls) and after each series.
+        self.budget = CallBudget.from_env(os.environ)
         self.cg = self.coingecko.client(self.raw) if self.needs_universe else None
+        if self.cg is not None:
+            self.cg.budget = self.budget
         # What fetch tasks receive (no key: a worker process resolves its own, this process
         # lends the run's keys to its own threads).
         self.settings = SourceSettings.of({n: self.sources[n] for n in self.fetched_sources})
@@ -197,6 +212,9 @@ class Ingestion:
 
     def finish(self, status: str, error: str | None = None) -> IngestSummary:
         s = self.summary
+        # Source errors are scrubbed when built; an error of another kind (a library quoting
+        # a payload) is scrubbed here, before it reaches ingest_runs and the reports.
+        error = scrub(error) if error else error
         s.status, s.error, s.finished_at = status, error, utcnow()
         s.calls = self.raw.calls + self.history_calls
         self.run.status, self.run.finished_at = status, s.finished_at
@@ -294,13 +312,15 @@ class Ingestion:
             held = state.snapshotted_categories(con, today)
         if self.options.refresh_snapshot or not set(categories) <= held:
             figures = cg.fetch_categories(self.sector_client, categories, fetched_at=self.now)
-            members = pd.concat(
-                [
-                    cg.fetch_category_members(self.sector_client, c, snapshot_date=today)
-                    for c in categories
-                ],
-                ignore_index=True,
-            )
+            parts = [
+                cg.fetch_category_members(self.sector_client, c, snapshot_date=today)
+                for c in categories
+            ]
+            for part in parts:
+                note = refused_ids_note("/coins/markets", part.attrs.get("refused_ids", {}))
+                if note:
+                    self._note(note)
+            members = pd.concat(parts, ignore_index=True)
             with open_warehouse(self.db_file) as con:
                 results = wl.load_snapshot(
                     con, figures, members, run_id=self.run.run_id, raw=self.raw.take()
@@ -328,6 +348,9 @@ class Ingestion:
         if listed_today and not self.options.refresh_snapshot:
             return sorted(set(known) - members)
         listed = cg.fetch_coin_list(self.sector_client)
+        note = refused_ids_note("/coins/list", listed.attrs.get("refused_ids", {}))
+        if note:
+            self._note(note)
         listed["asset_class"] = [
             wl.BENCHMARK_COINS.get(c, "ai_token" if c in members else "crypto")
             for c in listed["coin_id"]
@@ -340,14 +363,29 @@ class Ingestion:
         return sorted(set(listed["coin_id"]) - members)
 
     def snapshot_global(self) -> None:
-        """``/global`` once per UTC day (with the CoinGecko sector only)."""
+        """``/global`` once per UTC day (with the CoinGecko sector only).
+
+        Not critical: the coins of the run are loaded by then, so a failed or unreadable
+        ``/global`` is a note of the run (retried next run), never a failed run. A bad key,
+        a block page or the call cap still stop it: every call would meet them.
+        """
         if not self.needs_universe:
             return
         with open_warehouse(self.db_file) as con:
             held = state.global_snapshot_held(con, self.now.date())
         if held and not self.options.refresh_snapshot:
             return
-        frame = cg.fetch_global(self.sector_client)
+        try:
+            frame = cg.fetch_global(self.sector_client)
+        except FATAL_SOURCE_ERRORS:
+            raise
+        except (SourceError, ValueError, TypeError, KeyError) as exc:
+            self.raw.take()  # the failed answer is in raw_responses only when loaded
+            self._note(
+                f"/global skipped: {exc}; the coins loaded in this run are kept, and the next "
+                "run asks again"
+            )
+            return
         with open_warehouse(self.db_file) as con:
             result = wl.load_global(con, frame, run_id=self.run.run_id, raw=self.raw.take())
         self.summary.add_rows(result)
@@ -391,7 +429,27 @@ class Ingestion:
             ]
         with self._summary_lock:
             self.summary.series_up_to_date += sum(p.up_to_date for p in plans)
-        return [p for p in plans if not p.up_to_date]
+        todo = [p for p in plans if not p.up_to_date]
+        n_calls = self.planned_calls(todo)
+        if self.budget.spent + n_calls > self.budget.limit:
+            raise CallBudgetError(
+                f"this run plans {n_calls:,} history calls (after {self.budget.spent:,} "
+                f"snapshot calls), more than its cap of {self.budget.limit:,} "
+                f"({ENV_MAX_CALLS}); narrow the run (--coins, --since) or raise the cap"
+            )
+        return todo
+
+    def check_call_budget(self) -> None:
+        """Stop the run once the calls made so far (snapshots and histories, retries
+        included) pass the cap: the history fetches run elsewhere, so they are counted here,
+        as each series comes back."""
+        with self._summary_lock:
+            spent = self.budget.spent + sum(self.history_calls.values())
+        if spent > self.budget.limit:
+            raise CallBudgetError(
+                f"the run made {spent:,} HTTP calls, more than its cap of "
+                f"{self.budget.limit:,} ({ENV_MAX_CALLS}); stopped"
+            )
 
     def planned_calls(self, plans: Iterable[SeriesPlan]) -> int:
         """History calls the plans will make, for progress bars and ETAs."""
@@ -429,6 +487,7 @@ class Ingestion:
                 self.summary.skipped[self.skip_key(plan)] = result.skipped
             if rows is not None:
                 self.summary.add_rows(rows)
+        self.check_call_budget()
         return rows
 
     def skip_key(self, plan: SeriesPlan) -> str:
@@ -449,6 +508,7 @@ class Ingestion:
             self.history_calls.update(endpoint_kind(x.endpoint) for x in raw)
             self.summary.series_fetched += 1
             self.summary.skipped[self.skip_key(plan)] = f"failed, retried next run: {exc}"
+        self.check_call_budget()
 
 
 def completed_fetches(

@@ -13,12 +13,13 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from flows.errors import SourceError
+from flows.redact import Scrubber  # noqa: F401  (re-exported: the sources' one scrubber)
 
 log = logging.getLogger("aitokens.sources")
 
@@ -237,47 +238,53 @@ def looks_like_html(content_type: str | None, body: str) -> bool:
     return body.lstrip()[:1] == "<"  # JSON never starts with '<'
 
 
-class Scrubber:
-    """Replaces secrets in any text with ``***`` before it is logged, raised or stored."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        self._secrets = tuple(s for s in secrets if s)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Params without any key-like entry and with secrets scrubbed from values."""
-        clean: dict[str, Any] = {}
-        for name, value in params.items():
-            if "key" in name.lower():
-                continue
-            clean[name] = self(value) if isinstance(value, str) else value
-        return clean
-
-
 def one_line(text: str, limit: int = 200) -> str:
     """The first ``limit`` characters of ``text`` on one line (for error messages)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+MAX_PAGES = 400  # 100,000 rows at 250 a page: far beyond any category CoinGecko lists
+
+
 def paginate(
-    fetch_page: Callable[[int], list[T]], per_page: int, first_page: int = 1
+    fetch_page: Callable[[int], list[T]],
+    per_page: int,
+    first_page: int = 1,
+    *,
+    max_pages: int = MAX_PAGES,
+    what: str = "pages",
 ) -> Iterator[list[T]]:
     """Yield pages ``first_page, first_page + 1, ...`` until a short (or empty) page.
 
     A full last page costs one extra call that returns ``[]``: the API gives no total count.
+    A server that ignores the page number would answer full pages forever, so a page equal to
+    the one before stops with :class:`UpstreamError` (a loop), and so does a page past
+    ``max_pages`` (``what`` names the endpoint in those messages).
     """
+    from flows.errors import UpstreamError
+
     page = first_page
+    previous: list[T] | None = None
     while True:
+        if page - first_page >= max_pages:
+            raise UpstreamError(
+                f"{what}: more than {max_pages} full pages of {per_page}; stopped (the server "
+                "keeps answering full pages)",
+                endpoint=what,
+            )
         rows = fetch_page(page)
+        if rows and rows == previous:
+            raise UpstreamError(
+                f"{what}: page {page} repeats page {page - 1}; stopped (the server ignores "
+                "the page number, so paging would never end)",
+                endpoint=what,
+            )
         if rows:
             yield rows
         if len(rows) < per_page:
             return
+        previous = rows
         page += 1
 
 

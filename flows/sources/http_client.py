@@ -33,9 +33,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Self
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from flows.errors import ConfigError, HtmlResponseError, RateLimitedError, UpstreamError
+from flows.errors import (
+    CallBudgetError,
+    ConfigError,
+    HtmlResponseError,
+    RateLimitedError,
+    UpstreamError,
+)
+from flows.redact import register_secret
 from flows.sources.http import (
     DEFAULT_BACKOFF_BASE_SECONDS,
     DEFAULT_BACKOFF_MAX_SECONDS,
@@ -52,7 +58,18 @@ from flows.sources.http import (
     parse_retry_after,
     shared_limiter,
 )
+from flows.sources.transport import (
+    ENV_HTTP_DEADLINE,
+    BodyTooLarge,
+    BoundedAdapter,
+    BoundedSession,
+    DeadlineExceeded,
+    RedirectRefused,
+    check_base_url,
+)
 
+ENV_ALLOW_CONFIG_BASE_URL = "AITOKENS_ALLOW_CONFIG_BASE_URL"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 POOL_SIZE = 32  # connections kept per host: more than the fetch threads of a run
 
 
@@ -86,6 +103,9 @@ class HttpSourceConfig:
     """
 
     env: ClassVar[HttpEnv]
+    # The vendor's own API roots: a ``base_url`` from the settings file that is none of these
+    # needs ``AITOKENS_ALLOW_CONFIG_BASE_URL=1`` in the environment (see :meth:`file_settings`).
+    official_base_urls: ClassVar[tuple[str, ...]] = ()
 
     base_url: str | None = None
     calls_per_minute: float | None = None
@@ -102,6 +122,7 @@ class HttpSourceConfig:
             raise ConfigError(f"{self.env.url} is not set.")
         if not self.base_url.endswith("/"):
             object.__setattr__(self, "base_url", self.base_url + "/")
+        check_base_url(self.base_url, self.env.url)
         if self.calls_per_minute is None or not self.calls_per_minute > 0:
             raise ConfigError(
                 f"{self.env.calls_per_minute} must be positive, got {self.calls_per_minute}."
@@ -115,6 +136,40 @@ class HttpSourceConfig:
             raise ConfigError(
                 f"{self.env.max_retry} must be zero or more, got {self.max_retry_seconds}."
             )
+
+    @classmethod
+    def file_settings(
+        cls, section: str, environ: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The settings file's ``[section]`` values not overridden by the environment
+        (:func:`flows.config.merged_settings`), with its ``base_url`` checked.
+
+        A ``base_url`` from the file that is not the vendor's own API is refused unless
+        ``AITOKENS_ALLOW_CONFIG_BASE_URL=1`` is set in the environment: an ``aitokens.toml``
+        is read from whatever folder the command runs in (a cloned repository, a shared
+        folder), and must not be able to send the API key and the run to a host of its
+        choosing. The opt-in lives outside the file on purpose, as a planted file could
+        carry its own. ``AITOKENS_<VENDOR>_URL`` in the environment needs no opt-in.
+        """
+        import os
+
+        from flows.config import load_config, merged_settings
+
+        env = os.environ if environ is None else environ
+        values = merged_settings(section, environ)
+        url = values.get("base_url")
+        if url is not None:
+            wanted = url.rstrip("/") + "/"
+            allowed = env.get(ENV_ALLOW_CONFIG_BASE_URL, "").strip().lower() in TRUE_WORDS
+            if wanted not in cls.official_base_urls and not allowed:
+                label = load_config(environ).label
+                official = ", ".join(cls.official_base_urls) or "the vendor's"
+                raise ConfigError(
+                    f"{label} [{section}] base_url = {url!r} is not the vendor's API "
+                    f"({official}); a base URL from the settings file is used only with "
+                    f"{ENV_ALLOW_CONFIG_BASE_URL}=1 in the environment (or set {cls.env.url})."
+                )
+        return values
 
     @classmethod
     def http_settings_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
@@ -138,6 +193,45 @@ class HttpSourceConfig:
         return RetryPolicy(
             self.max_retry_seconds, self.backoff_base_seconds, self.backoff_max_seconds
         )
+
+
+# ------------------------------------------------------------------------------ budget
+ENV_MAX_CALLS = "AITOKENS_MAX_CALLS_PER_RUN"
+DEFAULT_MAX_CALLS = 100_000
+
+
+class CallBudget:
+    """At most ``limit`` HTTP attempts (retries included) for one run; thread-safe.
+
+    A server that never ends (pages repeating forever, ids without end) stops the run at the
+    cap with :class:`CallBudgetError` instead of spending the API's quota.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ConfigError(f"{ENV_MAX_CALLS} must be at least 1, got {limit}.")
+        self.limit = limit
+        self.spent = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CallBudget:
+        raw = env.get(ENV_MAX_CALLS, "").strip()
+        if not raw:
+            return cls(DEFAULT_MAX_CALLS)
+        try:
+            return cls(int(raw))
+        except ValueError:
+            raise ConfigError(f"{ENV_MAX_CALLS}={raw!r} is not a whole number.") from None
+
+    def spend(self, what: str, n: int = 1) -> None:
+        with self._lock:
+            if self.spent + n > self.limit:
+                raise CallBudgetError(
+                    f"{what}: the run reached its cap of {self.limit:,} HTTP calls "
+                    f"({ENV_MAX_CALLS}); stopped. Raise the cap if the run really needs more."
+                )
+            self.spent += n
 
 
 # ------------------------------------------------------------------------------ client
@@ -167,7 +261,8 @@ class HttpClient:
         on_exchange: ExchangeCallback | None = None,
         limiter: RateLimiter | None = None,
         secrets: Iterable[str | None] = (),
-        session: requests.Session | None = None,
+        session: BoundedSession | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
         self.config = config
         assert config.base_url is not None and config.calls_per_minute is not None
@@ -176,13 +271,19 @@ class HttpClient:
         self.limiter = limiter or shared_limiter(
             config.base_url, config.calls_per_minute, config.rate_window_seconds
         )
+        secrets = [s for s in secrets if s]
+        for secret in secrets:
+            register_secret(secret)  # SourceError messages scrub it too, whoever builds them
         self._scrub = Scrubber(secrets)
         self._count_lock = threading.Lock()
         self.calls = 0
-        self.session = session if session is not None else requests.Session()
+        self.budget = budget
+        if session is not None and not isinstance(session, BoundedSession):
+            raise TypeError("HttpClient needs a BoundedSession (deadline, body cap, redirects)")
+        self.session = session if session is not None else BoundedSession()
         # Every attempt goes through the limiter and the count: no urllib3 retries underneath.
-        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
-        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=POOL_SIZE))
+        self.session.mount("https://", BoundedAdapter(pool_maxsize=POOL_SIZE))
+        self.session.mount("http://", BoundedAdapter(pool_maxsize=POOL_SIZE))
         self.session.headers["Accept"] = "application/json"
 
     def __repr__(self) -> str:
@@ -218,8 +319,28 @@ class HttpClient:
         def attempt() -> Any:
             with self._count_lock:
                 self.calls += 1
+            if self.budget is not None:
+                self.budget.spend(what)
             try:
                 response = (send or plain_get)()
+            except DeadlineExceeded:
+                raise UpstreamError(
+                    f"{what} did not complete within its "
+                    f"{self.session.limits.deadline_seconds:g} s deadline (connect and every "
+                    f"read; raise {ENV_HTTP_DEADLINE} if the network is slow)",
+                    endpoint=endpoint,
+                    retryable=True,
+                ) from None
+            except RedirectRefused as exc:
+                raise UpstreamError(
+                    f"{what}: {self._scrub(str(exc))}; check {self.config.env.url}",
+                    endpoint=endpoint,
+                ) from None
+            except BodyTooLarge as exc:
+                raise UpstreamError(
+                    f"{what}: answer refused, {self._scrub(str(exc))}",
+                    endpoint=endpoint,
+                ) from None
             except requests.Timeout:
                 hint = (
                     f" (raise {self.config.env.timeout} if the network is slow)"
@@ -244,7 +365,12 @@ class HttpClient:
                     f"{one_line(self._scrub(str(exc)), 160)})",
                     endpoint=endpoint,
                 ) from None
-            return self._answer(endpoint, params, response, context)
+            try:
+                return self._answer(endpoint, params, response, context)
+            except Exception as exc:
+                # The boundary: whatever a vendor's interpret() built from the answer (its
+                # error text, a key echoed in any encoding) is scrubbed before it goes on.
+                raise self._scrub.exception(exc) from None
 
         return call_with_retries(
             attempt, policy=self.config.retry_policy, limiter=self.limiter, what=what

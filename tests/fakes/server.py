@@ -83,6 +83,11 @@ class Reply:
     text: str | None = None
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # A body written by a function (trickles, endless bodies): ``stream(write, stopping)``;
+    # ``length`` is the Content-Length announced (None: none, the connection closes at the end).
+    stream: Any = None
+    length: int | None = None
+    raw: bool = False  # the stream writes the status line and headers itself
 
     def body(self) -> bytes:
         if self.text is not None:
@@ -350,6 +355,9 @@ class _Handler(BaseHTTPRequestHandler):
         return own, None
 
     def _send(self, reply: Reply, cut: str | None = None) -> None:
+        if reply.stream is not None:
+            self._send_stream(reply)
+            return
         body = reply.body()
         try:
             if cut == "truncated":
@@ -370,3 +378,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             self.close_connection = True
+
+    def _send_stream(self, reply: Reply) -> None:
+        try:
+            if reply.raw:
+
+                def write_raw(data: bytes) -> None:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+
+                reply.stream(write_raw, self.fake._stopping)
+                self.close_connection = True
+                return
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            if reply.length is not None:
+                self.send_header("Content-Length", str(reply.length))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+
+            def write(data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
+
+            reply.stream(write, self.fake._stopping)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, OSError):
+            pass  # the client gave up: what a bounded client does
+        self.close_connection = True

@@ -32,7 +32,7 @@ def closed_port() -> int:
 def test_the_check_names_each_host_and_why():
     dead = f"http://127.0.0.1:{closed_port()}/"
     failures = unreachable_sources(
-        {"coingecko": "http://api.example.invalid/api/v3/", "yahoo": dead}, timeout=2
+        {"coingecko": "https://api.example.invalid/api/v3/", "yahoo": dead}, timeout=2
     )
     assert [(f.source, f.reason) for f in failures] == [
         ("coingecko", "DNS failed"),
@@ -77,7 +77,7 @@ def test_nothing_reachable_stops_at_once_in_process(tmp_path):
             db=tmp_path / "w.duckdb",
             configs={
                 "coingecko": CoinGeckoConfig(plan="keyless", base_url=dead, **FAST),
-                "yahoo": YahooConfig(base_url="http://yahoo.example.invalid/", **FAST),
+                "yahoo": YahooConfig(base_url="https://yahoo.example.invalid/", **FAST),
             },
         )
     assert time.monotonic() - started < 30
@@ -114,7 +114,7 @@ def test_no_network_ingest_fails_within_30s_with_the_reason(tmp_path, prefect):
     env = {
         **os.environ,
         "AITOKENS_DB": str(tmp_path / "w.duckdb"),
-        "AITOKENS_COINGECKO_URL": "http://api.coingecko.invalid/api/v3/",
+        "AITOKENS_COINGECKO_URL": "https://api.coingecko.invalid/api/v3/",
         "AITOKENS_YAHOO_URL": dead,
         "COINGECKO_PLAN": "keyless",
         # Retrying budgets far beyond the timeouts below: only the connectivity check can end

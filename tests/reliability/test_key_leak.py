@@ -1,7 +1,9 @@
 """A planted API key never leaves the process: not in logs (DEBUG), the warehouse (every
-table, every byte of its files), Prefect (artifacts, flow run parameters, logs, task runs),
-the CLI's output, or the reports. Runs through the real Prefect flows against the fakes, with
-faults (429, 5xx, HTML, 10012) so every error path writes its messages."""
+table, every byte of its files), Prefect (artifacts, flow run parameters, logs, task runs, and
+every byte of its SQLite database), the CLI's output, or the reports. Runs through the real
+Prefect flows against the hostile fakes, with faults (429, 5xx, HTML, 10012, errors that echo
+the key in every encoding, a redirect to another host) so every error path writes its
+messages. The key holds regex metacharacters."""
 
 from __future__ import annotations
 
@@ -19,12 +21,26 @@ from tests.ingest.conftest import SYNTHETIC_TICKERS, days_ago
 
 pytestmark = pytest.mark.slow
 
-KEY = f"CG-LEAKCANARY-{uuid.uuid4().hex}"
+KEY = f"CG-LEAKCANARY.*+?[a](b)|^$-{uuid.uuid4().hex}"
 
 
 def leaks(text: str | bytes) -> bool:
-    needle = KEY.encode() if isinstance(text, bytes) else KEY
-    return needle in text
+    """The key, in any encoding a server or a library could give it (raw, JSON, repr, URL)."""
+    from flows.redact import secret_variants
+
+    forms = secret_variants(KEY)
+    if isinstance(text, bytes):
+        return any(f.encode() in text for f in forms)
+    return any(f in text for f in forms)
+
+
+def _prefect_database_files() -> list[Path]:
+    """The SQLite file (and WAL/journal) of the Prefect API the test harness runs."""
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value() or ""
+    path = Path(url.split(":///", 1)[-1])
+    return [p for p in path.parent.glob(path.name + "*") if p.is_file()]
 
 
 async def _prefect_records() -> dict[str, list[str]]:
@@ -63,12 +79,21 @@ def _warehouse_texts(db: Path) -> dict[str, str]:
 @pytest.fixture
 def leak_env(tmp_path, monkeypatch, prefect_harness):
     from tests.fakes.coingecko import FakeCoinGecko
+    from tests.fakes.hostile import HostileCoinGecko
     from tests.fakes.yahoo import FakeYahoo
 
     with (
-        FakeCoinGecko(n_coins=6, plan="pro", api_key=KEY, delisted=("old-ai-coin",)) as cg,
+        FakeCoinGecko() as elsewhere,
+        HostileCoinGecko(
+            n_coins=6,
+            plan="pro",
+            api_key=KEY,
+            delisted=("old-ai-coin",),
+            redirect_to=elsewhere.url,
+        ) as cg,
         FakeYahoo(extra=SYNTHETIC_TICKERS) as yahoo,
     ):
+        cg.elsewhere = elsewhere
         for name, value in {
             "AITOKENS_COINGECKO_URL": cg.url,
             "AITOKENS_YAHOO_URL": yahoo.url,
@@ -104,7 +129,7 @@ def leak_env(tmp_path, monkeypatch, prefect_harness):
 
 
 def test_planted_key_is_found_nowhere(leak_env, capfd, sora_prices_csv):
-    from flows.errors import HtmlResponseError
+    from flows.errors import BadApiKeyError, HtmlResponseError
     from flows.pipelines.ingest_flows import backfill, daily_ingest
 
     cg, yahoo, folder, log_file = leak_env
@@ -115,14 +140,25 @@ def test_planted_key_is_found_nowhere(leak_env, capfd, sora_prices_csv):
         cg.inject("/coins/singularitynet/market_chart/range", kind="html", status=503, times=1),
         cg.inject("/coins/bittensor/market_chart/range", kind="plan_limit", times=None),
         cg.inject("/coins/the-graph/market_chart/range", kind="truncated", times=1),
+        cg.inject("/coins/fetch-ai/market_chart/range", kind="echo_key", status=500, times=1),
+        cg.inject("/coins/injective-protocol/market_chart/range", kind="echo_key", times=None),
+        cg.inject("/coins/render-token/market_chart/range", kind="redirect", times=1),
+        cg.inject("/global", kind="echo_key", status=400, times=None),
         yahoo.inject(f"/v8/finance/chart/{SYNTHETIC_TICKERS[0]}", status=502, times=1),
     ]
     result = backfill(since=days_ago(100), db=str(db))
     assert result["status"] == "completed" and "bittensor" in result["skipped"]
+    assert "***" in result["skipped"]["injective-protocol"]  # the echoed key, scrubbed
+    assert "redirect to another host" in result["skipped"]["render-token"]
+    assert cg.elsewhere.requests == []  # the redirect was not followed: no key went there
     assert all(f.hits for f in faults), [(f.path, f.kind, f.hits) for f in faults]
 
     cg.inject("/coins/categories", kind="html", times=None)
     with pytest.raises(HtmlResponseError):
+        daily_ingest(db=str(db), refresh_snapshot=True)
+    cg.clear_faults()
+    cg.inject("/coins/categories", kind="echo_key", status=401, times=None)
+    with pytest.raises(BadApiKeyError, match=r"\*\*\*"):
         daily_ingest(db=str(db), refresh_snapshot=True)
     cg.clear_faults()
 
@@ -156,6 +192,9 @@ def test_planted_key_is_found_nowhere(leak_env, capfd, sora_prices_csv):
     records = asyncio.run(_prefect_records())
     assert records["artifacts"] and records["flow_runs"] and records["logs"]
     found += [f"prefect {kind}" for kind, items in records.items() if any(map(leaks, items))]
+    prefect_files = _prefect_database_files()
+    assert prefect_files and any(p.stat().st_size > 0 for p in prefect_files)
+    found += [f"prefect file {p.name}" for p in prefect_files if leaks(p.read_bytes())]
     report_files = [p for p in reports.rglob("*") if p.is_file()]
     assert any(p.suffix == ".html" for p in report_files)
     assert any(p.suffix == ".png" for p in report_files)

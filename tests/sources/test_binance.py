@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from flows.errors import HtmlResponseError, RateLimitedError, UpstreamError
+from flows.errors import ConfigError, HtmlResponseError, RateLimitedError, UpstreamError
 from flows.sources.base import SeriesPlan
 from flows.sources.binance import (
     KLINE_COLUMNS,
@@ -287,13 +287,18 @@ def test_settings_file_binance_section_is_accepted_and_env_wins(tmp_path: Path):
         "btcusdt",
         "FETUSDT",
     )
-    config = BinanceConfig.from_env({"AITOKENS_CONFIG": str(path)})
+    # a base URL from the file that is not Binance's needs the opt-in from the environment
+    with pytest.raises(ConfigError, match="AITOKENS_ALLOW_CONFIG_BASE_URL=1"):
+        BinanceConfig.from_env({"AITOKENS_CONFIG": str(path)})
+    opt_in = {"AITOKENS_ALLOW_CONFIG_BASE_URL": "1"}
+    config = BinanceConfig.from_env({"AITOKENS_CONFIG": str(path), **opt_in})
     assert config.symbols == ("BTCUSDT", "FETUSDT") and config.calls_per_minute == 300
     assert (config.timeout_seconds, config.max_retry_seconds) == (10, 60)
     env = {
         "AITOKENS_CONFIG": str(path),
         "AITOKENS_BINANCE_CALLS_PER_MINUTE": "120",
         "AITOKENS_BINANCE_SYMBOLS": "ETHUSDT",
+        **opt_in,
     }
     config = BinanceConfig.from_env(env)
     assert config.calls_per_minute == 120 and config.symbols == ("ETHUSDT",)

@@ -48,7 +48,7 @@ def test_config_from_env_all_settings():
         {
             "COINGECKO_PLAN": "pro",
             "COINGECKO_API_KEY": "k-123",
-            "AITOKENS_COINGECKO_URL": "http://mirror:8080/api/v3",
+            "AITOKENS_COINGECKO_URL": "https://mirror:8080/api/v3",
             "AITOKENS_COINGECKO_CALLS_PER_MINUTE": "120",
             "AITOKENS_COINGECKO_MAX_RETRY_SECONDS": "9",
             "AITOKENS_COINGECKO_TIMEOUT": "4",
@@ -56,11 +56,32 @@ def test_config_from_env_all_settings():
         }
     )
     assert cfg.plan == "pro" and cfg.api_key == "k-123"
-    assert cfg.base_url == "http://mirror:8080/api/v3/"  # trailing slash added
+    assert cfg.base_url == "https://mirror:8080/api/v3/"  # trailing slash added
     assert (cfg.calls_per_minute, cfg.max_retry_seconds, cfg.timeout_seconds) == (120, 9, 4)
     assert cfg.categories == ("artificial-intelligence", "ai-agents")
     assert cfg.history_days is None
     assert "k-123" not in repr(cfg) and "***" in repr(cfg)
+
+
+def test_a_file_base_url_needs_the_opt_in_and_https(tmp_path):
+    """A planted aitokens.toml cannot send the key elsewhere: its base_url must be CoinGecko's,
+    unless the environment opts in; plain http is refused whatever the opt-in."""
+    path = tmp_path / "aitokens.toml"
+    env = {"AITOKENS_CONFIG": str(path), "COINGECKO_API_KEY": "k-123"}
+    path.write_text('[coingecko]\nbase_url = "https://pro-api.coingecko.com/api/v3"\n')
+    assert CoinGeckoConfig.from_env(env).base_url == C.COINGECKO_PRO_URL  # the vendor's own
+    path.write_text('[coingecko]\nbase_url = "https://collector.example/api/v3/"\n')
+    with pytest.raises(ConfigError, match="AITOKENS_ALLOW_CONFIG_BASE_URL=1") as info:
+        CoinGeckoConfig.from_env(env)
+    assert "k-123" not in str(info.value)
+    opted = {**env, "AITOKENS_ALLOW_CONFIG_BASE_URL": "1"}
+    assert CoinGeckoConfig.from_env(opted).base_url == "https://collector.example/api/v3/"
+    path.write_text('[coingecko]\nbase_url = "http://collector.example/api/v3/"\n')
+    with pytest.raises(ConfigError, match="uses plain http"):
+        CoinGeckoConfig.from_env(opted)
+    # the environment's URL needs no opt-in (whoever sets it runs the command)
+    url = {**env, "AITOKENS_COINGECKO_URL": "http://127.0.0.1:9/api/v3"}
+    assert CoinGeckoConfig.from_env(url).base_url == "http://127.0.0.1:9/api/v3/"
 
 
 def test_config_key_without_plan_means_demo():

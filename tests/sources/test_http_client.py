@@ -55,7 +55,13 @@ def test_settings_are_checked_naming_the_variable(echo):
         client_for(echo, timeout_seconds=0)
     with pytest.raises(ConfigError, match="ECHO_MAX_RETRY must be zero or more"):
         client_for(echo, max_retry_seconds=-1)
-    assert EchoConfig(base_url="http://h", calls_per_minute=1).base_url == "http://h/"
+    assert EchoConfig(base_url="https://h", calls_per_minute=1).base_url == "https://h/"
+    assert EchoConfig(base_url="http://localhost:8", calls_per_minute=1).base_url.endswith("/")
+    # a key over plain http can be read on the way: https, except for the local host
+    with pytest.raises(ConfigError, match="ECHO_URL='http://h/' uses plain http"):
+        EchoConfig(base_url="http://h", calls_per_minute=1)
+    with pytest.raises(ConfigError, match="not an http"):
+        EchoConfig(base_url="file:///etc/passwd", calls_per_minute=1)
     env = {"ECHO_URL": "http://x", "ECHO_CPM": "12", "ECHO_TIMEOUT": "", "ECHO_MAX_RETRY": "3"}
     assert EchoConfig.http_settings_from_env(env) == {
         "base_url": "http://x",

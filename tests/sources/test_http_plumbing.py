@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -222,6 +223,38 @@ def test_scrubber_removes_secrets_and_key_params():
     }
 
 
+KEY_FORMS = ["CG-k\r3y", "Zq9", "CG-a.*+?[x](y)|^$\\z", "CG-key with space/and&amp"]
+
+
+@pytest.mark.parametrize("key", KEY_FORMS, ids=["cr", "short", "regex", "url-html"])
+def test_scrubber_removes_every_encoding_of_a_key(key):
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+
+    scrub = Scrubber([key])
+    forms = {
+        "raw": key,
+        "repr": repr(key),
+        "json": json.dumps({"error": key}),
+        "json of repr": json.dumps(repr(key)),
+        "repr of json": repr(json.dumps({"error": key})),
+        "url": "?k=" + quote(key, safe=""),
+        "url lower": "?k=" + re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(key)),
+        "url plus": "?k=" + quote_plus(key),
+        "html": html.escape(key),
+        "exception text": str(ValueError({"error": {"message": key}})),
+    }
+    for name, text in forms.items():
+        cleaned = scrub(f"before {text} after")
+        assert key not in cleaned and "***" in cleaned, (name, cleaned)
+        assert cleaned.startswith("before ") and cleaned.endswith(" after"), name
+    error = RuntimeError(f"boom {key!r}")
+    error.__context__ = ValueError(key)
+    scrub.exception(error)
+    assert key not in repr(error) and key not in str(error.__context__)
+
+
 @pytest.mark.parametrize(
     ("total", "per_page", "calls"), [(0, 5, 1), (4, 5, 1), (5, 5, 2), (12, 5, 3), (15, 5, 4)]
 )
@@ -236,3 +269,25 @@ def test_paginate_stops_at_short_page(total, per_page, calls):
     pages = list(paginate(fetch, per_page))
     assert [x for p in pages for x in p] == rows
     assert asked == list(range(1, calls + 1))
+
+
+def test_paginate_stops_on_a_repeated_page_and_at_the_cap():
+    asked: list[int] = []
+
+    def same(page: int) -> list[int]:
+        asked.append(page)
+        return [1, 2, 3]  # a server that ignores the page number
+
+    with pytest.raises(UpstreamError, match="page 2 repeats page 1"):
+        list(paginate(same, 3, what="X /items"))
+    assert asked == [1, 2]
+
+    asked.clear()
+
+    def endless(page: int) -> list[int]:
+        asked.append(page)
+        return [page, page + 1]  # new rows forever
+
+    with pytest.raises(UpstreamError, match="X /items: more than 5 full pages"):
+        list(paginate(endless, 2, max_pages=5, what="X /items"))
+    assert asked == [1, 2, 3, 4, 5]

@@ -23,9 +23,9 @@ time.sleep(30)
 """
 
 
-def hold(path: Path, seconds: float, mode: str = "rw") -> subprocess.Popen:
+def hold(path: Path, seconds: float, mode: str = "rw", *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), mode, str(seconds)],
+        [sys.executable, "-c", HOLDER, str(path), mode, str(seconds), *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -41,14 +41,16 @@ def warehouse_file(db_path: Path) -> Path:
 
 
 def test_lock_held_past_timeout_names_the_holder(warehouse_file):
-    proc = hold(warehouse_file, 60)
+    # the holder's command line carries a secret: the message names the PID and the program only
+    proc = hold(warehouse_file, 60, "rw", "--password=HOLDER-SECRET-42")
     try:
         started = time.monotonic()
         with pytest.raises(WarehouseLockedError) as info:
             connect(warehouse_file, lock_timeout=1.0)
         waited = time.monotonic() - started
         message = str(info.value)
-        assert f"PID {proc.pid}" in message
+        assert f"PID {proc.pid} (python" in message
+        assert "HOLDER-SECRET-42" not in message and "import sys" not in message
         assert "gave up after 1s" in message and "AITOKENS_LOCK_TIMEOUT" in message
         assert 1.0 <= waited < 30.0  # gave up at its timeout, long before the 60 s hold ends
         assert "\n" not in message

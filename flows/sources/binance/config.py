@@ -24,6 +24,7 @@ class BinanceConfig(HttpSourceConfig):
     env: ClassVar[HttpEnv] = HttpEnv(
         C.ENV_BINANCE_URL, C.ENV_BINANCE_CPM, C.ENV_BINANCE_TIMEOUT, C.ENV_BINANCE_MAX_RETRY
     )
+    official_base_urls: ClassVar[tuple[str, ...]] = C.BINANCE_OFFICIAL_URLS
 
     # timeouts and retries: HttpSourceConfig
     base_url: str = C.BINANCE_URL
@@ -45,10 +46,8 @@ class BinanceConfig(HttpSourceConfig):
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> BinanceConfig:
         """Build from ``AITOKENS_BINANCE_*`` over the settings file's ``[binance]`` section;
         ``overrides`` win."""
-        from flows.config import merged_settings
-
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = merged_settings("binance", environ)
+        kwargs: dict[str, Any] = cls.file_settings("binance", environ)
         kwargs.update(cls.http_settings_from_env(env))
         if env.get(C.ENV_BINANCE_SYMBOLS, "").strip():
             kwargs["symbols"] = tuple(env[C.ENV_BINANCE_SYMBOLS].split(","))

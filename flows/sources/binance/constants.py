@@ -33,3 +33,11 @@ ENV_BINANCE_SYMBOLS = "AITOKENS_BINANCE_SYMBOLS"
 ENV_BINANCE_CPM = "AITOKENS_BINANCE_CALLS_PER_MINUTE"
 ENV_BINANCE_TIMEOUT = "AITOKENS_BINANCE_TIMEOUT"
 ENV_BINANCE_MAX_RETRY = "AITOKENS_BINANCE_MAX_RETRY_SECONDS"
+BINANCE_OFFICIAL_URLS = (
+    BINANCE_URL,
+    "https://api1.binance.com/",
+    "https://api2.binance.com/",
+    "https://api3.binance.com/",
+    "https://api4.binance.com/",
+    "https://data-api.binance.vision/",
+)

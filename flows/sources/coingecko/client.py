@@ -4,6 +4,7 @@ rest (limiter, bounded retries, scrubbing, error mapping), and CoinGecko's error
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +22,8 @@ from flows.errors import (
 from flows.sources.coingecko import constants as C
 from flows.sources.coingecko.config import CoinGeckoConfig
 from flows.sources.http import ExchangeCallback, RateLimiter, one_line
-from flows.sources.http_client import HttpClient
+from flows.sources.http_client import CallBudget, HttpClient
+from flows.sources.transport import BoundedSession
 
 log = logging.getLogger("aitokens.sources.coingecko")
 
@@ -51,6 +53,27 @@ def error_info(payload: Any) -> tuple[int | None, str | None]:
     return None, None
 
 
+# ------------------------------------------------------------------------------ ids
+# CoinGecko's ids are lower-case slugs ("render-token", "0x", "usd-coin", "wrapped-steth"):
+# letters, digits and "-", "_", "."; an id is put into a URL path, so anything else ("/", "?",
+# "#", "%", "..", spaces) could walk the path or add parameters, and is refused.
+_COIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+
+
+def coin_id_problem(coin_id: object) -> str | None:
+    """Why ``coin_id`` may not enter a URL path, or None when it may."""
+    if not isinstance(coin_id, str) or not coin_id:
+        return "not a text id"
+    if ".." in coin_id:
+        return "contains '..'"
+    for ch in "/?#%\\&=":
+        if ch in coin_id:
+            return f"contains {ch!r}"
+    if not _COIN_ID.fullmatch(coin_id):
+        return "not a plain id (letters, digits, '-', '_', '.')"
+    return None
+
+
 # ------------------------------------------------------------------------------ client
 class CoinGeckoClient(HttpClient):
     """pycoingecko wrapped with rate limiting, bounded retries and typed errors.
@@ -71,20 +94,25 @@ class CoinGeckoClient(HttpClient):
         *,
         on_exchange: ExchangeCallback | None = None,
         limiter: RateLimiter | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
         config = config or CoinGeckoConfig.from_env()
         # Built keyless on purpose: pycoingecko would put the key into the query string.
         cg = CoinGeckoAPI()
         cg.api_base_url = config.base_url
         cg.request_timeout = config.timeout_seconds
-        # pycoingecko mounts a urllib3 Retry for 502/503/504 on https://; the base replaces its
-        # adapters so that every attempt goes through our limiter and call count.
+        # pycoingecko calls ``self.session.get``: hand it the bounded session (deadline, body
+        # cap, same-host redirects only) instead of its own, whose urllib3 Retry for
+        # 502/503/504 would also bypass our limiter and call count.
+        cg.session.close()
+        cg.session = BoundedSession()
         super().__init__(
             config,
             on_exchange=on_exchange,
             limiter=limiter,
             secrets=[config.api_key],
             session=cg.session,
+            budget=budget,
         )
         if config.api_key:
             self.session.headers[C.PLAN_KEY_HEADER[config.plan]] = config.api_key
@@ -124,7 +152,17 @@ class CoinGeckoClient(HttpClient):
         return body
 
     def market_chart_range(self, coin_id: str, from_ts: int, to_ts: int) -> dict[str, Any]:
-        """``/coins/{id}/market_chart/range`` between two unix times (seconds)."""
+        """``/coins/{id}/market_chart/range`` between two unix times (seconds).
+
+        An id that is not a plain slug (:func:`coin_id_problem`) is refused before any call.
+        """
+        problem = coin_id_problem(coin_id)
+        if problem is not None:
+            raise UpstreamError(
+                f"CoinGecko coin id {str(coin_id)[:80]!r} refused: {problem} (it would change "
+                "the URL path); not requested",
+                endpoint="/coins/{id}/market_chart/range",
+            )
         endpoint = f"/coins/{coin_id}/market_chart/range"
         params = {"vs_currency": C.VS_CURRENCY, "from": int(from_ts), "to": int(to_ts)}
         body = self._get(

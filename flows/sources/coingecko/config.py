@@ -12,6 +12,7 @@ from flows.errors import (
     BadApiKeyError,
     ConfigError,
 )
+from flows.redact import register_secret
 from flows.sources.coingecko import constants as C
 from flows.sources.http_client import HttpEnv, HttpSourceConfig
 
@@ -37,6 +38,7 @@ class CoinGeckoConfig(HttpSourceConfig):
         C.ENV_COINGECKO_TIMEOUT,
         C.ENV_COINGECKO_MAX_RETRY,
     )
+    official_base_urls: ClassVar[tuple[str, ...]] = (C.COINGECKO_PUBLIC_URL, C.COINGECKO_PRO_URL)
 
     # base_url, calls_per_minute, timeouts and retries: HttpSourceConfig (None: the plan's)
     plan: str = "keyless"
@@ -51,7 +53,9 @@ class CoinGeckoConfig(HttpSourceConfig):
                 f"{C.ENV_COINGECKO_PLAN}={self.plan!r} is not a plan; use one of "
                 f"{', '.join(C.PLANS)}."
             )
+        register_secret(self.api_key)  # scrubbed from every source error from now on
         key = (self.api_key or "").strip() or None
+        register_secret(key)
         if self.plan != "keyless" and key is None:
             raise BadApiKeyError(
                 f"{C.ENV_COINGECKO_PLAN}={self.plan} needs an API key: set {C.ENV_COINGECKO_KEY} "
@@ -88,11 +92,11 @@ class CoinGeckoConfig(HttpSourceConfig):
         The key comes from ``COINGECKO_API_KEY`` or a Prefect Secret block
         (:mod:`flows.secrets`), never from the file.
         """
-        from flows.config import load_config, merged_settings
+        from flows.config import load_config
         from flows.secrets import resolve_coingecko_key, secret_block_name
 
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = merged_settings("coingecko", environ)
+        kwargs: dict[str, Any] = cls.file_settings("coingecko", environ)
         key = resolve_coingecko_key(environ)
         env_plan = env.get(C.ENV_COINGECKO_PLAN, "").strip().lower()
         file_plan = kwargs.pop("plan", None)

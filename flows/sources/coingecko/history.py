@@ -17,6 +17,7 @@ import pandas as pd
 
 from flows.errors import (
     CoinNotFoundError,
+    PayloadMismatchError,
     UpstreamError,
 )
 from flows.sources.coingecko import constants as C
@@ -190,6 +191,46 @@ def empty_chart_frame() -> pd.DataFrame:
     return frame
 
 
+# Stamps in seconds of 2000..2100: a chart whose stamps all fall here used seconds, not ms.
+_MIN_TS_S, _MAX_TS_S = _MIN_TS_MS // 1000, _MAX_TS_MS // 1000
+
+
+def refuse_mismatch(coin_id: str, endpoint: str, payload: Mapping[str, Any]) -> None:
+    """Refuse a chart that says it is about another coin or currency, or whose stamps are in
+    seconds: stored under the requested coin it would be wrong data, silently.
+
+    CoinGecko's chart carries no id; a proxy, a cache or a hostile server may add one (``id``,
+    ``coin_id``, ``vs_currency``, ``currency``), and when it does it must match the request.
+    """
+    for field_name in ("id", "coin_id"):
+        said = payload.get(field_name)
+        if isinstance(said, str) and said != coin_id:
+            raise PayloadMismatchError(
+                f"CoinGecko {endpoint}: the answer is for coin {said[:80]!r}, not {coin_id!r}; "
+                "refused (nothing stored)",
+                endpoint=endpoint,
+            )
+    for field_name in ("vs_currency", "currency"):
+        said = payload.get(field_name)
+        if isinstance(said, str) and said.lower() != C.VS_CURRENCY:
+            raise PayloadMismatchError(
+                f"CoinGecko {endpoint}: the answer is in {said[:20]!r}, not "
+                f"{C.VS_CURRENCY!r} as asked; refused (nothing stored)",
+                endpoint=endpoint,
+            )
+    stamps = [
+        p[0]
+        for p in payload.get("prices") or []
+        if isinstance(p, list | tuple) and p and isinstance(p[0], int | float)
+    ]
+    if stamps and all(_MIN_TS_S <= t <= _MAX_TS_S for t in stamps):
+        raise PayloadMismatchError(
+            f"CoinGecko {endpoint}: the stamps are in seconds, not milliseconds (first "
+            f"{stamps[0]!r}); refused (nothing stored)",
+            endpoint=endpoint,
+        )
+
+
 def parse_market_chart(
     coin_id: str, payload: Mapping[str, Any], *, start: date | None = None, end: date | None = None
 ) -> ChartParse:
@@ -214,6 +255,7 @@ def parse_market_chart(
             f"CoinGecko {endpoint}: unexpected payload shape: {what} (keys: {keys})",
             endpoint=endpoint,
         )
+    refuse_mismatch(coin_id, endpoint, payload)
     notes = [
         f"{coin_id}: answer lacks '{k}', left empty"
         for k in ("market_caps", "total_volumes")

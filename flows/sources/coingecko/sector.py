@@ -14,7 +14,7 @@ from flows.errors import (
     NotFoundError,
 )
 from flows.sources.coingecko import constants as C
-from flows.sources.coingecko.client import CoinGeckoClient
+from flows.sources.coingecko.client import CoinGeckoClient, coin_id_problem
 from flows.sources.coingecko.history import utc_today
 from flows.sources.http import (
     paginate,
@@ -71,7 +71,11 @@ def iter_markets_pages(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield every ``/coins/markets`` page of a category until a short page."""
     size = per_page or client.config.per_page
-    yield from paginate(lambda page: client.markets_page(category, page, size), size)
+    yield from paginate(
+        lambda page: client.markets_page(category, page, size),
+        size,
+        what=f"CoinGecko /coins/markets (category {category})",
+    )
 
 
 def fetch_category_members(
@@ -90,10 +94,15 @@ def fetch_category_members(
     snapshot_date = snapshot_date or utc_today()
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    refused: dict[str, str] = {}
     for page in iter_markets_pages(client, category, per_page):
         for item in page:
             coin_id = item.get("id") if isinstance(item, dict) else None
             if not coin_id or coin_id in seen:
+                continue
+            problem = coin_id_problem(coin_id)
+            if problem is not None:
+                refused[str(coin_id)] = problem
                 continue
             seen.add(coin_id)
             rows.append(
@@ -132,7 +141,20 @@ def fetch_category_members(
     )
     frame["rank"] = frame["rank"].astype("int64")
     frame["last_updated"] = pd.to_datetime(frame["last_updated"], utc=True, errors="coerce")
+    frame.attrs["refused_ids"] = refused
     return frame
+
+
+def refused_ids_note(endpoint: str, refused: dict[str, str]) -> str | None:
+    """One line naming the ids an answer held that may not enter a URL path, and why."""
+    if not refused:
+        return None
+    shown = "; ".join(f"{i[:60]!r}: {why}" for i, why in list(refused.items())[:5])
+    more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+    return (
+        f"CoinGecko {endpoint}: {len(refused)} coin id(s) refused, skipped ({shown}{more}); "
+        "an id goes into a URL path"
+    )
 
 
 def fetch_coin_list(client: CoinGeckoClient) -> pd.DataFrame:
@@ -140,13 +162,17 @@ def fetch_coin_list(client: CoinGeckoClient) -> pd.DataFrame:
 
     Rows without an id are dropped; a coin listed twice keeps its first row.
     """
+    items = [i for i in client.coins_list() if isinstance(i, dict) and i.get("id")]
+    refused = {str(i["id"]): why for i in items if (why := coin_id_problem(i["id"])) is not None}
     rows = [
         {"coin_id": item.get("id"), "symbol": item.get("symbol") or "", "name": item.get("name")}
-        for item in client.coins_list()
-        if isinstance(item, dict) and item.get("id")
+        for item in items
+        if str(item["id"]) not in refused
     ]
     frame = pd.DataFrame(rows, columns=["coin_id", "symbol", "name"])
-    return frame.drop_duplicates("coin_id").reset_index(drop=True)
+    frame = frame.drop_duplicates("coin_id").reset_index(drop=True)
+    frame.attrs["refused_ids"] = refused
+    return frame
 
 
 def coin_universe(members: pd.DataFrame | Iterable[str]) -> list[str]:
@@ -161,29 +187,41 @@ def fetch_global(client: CoinGeckoClient) -> pd.DataFrame:
     Columns: date (UTC day of ``updated_at``), updated_at, total_market_cap_usd,
     total_volume_usd, market_cap_change_pct_24h, btc_dominance_pct, eth_dominance_pct,
     active_cryptocurrencies. (The history endpoint ``/global/market_cap_chart`` is pro-only.)
+    A figure that is not a number (null, text) becomes NaN rather than failing the run.
     """
     data = client.global_()["data"]
-    updated = data.get("updated_at")
+
+    def number(value: Any) -> float:
+        """A figure as a float; NaN for null, text or anything else a server may send."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return float("nan")
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError):
+            return float("nan")
+
+    updated = number(data.get("updated_at"))
     updated_at = (
         pd.Timestamp(int(updated), unit="s", tz="UTC")
-        if updated is not None
+        if updated == updated and 0 < updated < 4_102_444_800
         else pd.Timestamp(time.time(), unit="s", tz="UTC")
     )
 
     def pick(node: str, key: str) -> float:
-        value = (data.get(node) or {}).get(key)
-        return float(value) if value is not None else float("nan")
+        parent = data.get(node)
+        return number(parent.get(key)) if isinstance(parent, dict) else float("nan")
 
+    active = number(data.get("active_cryptocurrencies"))
     row = {
         "date": updated_at.date(),
         "updated_at": updated_at,
         "total_market_cap_usd": pick("total_market_cap", "usd"),
         "total_volume_usd": pick("total_volume", "usd"),
-        "market_cap_change_pct_24h": float(
-            data.get("market_cap_change_percentage_24h_usd") or float("nan")
-        ),
+        "market_cap_change_pct_24h": number(data.get("market_cap_change_percentage_24h_usd")),
         "btc_dominance_pct": pick("market_cap_percentage", "btc"),
         "eth_dominance_pct": pick("market_cap_percentage", "eth"),
-        "active_cryptocurrencies": data.get("active_cryptocurrencies"),
+        "active_cryptocurrencies": (
+            int(active) if active == active and abs(active) < 2**62 else None
+        ),
     }
     return pd.DataFrame([row])

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from flows.errors import (
+    PayloadMismatchError,
     TickerNotFoundError,
     UpstreamError,
 )
@@ -99,6 +100,42 @@ def _chart_result(ticker: str, payload: Any) -> dict[str, Any]:
     return result[0]
 
 
+# A daily bar's stamp in milliseconds is beyond any second of 1900..2100: 1e11 s is year 5138.
+_MS_THRESHOLD = 100_000_000_000
+
+
+def refuse_mismatch(ticker: str, meta: Mapping[str, Any], stamps: Any) -> None:
+    """Refuse a chart for another symbol, in another currency than US dollars, or stamped in
+    milliseconds (Yahoo stamps seconds): each would be stored wrong, or as 0 rows of a
+    "completed" run."""
+    endpoint = "/" + C.YAHOO_CHART_PATH.format(ticker=ticker)
+    symbol = meta.get("symbol")
+    if isinstance(symbol, str) and symbol.strip().upper() != ticker.upper():
+        raise PayloadMismatchError(
+            f"Yahoo {endpoint}: the answer is for {symbol[:40]!r}, not {ticker!r}; refused "
+            "(nothing stored)",
+            endpoint=endpoint,
+        )
+    currency = meta.get("currency")
+    if isinstance(currency, str) and currency.strip().upper() != C.CURRENCY:
+        raise PayloadMismatchError(
+            f"Yahoo {endpoint}: prices are in {currency[:12]!r}, not {C.CURRENCY}; refused "
+            "(the warehouse holds US-dollar prices)",
+            endpoint=endpoint,
+        )
+    numbers = [
+        t
+        for t in (stamps if isinstance(stamps, list) else [])
+        if isinstance(t, int | float) and not isinstance(t, bool)
+    ]
+    if numbers and all(abs(t) >= _MS_THRESHOLD for t in numbers):
+        raise PayloadMismatchError(
+            f"Yahoo {endpoint}: the timestamps are in milliseconds, not seconds (first "
+            f"{numbers[0]!r}); refused (nothing stored)",
+            endpoint=endpoint,
+        )
+
+
 def parse_chart(
     ticker: str,
     payload: Mapping[str, Any],
@@ -121,6 +158,7 @@ def parse_chart(
     result = _chart_result(ticker, payload)
     raw_meta = result.get("meta")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    refuse_mismatch(ticker, meta, result.get("timestamp"))
     tz_name = meta.get("exchangeTimezoneName") or "America/New_York"
     try:
         tz: Any = ZoneInfo(str(tz_name))

@@ -21,6 +21,7 @@ class YahooConfig(HttpSourceConfig):
     env: ClassVar[HttpEnv] = HttpEnv(
         C.ENV_YAHOO_URL, C.ENV_YAHOO_CPM, C.ENV_YAHOO_TIMEOUT, C.ENV_YAHOO_MAX_RETRY
     )
+    official_base_urls: ClassVar[tuple[str, ...]] = C.YAHOO_OFFICIAL_URLS
 
     # timeouts and retries: HttpSourceConfig
     base_url: str = C.YAHOO_URL
@@ -37,10 +38,8 @@ class YahooConfig(HttpSourceConfig):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> YahooConfig:
         """Build from ``AITOKENS_YAHOO_*`` over the settings file's ``[yahoo]`` section."""
-        from flows.config import merged_settings
-
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = merged_settings("yahoo", environ)
+        kwargs: dict[str, Any] = cls.file_settings("yahoo", environ)
         kwargs.update(cls.http_settings_from_env(env))
         if env.get(C.ENV_YAHOO_TICKERS, "").strip():
             kwargs["tickers"] = tuple(env[C.ENV_YAHOO_TICKERS].split(","))
