@@ -12,6 +12,12 @@ through :func:`scipy.stats.ttest_ind` (``equal_var=False``), :func:`scipy.stats.
 approximation) and :func:`scipy.stats.mannwhitneyu` (exact for small samples without ties).
 Both assume independent samples, so an asset in both groups is left out of that comparison.
 A group with a single asset has a CAR but no cross-sectional test.
+
+Each group also gets the calendar-time placebo p-value of :mod:`analysis.placebo`: the same
+restricted specification re-run on every pseudo-date of the group's own history that keeps all
+its members and avoids the catalog's event windows. It needs no cross-section, so a group of one
+has one (its CAR ranked among its own placebo CARs), and below
+:data:`analysis.placebo.SMALL_N` members it is the group's verdict, as for the study headline.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ import itertools
 import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,8 +35,10 @@ import pandas as pd
 from scipy import stats
 from statsmodels.iolib.summary2 import Summary
 
+from analysis.calendars import HOURLY
 from analysis.cstests import HEADLINE_TEST
 from analysis.errors import AssetsExcludedWarning, EventStudyInputError
+from analysis.placebo import PlaceboResult, placebo, verdict_lines
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,7 +62,7 @@ class GroupResults:
         ``{group: EventStudyResult}`` for groups with at least one asset.
     caar
         One row per group and CAR window: ``group, window, n, caar, kp_stat, kp_pvalue,
-        reason``.
+        placebo_p, n_placebo, reason``.
     tests
         Every cross-sectional test of every group (the engine's tidy ``tests`` with ``group``
         set to the group's name), NaN with the reason for a group of one.
@@ -64,6 +72,8 @@ class GroupResults:
         shared, reason``.
     as_of
         The day membership was read for (the earliest event's day 0).
+    placebo
+        ``{group: PlaceboResult}`` for the groups fitted, when the placebo was asked for.
     """
 
     members: dict[str, list[str]]
@@ -72,6 +82,7 @@ class GroupResults:
     tests: pd.DataFrame
     differences: pd.DataFrame
     as_of: str = ""
+    placebo: dict[str, PlaceboResult] = field(default_factory=dict)
 
     def summary(self) -> Summary:
         """CAAR per group and window with KP-BMP (p), then the between-group tests."""
@@ -85,7 +96,14 @@ class GroupResults:
                 "n/a" if not math.isfinite(s) else f"{s:.2f} ({p:.3f})"
                 for s, p in zip(c["kp_stat"], c["kp_pvalue"], strict=True)
             ]
-            for cells, label in ((caar_cell, "CAAR [N]"), (kp_cell, "KP-BMP (p)")):
+            cols = [(caar_cell, "CAAR [N]"), (kp_cell, "KP-BMP (p)")]
+            if self.placebo:
+                pl_cell = [
+                    "n/a" if not math.isfinite(p) else f"{p:.3f} [{b}]"
+                    for p, b in zip(c["placebo_p"], c["n_placebo"], strict=True)
+                ]
+                cols.append((pl_cell, "placebo p [B]"))
+            for cells, label in cols:
                 table = c.assign(cell=cells).pivot(index="group", columns="window", values="cell")
                 table = table[order].fillna("")
                 table.insert(0, "", label)
@@ -94,6 +112,13 @@ class GroupResults:
             smry.add_text(
                 "CAAR [N] of each group's own pairs, and the Kolari & Pynnonen (2010) adjusted "
                 "BMP statistic (two-sided p) on them."
+                + (
+                    " Placebo p [B]: two-sided empirical p-value of the group's CAAR among its "
+                    "CAARs on B calendar-time placebo dates (the same study on the group's own "
+                    "members, no catalog event in the window)."
+                    if self.placebo
+                    else ""
+                )
             )
         d = self.differences
         ok = d[d["reason"] == ""] if not d.empty else d
@@ -124,7 +149,21 @@ class GroupResults:
             )
         for note in self.notes():
             smry.add_text(note)
+        for line in self.verdicts():
+            smry.add_text(line)
         return smry
+
+    def verdicts(self) -> list[str]:
+        """The headline of each fitted group per CAR window, as the study's own headline
+        (:func:`analysis.placebo.verdict_lines`): below five members the placebo p-value is the
+        verdict and the KP-BMP t is for reference only. Empty without the placebo."""
+        if not self.placebo:
+            return []
+        return [
+            f"Group {g}: {line}."
+            for g, res in self.results.items()
+            for line in verdict_lines(res, self.placebo.get(g))
+        ]
 
     def notes(self) -> list[str]:
         """One sentence per group without a cross-sectional test or comparison."""
@@ -133,7 +172,7 @@ class GroupResults:
             out.append(f"Group membership as of {self.as_of} (the first event's day 0).")
         for g, m in self.members.items():
             if len(m) == 1:
-                out.append(f"Group {g} holds one asset ({m[0]}): {GROUP_OF_ONE}.")
+                out.append(f"Group {g} holds one asset ({m[0]}): {GROUP_OF_ONE}{self._one(g)}.")
             elif not m:
                 out.append(f"Group {g}: {NO_MEMBER}.")
         d = self.differences
@@ -142,6 +181,24 @@ class GroupResults:
             for r in bad.itertuples(index=False):
                 out.append(f"No test of {r.group_a} - {r.group_b}: {r.reason}.")
         return out
+
+    def _one(self, g: str) -> str:
+        """What the placebo says for a group of one (its only test)."""
+        pl = self.placebo.get(g)
+        if pl is None:
+            return ""
+        if pl.reason:
+            return f", and no placebo p-value either ({pl.reason})"
+        unit = "hours" if pl.calendar == HOURLY else "dates"
+        ps = ", ".join(
+            f"{r['window']} p = {r['p_value']:.3f}"
+            for r in pl.records()
+            if r["p_value"] is not None
+        )
+        return (
+            f"; it does have a placebo p-value, its CAR ranked among its own CARs on "
+            f"{pl.n_placebo} placebo {unit} ({ps})"
+        )
 
     def __str__(self) -> str:
         return self.summary().as_text()
@@ -158,6 +215,9 @@ class GroupResults:
             "differences": json.loads(
                 self.differences.to_json(orient="records", double_precision=15)
             ),
+            "placebo": {g: pl.records() for g, pl in self.placebo.items()},
+            "placebo_reasons": {g: pl.reason for g, pl in self.placebo.items() if pl.reason},
+            "verdicts": self.verdicts(),
             "notes": self.notes(),
         }
 
@@ -169,6 +229,9 @@ def fit_groups(
     full: EventStudyResult,
     *,
     as_of: str = "",
+    placebo_prices: pd.DataFrame | None = None,
+    catalog: Iterable[Any] = (),
+    with_placebo: bool = True,
 ) -> GroupResults:
     """Fit ``study`` on each group's members held in ``full`` (the fitted full study).
 
@@ -182,6 +245,10 @@ def fit_groups(
         ``{group: [symbols]}`` as of the event (members outside the study are ignored).
     full
         The full study's result: the assets it kept define who is studied.
+    placebo_prices, catalog, with_placebo
+        The calendar-time placebo of each group (:func:`analysis.placebo.placebo` on the
+        group's restricted study, as the study legs run it): the whole history to draw placebo
+        dates from (default ``prices``) and the catalog events their windows must avoid.
     """
     from analysis.eventstudy import EventStudy
 
@@ -189,6 +256,7 @@ def fit_groups(
     members = {g: [a for a in kept if a in set(m)] for g, m in groups.items()}
     spec = study.spec
     results: dict[str, Any] = {}
+    placebos: dict[str, PlaceboResult] = {}
     caar_rows, test_frames = [], []
     windows = list(full.car.columns)
     for g, assets in members.items():
@@ -206,6 +274,15 @@ def fit_groups(
                     caar_rows.append(_caar_row(g, w, 0, np.nan, np.nan, np.nan, str(exc)))
                 continue
         results[g] = res
+        pl_p: dict[str, tuple[float, int]] = {}
+        if with_placebo:
+            placebos[g] = pl = _group_placebo(
+                sub, prices if placebo_prices is None else placebo_prices, catalog
+            )
+            pl_p = {
+                r["window"]: (np.nan if r["p_value"] is None else r["p_value"], r["n_placebo"])
+                for r in pl.records()
+            }
         t = res.tests
         t = t[t["group"] == "all"].assign(group=g)
         n_assets = len(assets)
@@ -223,10 +300,10 @@ def fit_groups(
                 if n_assets < 2
                 else (str(kp.loc[w, "reason"] or "") if w in kp.index else "")
             )
-            caar_rows.append(_caar_row(g, w, n, float(car.mean()), stat, p, reason))
-    caar = pd.DataFrame(
-        caar_rows, columns=["group", "window", "n", "caar", "kp_stat", "kp_pvalue", "reason"]
-    )
+            caar_rows.append(
+                _caar_row(g, w, n, float(car.mean()), stat, p, reason, *pl_p.get(w, (np.nan, 0)))
+            )
+    caar = pd.DataFrame(caar_rows, columns=CAAR_COLUMNS)
     tests = pd.concat(test_frames, ignore_index=True) if test_frames else pd.DataFrame()
     return GroupResults(
         members=members,
@@ -235,11 +312,47 @@ def fit_groups(
         tests=tests,
         differences=group_differences(full.car, members),
         as_of=as_of,
+        placebo=placebos,
     )
 
 
+def _group_placebo(sub: EventStudy, prices: pd.DataFrame, catalog: Iterable[Any]) -> PlaceboResult:
+    """The placebo of one group's study, as ``flows.services.study.leg_placebo`` runs a leg's:
+    a history that cannot be read gives a result that says why, not an error."""
+    from analysis.eventstudy import _label
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the group's fit has met the same data
+        try:
+            return placebo(sub, prices, catalog=catalog)
+        except EventStudyInputError as exc:
+            windows = [_label(*w) for w in sub.car_windows]
+            return PlaceboResult.skipped(windows, f"the placebo history could not be read: {exc}")
+
+
+CAAR_COLUMNS = [
+    "group",
+    "window",
+    "n",
+    "caar",
+    "kp_stat",
+    "kp_pvalue",
+    "placebo_p",
+    "n_placebo",
+    "reason",
+]
+
+
 def _caar_row(
-    g: str, w: str, n: int, caar: float, stat: float, p: float, reason: str
+    g: str,
+    w: str,
+    n: int,
+    caar: float,
+    stat: float,
+    p: float,
+    reason: str,
+    placebo_p: float = np.nan,
+    n_placebo: int = 0,
 ) -> dict[str, Any]:
     return {
         "group": g,
@@ -248,6 +361,8 @@ def _caar_row(
         "caar": caar,
         "kp_stat": stat,
         "kp_pvalue": p,
+        "placebo_p": placebo_p,
+        "n_placebo": n_placebo,
         "reason": reason,
     }
 

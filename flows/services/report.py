@@ -308,11 +308,17 @@ class SecondStagePanels:
 
 
 def second_stage_panels(
-    db: str | os.PathLike[str] | None, model, res, res_eq, prices: pd.DataFrame
+    db: str | os.PathLike[str] | None,
+    model,
+    res,
+    res_eq,
+    prices: pd.DataFrame,
+    catalog: Sequence[Any] = (),
 ) -> SecondStagePanels:
-    """Results by group (as of the event's crypto day 0), the compute tokens beside NVDA and
-    AMD on one figure (each on its own calendar), and the tokens' abnormal log volume: the
-    same engine calls as ``aitokens study --by-group --measure volume``."""
+    """Results by group (as of the event's crypto day 0) with each group's calendar-time
+    placebo p-value (placebo dates avoiding ``catalog``'s event windows), the compute tokens
+    beside NVDA and AMD on one figure (each on its own calendar), and the tokens' abnormal log
+    volume: the same engine calls as ``aitokens study --by-group --measure volume``."""
     import warnings
 
     from analysis.groups import fit_groups, plot_compute_and_gpu
@@ -323,7 +329,11 @@ def second_stage_panels(
     cols = ["date", "symbol", "close", "market_cap", "asset_class"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions are listed by the study's own section
-        groups = fit_groups(model, prices[cols], members, res, as_of=str(day0)) if members else None
+        groups = (
+            fit_groups(model, prices[cols], members, res, as_of=str(day0), catalog=catalog)
+            if members
+            else None
+        )
         compute = groups.members.get("compute", []) if groups is not None else []
         fig = plot_compute_and_gpu(res, res_eq, compute)
         spec = res.spec

@@ -124,8 +124,18 @@ def run(
             }
             if not groups:
                 continue
+            # the placebo of each group as the leg's own (flows.services.study.leg_placebo):
+            # same history, same catalog windows, only when the leg has one
+            history = lr.leg.panel if lr.leg.placebo_panel is None else lr.leg.placebo_panel
             gr = fit_groups(
-                lr.leg.study, _fit_panel(lr.leg.panel), groups, lr.result, as_of=str(inputs.as_of)
+                lr.leg.study,
+                _fit_panel(lr.leg.panel),
+                groups,
+                lr.result,
+                as_of=str(inputs.as_of),
+                placebo_prices=_fit_panel(history),
+                catalog=plan.catalog,
+                with_placebo=lr.placebo is not None,
             )
             out.groups[lr.leg.name] = gr
             out.texts[f"groups:{lr.leg.name}"] = (

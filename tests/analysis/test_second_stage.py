@@ -14,6 +14,7 @@ from scipy import stats
 
 from analysis import EventStudy
 from analysis.groups import GROUP_OF_ONE, fit_groups, group_differences
+from analysis.placebo import placebo
 from analysis.regression import (
     RegressionInputError,
     characteristics,
@@ -30,9 +31,10 @@ SHOCK = 0.25
 
 
 def _panel(seed: int = 7) -> pd.DataFrame:
-    """Market-model returns on UTC days; the compute group alone gets +25% on day 0."""
+    """Market-model returns on UTC days; the compute group alone gets +25% on day 0. A year of
+    history before day 0 leaves some 250 placebo dates."""
     rng = np.random.default_rng(seed)
-    dates = pd.date_range(DAY0 - pd.Timedelta(days=160), DAY0 + pd.Timedelta(days=12))
+    dates = pd.date_range(DAY0 - pd.Timedelta(days=400), DAY0 + pd.Timedelta(days=12))
     n = len(dates)
     rm = rng.normal(0.0005, 0.02, n)
     frames = [pd.DataFrame({"date": dates, "symbol": "BTC", "ret": rm, "cls": "crypto_benchmark"})]
@@ -72,9 +74,8 @@ def sim():
 
 def test_shock_to_one_group_shows_in_its_caar_only(sim):
     study, panel, full = sim
-    gr = fit_groups(
-        study, panel[["date", "symbol", "close", "market_cap", "asset_class"]], GROUPS_ONE, full
-    )
+    prices = panel[["date", "symbol", "close", "market_cap", "asset_class"]]
+    gr = fit_groups(study, prices, GROUPS_ONE, full)
     c = gr.caar.set_index(["group", "window"])
     assert c.loc[("compute", "[0,0]"), "caar"] == pytest.approx(SHOCK, abs=0.03)
     assert abs(c.loc[("agents", "[0,0]"), "caar"]) < 0.03
@@ -85,12 +86,31 @@ def test_shock_to_one_group_shows_in_its_caar_only(sim):
         gr.results["compute"].car["[0,0]"].to_numpy(),
         full.car.loc[(slice(None), GROUPS["compute"]), "[0,0]"].to_numpy(),
     )
-    # a group of one: a CAR, no cross-sectional test, and the output says so
+    # the calendar-time placebo of each group: the shocked group's CAAR is the most extreme of
+    # its ~250 dates; the others' are not (analysis.placebo on the group's own study)
+    pl = gr.placebo["compute"]
+    assert pl.n_placebo > 200 and pl.assets == GROUPS["compute"]
+    assert c.loc[("compute", "[0,0]"), "placebo_p"] == pytest.approx(2 / (pl.n_placebo + 1))
+    assert c.loc[("compute", "[0,0]"), "n_placebo"] == pl.n_placebo
+    assert c.loc[("agents", "[0,0]"), "placebo_p"] > 0.1
+    assert gr.placebo["identity"].assets == ["I1"]  # its own CARs on the placebo dates
+    ref = placebo(EventStudy.from_spec({**study.spec, "assets": GROUPS["agents"]}), prices)
+    assert gr.placebo["agents"].records() == ref.records()
+    # a group of one: a CAR, no cross-sectional test, but a placebo p-value, and the output says
     one = c.loc[("identity", "[0,0]")]
     assert one["n"] == 1 and np.isnan(one["kp_stat"]) and one["reason"] == GROUP_OF_ONE
-    said = "Group identity holds one asset (I1): a group of one gives no cross-sectional test."
-    assert said in gr.notes()
+    said = (
+        "Group identity holds one asset (I1): a group of one gives no cross-sectional test; it "
+        "does have a placebo p-value, its CAR ranked among its own CARs on "
+        f"{gr.placebo['identity'].n_placebo} placebo dates ([0,0] p = {one['placebo_p']:.3f}"
+    )
     assert said in " ".join(gr.summary().as_text().split())
+    # below five members the group's verdict is its placebo p-value, as the study headline's
+    verdict = [v for v in gr.verdicts() if v.startswith("Group identity: CAR [0,0]")]
+    assert "the verdict since N = 1 < 5" in verdict[0]
+    assert [v for v in gr.verdicts() if v.startswith("Group compute: CAR [0,0]")][0].endswith(
+        f"placebo p = {2 / (pl.n_placebo + 1):.3f} among {pl.n_placebo} placebo dates."
+    )
     d = gr.differences.set_index(["group_a", "group_b", "window"])
     row = d.loc[("compute", "agents", "[0,0]")]
     x = full.car.loc[(slice(None), GROUPS["compute"]), "[0,0]"].to_numpy()

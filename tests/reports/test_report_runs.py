@@ -110,6 +110,9 @@ def test_event_report_holds_tests_headline_first_and_caveats(real_run):
         "KP-adjusted BMP t =",
         "placebo p = 0.016 among 123 placebo dates",  # CAR[0,3] of the tokens
         "too few assets for the parametric tests",  # the two equities: the placebo decides
+        "placebo p [B]",  # the group panel: each group's own placebo p-value
+        "Group compute holds one asset (RNDR): a group of one gives no cross-sectional test; "
+        "it does have a placebo p-value",
         "specifications agree with the baseline",
         "The equal-weight portfolio's t for CAR[0,3] (4.71)",
         "Equities (against SPY, NYSE sessions)",

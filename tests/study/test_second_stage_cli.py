@@ -11,7 +11,8 @@ import pytest
 from flows.cli import main
 from tests.study.test_hourly_study import hourly_db, hourly_template  # noqa: F401 (fixtures)
 
-GROUP_OF_ONE = "Group compute holds one asset (RNDR): a group of one gives no cross-sectional test."
+GROUP_OF_ONE = "Group compute holds one asset (RNDR): a group of one gives no cross-sectional test"
+ONE_PLACEBO = f"{GROUP_OF_ONE}; it does have a placebo p-value, its CAR ranked among its own CARs"
 
 
 def _flat(text: str) -> str:
@@ -98,7 +99,7 @@ def test_sora_by_group_says_a_group_of_one_has_no_test(by_group_run):
     tokens = payload["groups"]["tokens"]
     assert tokens["as_of"] == "2024-02-15"
     assert tokens["members"]["compute"] == ["RNDR"]  # AKT, TAO: no closes before 2024-04
-    assert GROUP_OF_ONE in tokens["notes"]
+    assert any(n.startswith(GROUP_OF_ONE) for n in tokens["notes"])
     caar = {(r["group"], r["window"]): r for r in tokens["caar"]}
     one = caar[("compute", "[0,5]")]
     assert one["n"] == 1 and one["kp_stat"] is None and "group of one" in one["reason"]
@@ -114,6 +115,32 @@ def test_sora_by_group_says_a_group_of_one_has_no_test(by_group_run):
     assert "at least two" in diffs[("agents", "compute", "[0,5]")]["reason"]
     # the equities leg holds no group member: no group section for it
     assert list(payload["groups"]) == ["tokens"]
+
+
+def test_sora_by_group_has_a_placebo_p_per_group(by_group_run):
+    text, payload = by_group_run
+    tokens = payload["groups"]["tokens"]
+    leg = {r["window"]: r for r in payload["legs"]["tokens"]["placebo"]}
+    caar = {(r["group"], r["window"]): r for r in tokens["caar"]}
+    for g, members in tokens["members"].items():
+        recs = {r["window"]: r for r in tokens["placebo"][g]}
+        assert list(recs) == list(leg)  # the leg's CAR windows, e.g. "[0,3]"
+        for w, r in recs.items():
+            assert set(leg[w]) <= set(r)  # the leg's record fields
+            assert r["n_assets"] == len(members) and r["n_placebo"] >= 39
+            assert 0 < r["p_value"] <= 1 and r["caar"] == pytest.approx(caar[(g, w)]["caar"])
+            assert caar[(g, w)]["placebo_p"] == pytest.approx(r["p_value"], rel=1e-12)
+    # a group of one: its single CAR against its own placebo CARs, said in the output
+    assert ONE_PLACEBO in _flat(text)
+    one = {r["window"]: r for r in tokens["placebo"]["compute"]}["[0,5]"]
+    # RNDR's CAR[0,5] (+22%) is the most extreme of its own 216 placebo dates
+    assert one["p_value"] == pytest.approx(2 / (one["n_placebo"] + 1))
+    assert "Group compute: CAR [0,5]: mean +22.0% across 1 assets; placebo p = 0.009" in _flat(text)
+    # below five members the group's verdict is the placebo p, as the study headline
+    assert any(
+        v.startswith("Group data: CAR [0,5]") and "the verdict since N = 3 < 5" in v
+        for v in tokens["verdicts"]
+    )
 
 
 def test_regression_in_json_matches_statsmodels(by_group_run):
