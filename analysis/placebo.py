@@ -508,7 +508,8 @@ def verdict_lines(
             continue
         n = int(car[w].notna().sum())
         mean = float(car[w].mean())
-        head = f"CAR {w}: mean {100 * mean:+.1f}% across {n} {what}"
+        noun = what[:-1] if n == 1 and what.endswith("s") else what  # "1 asset", "8 assets"
+        head = f"CAR {w}: mean {100 * mean:+.1f}% across {n} {noun}"
         kp_txt = "KP-adjusted BMP t n/a"
         if w in kp.index and np.isfinite(kp.loc[w, "stat"]):
             kp_txt = f"KP-adjusted BMP t = {kp.loc[w, 'stat']:.2f} (p = {kp.loc[w, 'pvalue']:.3f})"

@@ -135,7 +135,7 @@ def test_sora_by_group_has_a_placebo_p_per_group(by_group_run):
     one = {r["window"]: r for r in tokens["placebo"]["compute"]}["[0,5]"]
     # RNDR's CAR[0,5] (+22%) is the most extreme of its own 216 placebo dates
     assert one["p_value"] == pytest.approx(2 / (one["n_placebo"] + 1))
-    assert "Group compute: CAR [0,5]: mean +22.0% across 1 assets; placebo p = 0.009" in _flat(text)
+    assert "Group compute: CAR [0,5]: mean +22.0% across 1 asset; placebo p = 0.009" in _flat(text)
     # below five members the group's verdict is the placebo p, as the study headline
     assert any(
         v.startswith("Group data: CAR [0,5]") and "the verdict since N = 3 < 5" in v
