@@ -343,6 +343,33 @@ class EventStudy:
         cal = self._resolve(sym, classes, self.calendars)
         return cal if cal is not None else calendar_for(classes[sym], self.interval)
 
+    def read_inputs(
+        self,
+        prices: pd.DataFrame | None,
+        meta: Mapping[str, str] | pd.DataFrame | pd.Series | None,
+        *,
+        returns: pd.DataFrame | None,
+        caller: str,
+    ) -> tuple[Any, dict[str, str], list[str]]:
+        """The panel, each symbol's asset class and the studied assets, from ``prices`` or
+        ``returns`` as :meth:`fit` takes them: one reading shared by every consumer of the
+        same inputs (the fit, the placebo distribution), so they cannot disagree on the data."""
+        if (prices is None) == (returns is None):
+            raise EventStudyInputError(
+                f"Give either prices or returns to {caller}, not both or none."
+            )
+        hourly = self.interval == "1h"
+        if prices is not None:
+            if hourly and "date" not in prices.columns and "ts" in prices.columns:
+                prices = prices.rename(columns={"ts": "date"})
+            data = read_prices(prices, hourly=hourly)
+            if meta is None and "asset_class" in prices.columns:
+                meta = prices.groupby("symbol")["asset_class"].first()
+        else:
+            data = read_returns(returns, hourly=hourly)
+        classes = _read_meta(meta)
+        return data, classes, self._select_assets(list(data.symbols), classes)
+
     # ------------------------------------------------------------------ estimation
     def fit(
         self,
@@ -375,19 +402,7 @@ class EventStudy:
         EventStudyInputError
             (or a subclass) when columns, symbols, benchmarks or windows do not fit the data.
         """
-        if (prices is None) == (returns is None):
-            raise EventStudyInputError("Give either prices or returns to fit(), not both or none.")
-        hourly = self.interval == "1h"
-        if prices is not None:
-            if hourly and "date" not in prices.columns and "ts" in prices.columns:
-                prices = prices.rename(columns={"ts": "date"})
-            data = read_prices(prices, hourly=hourly)
-            if meta is None and "asset_class" in prices.columns:
-                meta = prices.groupby("symbol")["asset_class"].first()
-        else:
-            data = read_returns(returns, hourly=hourly)
-        classes = _read_meta(meta)
-        assets = self._select_assets(list(data.symbols), classes)
+        data, classes, assets = self.read_inputs(prices, meta, returns=returns, caller="fit()")
         pairs = gather(resolve(self, data, classes, assets))
         sample = exclude(pairs)
         cols = columns(self)

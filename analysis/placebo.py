@@ -61,11 +61,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from analysis import statistics as st
 from analysis.calendars import HOURLY, is_date_only
-from analysis.errors import EventStudyInputError
 from analysis.events import Event, as_event
-from analysis.eventstudy import EventStudy, _convention, _label, _read_meta, resolve
+from analysis.eventstudy import EventStudy, _convention, _label, resolve
 from analysis.models import fit_model, window_sums
-from analysis.panel import read_prices, read_returns
 
 MIN_OVERLAP = 20  # as analysis.crosssection.residual_correlation_blocks
 MIN_PLACEBO = 39  # below it a two-sided 5% test cannot reject: (1 + 0) * 2 / (B + 1) > 0.05
@@ -382,19 +380,7 @@ def placebo(
         return skip(f"{len(study.events)} events: the placebo needs one shared date")
     if not study.car_windows:
         return skip("no CAR window")
-    if (prices is None) == (returns is None):
-        raise EventStudyInputError("Give either prices or returns to placebo(), not both or none.")
-    hourly = study.interval == "1h"
-    if prices is not None:
-        if hourly and "date" not in prices.columns and "ts" in prices.columns:
-            prices = prices.rename(columns={"ts": "date"})
-        data = read_prices(prices, hourly=hourly)
-        if meta is None and "asset_class" in prices.columns:
-            meta = prices.groupby("symbol")["asset_class"].first()
-    else:
-        data = read_returns(returns, hourly=hourly)
-    classes = _read_meta(meta)
-    assets = study._select_assets(list(data.symbols), classes)
+    data, classes, assets = study.read_inputs(prices, meta, returns=returns, caller="placebo()")
     setup = resolve(study, data, classes, assets)
     if len(setup.panels) != 1:
         return skip(f"assets on {len(setup.panels)} calendars: no single shared date")
