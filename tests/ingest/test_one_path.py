@@ -59,7 +59,8 @@ def test_in_process_and_prefect_take_the_same_steps_and_leave_the_same_data(
     result = backfill(since=since, db=str(flow_db))
 
     assert summary.status == result["status"] == "completed"
-    assert plain_steps[:3] == ["start_run", "snapshot_sector", "plan_histories"]
+    # the connectivity check comes first, before the run is recorded (issue 13)
+    assert plain_steps[:4] == ["check_network", "start_run", "snapshot_sector", "plan_histories"]
     assert plain_steps[-1] == "snapshot_global"
     assert plain_steps == prefect_steps
     assert sum(s.startswith("fetch_history:yahoo") for s in plain_steps) == 2
