@@ -219,7 +219,7 @@ def _positives(panel: Panel, fit: ModelFit, window: tuple[int, int]) -> np.ndarr
     return (car.reshape(panel.reps, panel.n) > 0).sum(axis=1)
 
 
-@pytest.mark.slow  # 3-7 s on a busy 2-core machine: 90,000 pairs of 126 days
+@pytest.mark.slow  # 1.5 s on a quiet machine, up to 9 s under load: 90,000 pairs of 126 days
 def test_generalized_sign_of_a_long_window_has_its_size_with_skewed_residuals(
     skewed: Panel,
 ) -> None:
