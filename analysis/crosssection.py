@@ -79,8 +79,9 @@ def holm_adjust(frame: pd.DataFrame) -> np.ndarray:
         return out
     sub = frame.loc[ok, ["group", "test", "pvalue"]]
     rows = np.flatnonzero(ok)
+    pvalue = sub["pvalue"].to_numpy()  # once: a column lookup per group took seconds
     for idx in sub.groupby(["group", "test"], sort=False).indices.values():
-        out[rows[idx]] = _holm(sub["pvalue"].to_numpy()[idx])
+        out[rows[idx]] = _holm(pvalue[idx])
     return out
 
 
@@ -449,14 +450,20 @@ class PairData:
         key = f"share{length}"
         if key not in self._shares:
             r = self.inp.resid_est
-            miss = np.isnan(r)
             zero = np.zeros((r.shape[0], 1))
-            cs = np.hstack([zero, np.cumsum(np.where(miss, 0.0, r), axis=1)])
-            cm = np.hstack([zero, np.cumsum(miss, axis=1)])
-            sums = cs[:, length:] - cs[:, :-length]
-            whole = (cm[:, length:] - cm[:, :-length]) == 0
+            if self.resid_complete:  # every run is whole: one cumulative sum, no masks
+                cs = np.hstack([zero, np.cumsum(r, axis=1)])
+                positive = (cs[:, length:] - cs[:, :-length]) > 0
+                whole_runs = np.full(r.shape[0], float(positive.shape[1]))
+            else:
+                miss = np.isnan(r)
+                cs = np.hstack([zero, np.cumsum(np.where(miss, 0.0, r), axis=1)])
+                cm = np.hstack([zero, np.cumsum(miss, axis=1)])
+                whole = (cm[:, length:] - cm[:, :-length]) == 0
+                positive = ((cs[:, length:] - cs[:, :-length]) > 0) & whole
+                whole_runs = whole.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                self._shares[key] = ((sums > 0) & whole).sum(axis=1) / whole.sum(axis=1)
+                self._shares[key] = positive.sum(axis=1) / whole_runs
         return self._shares[key]
 
     @cached_property

@@ -230,6 +230,36 @@ def hourly_study_model(event, confounders=(), assets: Sequence[str] | None = Non
     )
 
 
+def hourly_placebo(db: str | os.PathLike[str] | None, study, hourly: HourlyInputs, catalog=()):
+    """The calendar-time placebo distribution of the "first hours" ``study``: the identical
+    study with hour 0 on every other hour of the chosen hourly series' whole history whose
+    event window overlaps no ``catalog`` event window (:func:`analysis.placebo.placebo`), as
+    ``aitokens study --interval 1h`` draws it. :data:`HOURLY_WINDOW` reaches 72 hours past hour
+    0, so the hours around the event alone hold no placebo hour: the history is read here,
+    read-only, for the series ``hourly`` chose. A history that cannot be read gives a
+    :class:`~analysis.placebo.PlaceboResult` without a distribution that says why."""
+    import warnings
+
+    from analysis import EventStudyInputError
+    from analysis.placebo import PlaceboResult, placebo
+    from warehouse.studies import load_hourly_series
+
+    chosen = hourly.prices[["symbol", "asset_id", "source"]].drop_duplicates("symbol")
+    with open_reader(warehouse_path(db)) as con:
+        history = load_hourly_series(
+            con, list(zip(chosen["asset_id"], chosen["source"], strict=True))
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the study's fit has shown the data's warnings
+        try:
+            return placebo(
+                study, history[["date", "symbol", "close", "asset_class"]], catalog=catalog
+            )
+        except EventStudyInputError as exc:  # the study stands; its placebo says why it is absent
+            windows = [f"[{lo},{hi}]" for lo, hi in study.car_windows]
+            return PlaceboResult.skipped(windows, f"the placebo history could not be read: {exc}")
+
+
 def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
     """Read the sector notebook's inputs read-only and close the file at once."""
     path = warehouse_path(db)

@@ -59,8 +59,33 @@ def test_event_report_gains_the_first_hours_section(hourly_report):
     header = html[html.index("AI tokens (against BTC, UTC hours)") :]
     header = header[: header.index("</tr>")]
     assert re.findall(r">([^<>]+)</th>", header)[:4] == ["CAAR", "N", "KP-adj. BMP", "BMP"]
-    assert len(_images(html)) == len(EVENT_FIGURES) + 1
+    assert len(_images(html)) == len(EVENT_FIGURES) + 2
     figures = sorted(p.stem for p in (out / "figures" / "sora_event_study").glob("*.png"))
-    assert figures == sorted([*EVENT_FIGURES, "07_first_hours_car"])
+    assert figures == sorted([*EVENT_FIGURES, "07_first_hours_car", "07b_first_hours_placebo"])
     assert "Traceback" not in html
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
+
+
+def test_first_hours_section_draws_the_hourly_placebo_of_the_cli_study(hourly_report):
+    """The section's placebo distribution is the one `aitokens study --interval 1h` reports for
+    the same study: the same placebo hours and empirical p-values, drawn and tabled."""
+    _, payload, report, out = hourly_report
+    assert report.code == 0, report.err
+    html = (out / "sora_event_study.html").read_text(encoding="utf-8")
+    assert "No hourly placebo distribution" not in html
+    section = html[html.index("Placebo hours (calendar-time inference on the hourly clock)") :]
+    cli = {r["window"]: r for r in payload["legs"]["tokens"]["placebo"]}
+    n = cli["[0,23]"]["n_placebo"]
+    assert n > 1000
+    assert (
+        'alt="Placebo distribution: the same study of the same 7 assets on '
+        f'{n} other hours"' in section
+    )
+    for w in ("[0,0]", "[0,5]", "[0,23]"):
+        assert f"Placebo CAR{w}: CAAR {cli[w]['caar']:+.4f}, empirical p = " in section
+        assert f"empirical p = {cli[w]['p_value']:.3f} among" in section
+    # the table: one row per CAR window with the CLI's p-value (4 decimals)
+    table = section[: section.index("</table>")]
+    for w, r in cli.items():
+        assert f">{w}</th>" in table
+        assert f"{r['p_value']:.4f}" in table

@@ -36,7 +36,7 @@ def test_main_job_runs_import_skips_ingest_and_reports(real_run):
     )
     assert lines[2] == "  ingest  skipped  --offline"
     assert lines[3].startswith("  study   ok       saved as st-")
-    assert lines[4] == "  report  ok       11 figures"
+    assert lines[4] == "  report  ok       11 figures"  # 9 event + 2 sector figures
     assert lines[5] == f"  report  {real_run.out / 'sora_event_study.html'}"
     assert lines[6] == f"  report  {real_run.out / 'ai_sector.html'}"
     assert lines[7].startswith("  caveat  ingest skipped (--offline)")
