@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flows.cli.options import db_option
-from flows.services.study import _split_list, ensure_schema
+from flows.services.study import _split_list, ensure_reader_schema
 
 
 @click.group("groups")
@@ -32,12 +32,12 @@ def groups_list(as_of: str | None, fmt: str, db: Path | None) -> None:
     Example: aitokens groups list --as-of 2024-02-15
     """
     from flows.cli.render import render_frame
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.groups import list_groups, parse_date
 
     day = parse_date(as_of, "--as-of")
-    ensure_schema(db)
-    with open_warehouse(db, read_only=True) as con:
+    ensure_reader_schema(db)
+    with open_reader(db) as con:
         frame = list_groups(con, as_of=day)
     render_frame(frame, fmt, title=f"{len(frame)} groups" if fmt == "table" else None)
 
