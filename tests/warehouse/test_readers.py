@@ -126,3 +126,25 @@ def test_import_never_waits_on_an_analyst_or_an_export(tmp_path: Path, sora_pric
     rows = json.loads((tmp_path / "exp" / "manifest.json").read_text())["tables"]
     assert rows["imported_daily"]["rows"] in (1, 1 + 5463)
     print(f"import beside a held snapshot and a running export: {import_s:.1f} s")
+
+
+def test_every_catalog_edit_is_in_the_snapshot_the_listings_read(db_path: Path, capsys) -> None:
+    """Edits go to the warehouse and republish the snapshot, so the next listing shows them."""
+    edits = [
+        ["groups", "add", "--name", "gpu", "--members", "NVDA", "--since", "2020-01-01"],
+        ["events", "add", "gemini", "--when", "2023-12-06", "--kind", "ai"],
+    ]
+    for args in edits:
+        assert main(args) == 0, capsys.readouterr().err
+    assert snapshot_path(db_path).exists()
+    assert main(["groups", "list", "--format", "csv"]) == 0
+    assert "\ngpu," in capsys.readouterr().out
+    assert main(["events", "list", "--format", "csv"]) == 0
+    assert "\ngemini," in capsys.readouterr().out
+    assert main(["groups", "remove", "gpu"]) == 0
+    assert main(["events", "remove", "gemini"]) == 0
+    capsys.readouterr()
+    assert main(["groups", "list", "--format", "csv"]) == 0
+    assert "\ngpu," not in capsys.readouterr().out
+    assert main(["events", "list", "--format", "csv"]) == 0
+    assert "\ngemini," not in capsys.readouterr().out
