@@ -11,20 +11,41 @@ holding its port, for every later run to trip over. Two guards:
 - SIGTERM raises ``SystemExit`` in the command, so the normal shutdown (``atexit``) runs.
 
 Ctrl-C already ends in ``KeyboardInterrupt`` and the ``atexit`` hook.
+
+Two commands started together must both work. Each temporary server picks a free port of its
+own, but by default every one of them opens the same SQLite file (``~/.prefect/prefect.db``):
+two starting at once both migrate and write it, and a server slowed by the other's lock misses
+Prefect's 20 s start-up deadline ("Timed out while attempting to connect to ephemeral Prefect
+API server"). So a server this command starts gets a database of its own in a temporary folder
+(removed when the command ends, by the watchdog if the command is killed), unless the user
+configured one (``PREFECT_SERVER_DATABASE_CONNECTION_URL`` or a profile); and the start-up
+deadline is raised to :data:`STARTUP_TIMEOUT_S` (a busy 2-core machine needs more than 20 s).
+Its run history goes with it, as the commands say: point ``PREFECT_API_URL`` at
+``prefect server start`` to keep it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any
 
+STARTUP_TIMEOUT_S = 120
+_DB_ENV = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+_private_folders: list[str] = []
+
 WATCHDOG = r"""
-import os, signal, sys, time
+import os, shutil, signal, sys, time
 parent, server = int(sys.argv[1]), int(sys.argv[2])
+def cleanup():  # the server's private database folder, when it has one
+    for folder in sys.argv[3:]:
+        shutil.rmtree(folder, ignore_errors=True)
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -35,28 +56,32 @@ def alive(pid):
     return True
 while os.getppid() == parent:
     if not alive(server):
-        sys.exit(0)
+        sys.exit(0)  # stopped by its command, which removes the folder itself
     time.sleep(0.2)
 try:
     os.kill(server, signal.SIGTERM)
 except ProcessLookupError:
+    cleanup()
     sys.exit(0)
 deadline = time.monotonic() + 5
 while time.monotonic() < deadline and alive(server):
     time.sleep(0.1)
 if alive(server):
     os.kill(server, signal.SIGKILL)
+    time.sleep(0.2)
+cleanup()
 """
 
 
-def start_watchdog(server_pid: int) -> subprocess.Popen[bytes]:
-    """A process that stops ``server_pid`` once this process is gone (its parent changes).
+def start_watchdog(server_pid: int, cleanup: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """A process that stops ``server_pid`` once this process is gone (its parent changes),
+    then removes the ``cleanup`` folders.
 
     In its own session (Ctrl-C in the terminal does not reach it) with no inherited output
     (a caller reading this command's output is never held open by it).
     """
     return subprocess.Popen(
-        [sys.executable, "-c", WATCHDOG, str(os.getpid()), str(server_pid)],
+        [sys.executable, "-c", WATCHDOG, str(os.getpid()), str(server_pid), *(cleanup or [])],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -69,9 +94,34 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def _private_database() -> list[str]:
+    """Point the next temporary server at a database of its own (see the module docstring);
+    return the folder to remove with it, or nothing when the user configured a database."""
+    from prefect.settings import get_current_settings
+
+    if os.environ.get(_DB_ENV) and _private_folders:
+        return list(_private_folders)  # the same server restarted on another port
+    configured = "connection_url" in get_current_settings().server.database.model_fields_set
+    if (
+        configured
+        or os.environ.get(_DB_ENV)
+        or os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL")
+    ):
+        return []
+    folder = tempfile.mkdtemp(prefix="aitokens-prefect-")
+    _private_folders.append(folder)
+    atexit.register(shutil.rmtree, folder, True)  # registered first: runs after the server stops
+    os.environ[_DB_ENV] = f"sqlite+aiosqlite:///{folder}/prefect.db"
+    return [folder]
+
+
 def guard_temporary_server() -> None:
-    """Give every temporary Prefect server this process starts a watchdog, and make SIGTERM
-    a clean exit. Idempotent; call before the first flow runs."""
+    """Give every temporary Prefect server this process starts a watchdog and a database of
+    its own, allow it :data:`STARTUP_TIMEOUT_S` to start, and make SIGTERM a clean exit.
+    Idempotent; call before Prefect is first imported (its settings are read at import)."""
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S)
+    )
     from prefect.server.api import server as prefect_server
 
     cls = prefect_server.SubprocessASGIServer
@@ -79,8 +129,9 @@ def guard_temporary_server() -> None:
         original = cls._run_uvicorn_command
 
         def run_guarded(self: Any) -> subprocess.Popen[Any]:
+            folders = _private_database()
             process = original(self)
-            start_watchdog(process.pid)
+            start_watchdog(process.pid, folders)
             return process
 
         run_guarded._aitokens_guarded = True  # type: ignore[attr-defined]
