@@ -15,9 +15,11 @@ column; it is not stored inside the files, so readers see it as a partition colu
 Every other column keeps its warehouse name and type, except types other engines cannot read
 (JSON, UUID, HUGEINT), which are cast as ``PORTABLE_CASTS`` says; the manifest lists both types.
 
-The warehouse is opened read-only (so the export sees one consistent state: DuckDB admits no
-writer while a reader holds the file). Files are written to a hidden sibling folder that is
-renamed into place at the end, so a failed export never leaves a half-written ``DIR``.
+The export reads the analysts' snapshot (:func:`warehouse.db.open_reader`): one consistent
+state, the one the last write run published, and never a lock the daily run would wait on
+(before any snapshot exists it reads the warehouse itself, read-only). Files are written to
+a hidden sibling folder that is renamed into place at the end, so a failed export never leaves
+a half-written ``DIR``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.db import open_warehouse, resolve_db_path, schema_version
+from warehouse.db import open_reader, resolve_db_path, schema_version
 from warehouse.errors import InputError
 from warehouse.files import clean_stale_partials, staging_name
+from warehouse.snapshot import reader_path
 
 FORMATS = ("parquet",)
 PARTITION_COLUMN = "month"
@@ -151,6 +154,7 @@ class ExportReport:
     format: str
     warehouse: Path
     tables: tuple[ExportedTable, ...]
+    read_from: Path | None = None  # the file read: the snapshot, else the warehouse itself
 
     @property
     def manifest(self) -> Path:
@@ -193,7 +197,8 @@ def export_warehouse(
     Parameters
     ----------
     db
-        Warehouse file (None: ``$AITOKENS_DB`` or ``./data/aitokens.duckdb``); opened read-only.
+        Warehouse file (None: resolved as :func:`warehouse.db.resolve_db_path`); its snapshot
+        is read (the warehouse itself, read-only, before a write run published one).
     out
         Export folder. It must not exist, or be empty; with ``overwrite`` it may hold an
         earlier export (a folder with a ``manifest.json``), which is replaced as a whole.
@@ -216,14 +221,17 @@ def export_warehouse(
     clean_stale_partials(target)  # a killed export's staging folder, or its moved-aside old one
 
     staging = staging_name(target)
-    with open_warehouse(db_file, read_only=True, lock_timeout=lock_timeout) as con:
+    read_from, _ = reader_path(db_file)
+    with open_reader(db_file, lock_timeout=lock_timeout) as con:
         sources = _choose_sources(con, tables, include_views=include_views)
         version = schema_version(con)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             staging.mkdir()
             written = tuple(_copy_source(con, source, staging) for source in sources)
-            report = ExportReport(out=target, format=fmt, warehouse=db_file, tables=written)
+            report = ExportReport(
+                out=target, format=fmt, warehouse=db_file, tables=written, read_from=read_from
+            )
             _write_manifest(staging / MANIFEST_NAME, report, version)
             (staging / MARKER_NAME).write_text(MARKER_TEXT, encoding="utf-8")
         except BaseException:
@@ -397,6 +405,7 @@ def manifest_dict(report: ExportReport, schema_version_: int) -> dict:
         "created_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
         "source": {
             "warehouse": str(report.warehouse),
+            "read_from": str(report.read_from or report.warehouse),
             "schema_version": schema_version_,
             "duckdb_version": duckdb.__version__,
         },

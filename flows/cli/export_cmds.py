@@ -53,8 +53,9 @@ def export_command(
     category_snapshots, raw_responses) and the views daily_prices, daily_returns and
     sector_daily go to OUT/<table>/month=YYYY-MM/*.parquet; dimension tables (coins,
     equities, ingest_runs, ...) to OUT/<table>/data_0.parquet. OUT/manifest.json lists every
-    file with its row count. The warehouse is opened read-only; files are written to a hidden
-    sibling folder renamed into place at the end, so a failed export leaves no partial OUT.
+    file with its row count. Reads the analysts' snapshot the last write run published (never
+    delaying the daily run); files are written to a hidden sibling folder renamed into place at
+    the end, so a failed export leaves no partial OUT.
 
     Example: aitokens export --format parquet --out exports/2024-06-01
     """

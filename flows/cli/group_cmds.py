@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flows.cli.options import db_option
-from flows.services.study import _split_list, ensure_schema
+from flows.services.study import _split_list, ensure_reader_schema
 
 
 @click.group("groups")
@@ -32,12 +32,12 @@ def groups_list(as_of: str | None, fmt: str, db: Path | None) -> None:
     Example: aitokens groups list --as-of 2024-02-15
     """
     from flows.cli.render import render_frame
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.groups import list_groups, parse_date
 
     day = parse_date(as_of, "--as-of")
-    ensure_schema(db)
-    with open_warehouse(db, read_only=True) as con:
+    ensure_reader_schema(db)
+    with open_reader(db) as con:
         frame = list_groups(con, as_of=day)
     render_frame(frame, fmt, title=f"{len(frame)} groups" if fmt == "table" else None)
 
@@ -84,6 +84,7 @@ def groups_add(
             since=since,
             sources=sources,
         )
+    _publish(db)
     what = "Created group" if res["created"] else "Updated group"
     added = ", ".join(res["added"]) or "no new member"
     click.echo(f"{what} {res['name']!r}: added {added} from {res['since']}.")
@@ -106,6 +107,7 @@ def groups_remove(name: str, members: tuple[str, ...], until: str | None, db: Pa
 
     with open_warehouse(db) as con:
         res = remove_group(con, name, members=_split_list(members), until=until)
+    _publish(db)
     if res["group_removed"]:
         click.echo(f"Removed group {res['name']!r} and its {res['members']} membership row(s).")
     elif res.get("until"):
@@ -129,6 +131,7 @@ def groups_seed(db: Path | None) -> None:
 
     with open_warehouse(db) as con:
         added = seed_groups(con)
+    _publish(db)
     click.echo(f"Added {len(added)} default group(s){': ' + ', '.join(added) if added else ''}.")
 
 
@@ -153,11 +156,21 @@ def groups_refresh(names: tuple[str, ...], since: str | None, db: Path | None) -
     from warehouse.groups import parse_date
 
     start = parse_date(since, "--since")
-    for r in refresh_groups(db, names, since=start):
+    results = list(refresh_groups(db, names, since=start))
+    _publish(db)
+    for r in results:
         click.echo(
             f"Group {r.group} from CoinGecko {', '.join(r.categories)}: {r.n_members} coins; "
             f"added {', '.join(r.added) or 'none'}; ended {', '.join(r.ended) or 'none'}."
         )
+
+
+def _publish(db: Path | None) -> None:
+    """The groups changed: republish the snapshot `groups list`, reports and analysts read."""
+    from warehouse.db import resolve_db_path
+    from warehouse.snapshot import publish_snapshot
+
+    publish_snapshot(resolve_db_path(db))
 
 
 def register(cli: click.Group) -> None:

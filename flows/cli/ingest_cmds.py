@@ -127,12 +127,12 @@ def _run(
     rate = source_class("coingecko").from_env().calls_per_minute
     with _Progress(label, rate) as bar:
         if use_prefect:
-            from flows.pipelines import ingest_flows as prefect_flows
             from flows.pipelines.ephemeral import guard_temporary_server
             from flows.services.ingestion import network_preflight
 
             network_preflight(options, db)  # no network: say so before starting Prefect
-            guard_temporary_server()
+            guard_temporary_server()  # before Prefect is imported: it reads settings then
+            from flows.pipelines import ingest_flows as prefect_flows
 
             if not os.environ.get("PREFECT_API_URL"):
                 bar.progress.console.print(

@@ -95,11 +95,11 @@ def _run_flow(db, import_csv, offline, event, out, verbose):
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect.settings import PREFECT_API_URL
-
     from flows.pipelines.ephemeral import guard_temporary_server
 
-    guard_temporary_server()
+    guard_temporary_server()  # before Prefect is imported: it reads settings then
+    from prefect.settings import PREFECT_API_URL
+
     if not PREFECT_API_URL.value():
         click.echo(
             "Starting Prefect with a temporary local server (~15 s); point PREFECT_API_URL at "

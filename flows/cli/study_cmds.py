@@ -20,7 +20,7 @@ from flows.services.study import (
     RERUN_TOLERANCE,
     StudyRequest,
     _split_list,
-    ensure_schema,
+    ensure_reader_schema,
     execute_study,
     rerun_study,
 )
@@ -199,7 +199,7 @@ def study_command(
 
     Reproduce a stored run: aitokens study --rerun st-20240601T120000-ab12cd
     """
-    from warehouse.db import open_warehouse, resolve_db_path
+    from warehouse.db import open_reader, resolve_db_path
     from warehouse.files import atomic_write_text, check_output_path, fixable_os_errors
 
     if json_file is not None:  # before anything runs: --json must not name the warehouse
@@ -209,8 +209,8 @@ def study_command(
         given += [json_file, by_group, regress, regress_window, wls, measure != "returns"]
         if any(given) or interval != "1d" or convention != "textbook":
             raise InputError("--rerun takes no other study option: the stored spec is reused")
-        ensure_schema(db)
-        with open_warehouse(db, read_only=True) as con:
+        ensure_reader_schema(db)
+        with open_reader(db) as con:  # the snapshot: a rerun only reads
             reports = rerun_study(con, rerun)
         failed = []
         for _run, rep in reports:
@@ -307,11 +307,11 @@ def events_list(kind: str | None, fmt: str, db: Path | None) -> None:
     Example: aitokens events list --kind earnings
     """
     from flows.cli.render import render_frame
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.studies import list_events
 
-    ensure_schema(db)
-    with open_warehouse(db, read_only=True) as con:
+    ensure_reader_schema(db)
+    with open_reader(db) as con:
         frame = list_events(con, kind=kind)
     render_frame(frame, fmt, title=f"{len(frame)} events" if fmt == "table" else None)
 
@@ -439,11 +439,11 @@ def studies_list(fmt: str, db: Path | None) -> None:
     Example: aitokens studies list --format csv
     """
     from flows.cli.render import render_frame
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.studies import list_studies
 
-    ensure_schema(db)
-    with open_warehouse(db, read_only=True) as con:
+    ensure_reader_schema(db)
+    with open_reader(db) as con:
         frame = list_studies(con)
     render_frame(frame, fmt)
 
@@ -456,11 +456,11 @@ def studies_show(study_id: str, db: Path | None) -> None:
 
     Example: aitokens studies show st-20240601T120000-ab12cd-tokens
     """
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader
     from warehouse.studies import load_study
 
-    ensure_schema(db)
-    with open_warehouse(db, read_only=True) as con:
+    ensure_reader_schema(db)
+    with open_reader(db) as con:
         runs = load_study(con, study_id)
     for run in runs:
         fp = run["fingerprint"]

@@ -975,6 +975,33 @@ def ensure_schema(db: Path | None) -> None:
             pass
 
 
+def ensure_reader_schema(db: Path | None) -> None:
+    """Make sure what reading commands open (:func:`warehouse.db.open_reader`: the snapshot,
+    else the warehouse read-only) holds the current schema, so they find the event catalog,
+    the groups and the study tables.
+
+    A snapshot published by an older aitokens can lack a later migration: the warehouse is
+    then migrated (a brief writable open, as :func:`ensure_schema`) and the snapshot
+    republished. Otherwise this only reads the snapshot, never touching the writer's file.
+    """
+    from warehouse.db import (
+        migration_files,
+        open_reader,
+        open_warehouse,
+        resolve_db_path,
+        schema_version,
+    )
+    from warehouse.snapshot import publish_snapshot
+
+    latest = max(v for v, _, _ in migration_files())
+    with open_reader(db) as con:
+        current = schema_version(con)
+    if current < latest:
+        with open_warehouse(db):
+            pass
+        publish_snapshot(resolve_db_path(db))
+
+
 @dataclass
 class RerunReport:
     study_id: str
@@ -1083,14 +1110,24 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
     """Plan on a read-only connection, estimate with the file closed, then save every leg in
     one short write transaction (unless ``save`` is false)."""
     from flows.services import second_stage
-    from warehouse.db import open_warehouse
+    from warehouse.db import open_reader, open_warehouse
     from warehouse.studies import new_group_id, save_studies
 
     second_stage.check_request(req)
     if req.regress:
         _add_regress_window(req)
-    ensure_schema(Path(db) if db else None)
-    with open_warehouse(db, read_only=True) as con:
+    if req.measure == "volume":
+        save = False  # the return legs only place day 0 and the benchmarks: not stored
+    # A study that is not stored only reads: it reads the analysts' snapshot, as every reading
+    # command does, so it never delays a write run. A stored study plans on the warehouse it
+    # writes to (a brief read-only open; estimation runs with the file closed).
+    if save:
+        ensure_schema(Path(db) if db else None)
+        opened = open_warehouse(db, read_only=True)
+    else:
+        ensure_reader_schema(Path(db) if db else None)
+        opened = open_reader(db)
+    with opened as con:
         plan = plan_study(con, req)
         extra = (
             second_stage.load_inputs(con, plan, req)
@@ -1099,8 +1136,6 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
         )
     results = run_plan(plan)
     second = second_stage.run(plan, results, extra, req) if extra is not None else None
-    if req.measure == "volume":
-        save = False  # the return legs only place day 0 and the benchmarks: not stored
     group_id = new_group_id()
     legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
     if req.measure == "volume" and second is not None:

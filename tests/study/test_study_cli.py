@@ -13,6 +13,7 @@ from analysis import EventStudy, get_event
 from flows.cli import main
 from warehouse.db import open_warehouse
 from warehouse.queries import price_panel
+from warehouse.snapshot import publish_snapshot
 
 TOKENS = ["AGIX", "ARKM", "FET", "GRT", "INJ", "NMR", "RNDR", "WLD"]
 
@@ -237,6 +238,7 @@ def test_rerun_reproduces_to_1e12_and_detects_tampering(sora_run, sora_db, capsy
         )
     finally:
         con.close()
+    publish_snapshot(sora_db)  # a rerun reads the snapshot, as every reading command does
     code, out, err = run(capsys, "study", "--rerun", f"{group}-tokens")
     assert code == 1
     assert "NOT reproduced" in out and "value of ('car', '', 'sora', 'FET', '[0,5]', '')" in out
