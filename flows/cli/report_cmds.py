@@ -27,8 +27,14 @@ out_option = click.option(
 @click.command("report")
 @event_option
 @out_option
+@click.option(
+    "--only",
+    type=click.Choice(["event", "sector"]),
+    default=None,
+    help="Build only the event report or only the sector report (default: both).",
+)
 @db_option
-def report_command(event: str, out: Path, db: Path | None) -> None:
+def report_command(event: str, out: Path, only: str | None, db: Path | None) -> None:
     """Execute the report notebooks headless and write self-contained HTML and PNG figures.
 
     Runs notebooks/sora_event_study.ipynb (the event study of --event) and
@@ -39,9 +45,11 @@ def report_command(event: str, out: Path, db: Path | None) -> None:
 
     Example: aitokens report --event sora --out reports/
     """
-    from flows.services.report import build_reports
+    from flows.services.report import EVENT_NOTEBOOK, SECTOR_NOTEBOOK, build_reports
 
-    summary = build_reports(db, event=event, out=out)
+    chosen = {"event": (EVENT_NOTEBOOK,), "sector": (SECTOR_NOTEBOOK,)}
+    notebooks = chosen.get(only or "", (EVENT_NOTEBOOK, SECTOR_NOTEBOOK))
+    summary = build_reports(db, event=event, out=out, notebooks=notebooks)
     for line in summary.lines():
         click.echo(line)
 

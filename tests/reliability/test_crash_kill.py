@@ -34,8 +34,8 @@ from tests.reliability.helpers import (
 
 pytestmark = pytest.mark.slow
 
-SEEDS = (1, 2, 3, 4, 5)
-KILLS = {1: 2, 2: 1, 3: 2, 4: 1, 5: 2}  # 8 kills in all, two in a row for odd seeds
+SEEDS = (1, 2, 3)
+KILLS = {1: 2, 2: 2, 3: 2}  # 6 kills in all, two in a row before each rerun
 SINCE = (datetime.now(UTC).date() - timedelta(days=500)).isoformat()  # two chunks per coin
 ARGS = ["backfill", "--no-prefect", "--since", SINCE]
 RESULTS: dict[str, int] = {"kills": 0, "reruns": 0, "requests_before_kill": 0}

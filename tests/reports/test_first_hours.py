@@ -31,7 +31,7 @@ def hourly_report(tmp_path_factory, sora_hourly_csv: Path, sora_prices_csv: Path
         r = run_cli(["import", str(csv), "--db", str(db)])
         assert r.code == 0, r.err
     study = run_cli([*HOURLY_STUDY, "--db", str(db), "--json", str(root / "study.json")])
-    report = run_cli(["report", "--db", str(db), "--out", str(out)])
+    report = run_cli(["report", "--only", "event", "--db", str(db), "--out", str(out)])
     return study, json.loads((root / "study.json").read_text()), report, out
 
 
@@ -50,6 +50,7 @@ def test_hourly_study_through_the_cli(hourly_report):
 def test_event_report_gains_the_first_hours_section(hourly_report):
     _, _, report, out = hourly_report
     assert report.code == 0, report.err
+    assert not (out / "ai_sector.html").exists()  # `report --only event` builds one report
     html = (out / "sora_event_study.html").read_text(encoding="utf-8")
     assert "6. The first hours (hourly closes)" in html
     assert "No hourly closes cover this event" not in html

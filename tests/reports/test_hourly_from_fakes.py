@@ -93,7 +93,7 @@ def fake_run(tmp_path_factory):
         ]
     )
     steps["report"] = run_cli(
-        ["report", "--event", "fake_launch", "--db", str(db), "--out", str(out)]
+        ["report", "--only", "event", "--event", "fake_launch", "--db", str(db), "--out", str(out)]
     )
     mp.undo()
     return steps, db, out, day0, calls

@@ -24,7 +24,9 @@ def test_sector_report_builds_when_benchmarks_do_not_overlap(tmp_path, sora_pric
             db=db,
             configs={"coingecko": fast_coingecko_config(cg), "yahoo": fast_yahoo_config(yahoo)},
         )
-    result = run_cli(["report", "--db", str(db), "--out", str(tmp_path / "out")])
+    result = run_cli(
+        ["report", "--only", "sector", "--db", str(db), "--out", str(tmp_path / "out")]
+    )
     assert result.code == 0, result.err
     html = (tmp_path / "out" / "ai_sector.html").read_text(encoding="utf-8")
     # The longer (imported, 2023-2024) NVDA and BTC series are chosen: neither overlaps.
