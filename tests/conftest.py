@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,12 +95,22 @@ def prefect_harness():
 _REPORT_RUN_FIXTURES = frozenset({"real_run", "fake_run", "any_run", "fake_warehouse"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the tests that share the session-scoped report runs on one xdist worker.
+    """One xdist worker per module, and one for every test of the shared report runs.
 
-    Those fixtures each run a whole pipeline and build reports (about a minute apiece); under
-    ``pytest -n 2 --dist loadgroup`` a second worker would otherwise build them all again.
+    Module- and session-scoped fixtures (a whole pipeline with its reports, a backfill against
+    the fakes, a Prefect server) cost tens of seconds each; under ``pytest -n 2 --dist
+    loadgroup`` a test sent to the other worker would build them a second time. The tests of
+    the session report runs (``real_run``/``fake_run``) share one group across modules.
     """
     for item in items:
         if _REPORT_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("report_runs"))
+            group = "report_runs"
+        else:
+            group = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+        if os.environ.get("PYTEST_XDIST_WORKER") and "@" not in item.nodeid:
+            # pytest-xdist 3.8 marks the group by rewriting ``item._nodeid``, which pytest 9
+            # no longer reads (the id lives in ``item._id``): add the suffix it would add.
+            item._id = coerce_node_id(f"{item.nodeid}@{group}")
