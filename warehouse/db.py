@@ -25,7 +25,7 @@ import duckdb
 from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
 from warehouse.files import DamagedWarehouseError, WarehouseFileError, check_warehouse_file
 from warehouse.paths import default_db_path
-from warehouse.snapshot import STORAGE_VERSION, reader_path
+from warehouse.snapshot import STORAGE_VERSION, publish_snapshot, reader_path
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,13 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     if not chosen:
         return default_db_path()
     return Path(chosen).expanduser()
+
+
+def publish_snapshot_of(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Republish the analysts' snapshot of the warehouse at ``path`` (resolved as every command
+    resolves ``--db``) after a write; the snapshot's path, or None when publishing failed (logged:
+    the written data is safe, readers keep the previous snapshot)."""
+    return publish_snapshot(resolve_db_path(path))
 
 
 def lock_timeout_from_env() -> float:

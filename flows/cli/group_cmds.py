@@ -167,10 +167,9 @@ def groups_refresh(names: tuple[str, ...], since: str | None, db: Path | None) -
 
 def _publish(db: Path | None) -> None:
     """The groups changed: republish the snapshot `groups list`, reports and analysts read."""
-    from warehouse.db import resolve_db_path
-    from warehouse.snapshot import publish_snapshot
+    from warehouse.db import publish_snapshot_of
 
-    publish_snapshot(resolve_db_path(db))
+    publish_snapshot_of(db)
 
 
 def register(cli: click.Group) -> None:

@@ -318,10 +318,9 @@ def events_list(kind: str | None, fmt: str, db: Path | None) -> None:
 
 def _publish(db: Path | None) -> None:
     """The catalog changed: republish the snapshot `report` and analysts read."""
-    from warehouse.db import resolve_db_path
-    from warehouse.snapshot import publish_snapshot
+    from warehouse.db import publish_snapshot_of
 
-    publish_snapshot(resolve_db_path(db))
+    publish_snapshot_of(db)
 
 
 def _event_name(positional: str | None, option: str | None) -> str:

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.sources.csv_import import ParsedCsv, read_price_csv
-from warehouse.db import open_warehouse, resolve_db_path
+from warehouse.db import open_warehouse, publish_snapshot_of, resolve_db_path
 from warehouse.imports import ImportReport, import_prices
-from warehouse.snapshot import publish_snapshot
 
 
 @dataclass(frozen=True)
@@ -55,5 +54,5 @@ def import_csv(
             exact_duplicates=parsed.exact_duplicates,
         )
     if publish:
-        publish_snapshot(resolve_db_path(db))
+        publish_snapshot_of(db)
     return CsvImport(path, resolve_db_path(db), parsed, report)

@@ -988,10 +988,9 @@ def ensure_reader_schema(db: Path | None) -> None:
         migration_files,
         open_reader,
         open_warehouse,
-        resolve_db_path,
+        publish_snapshot_of,
         schema_version,
     )
-    from warehouse.snapshot import publish_snapshot
 
     latest = max(v for v, _, _ in migration_files())
     with open_reader(db) as con:
@@ -999,7 +998,7 @@ def ensure_reader_schema(db: Path | None) -> None:
     if current < latest:
         with open_warehouse(db):
             pass
-        publish_snapshot(resolve_db_path(db))
+        publish_snapshot_of(db)
 
 
 @dataclass
@@ -1148,10 +1147,9 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
         texts = {lr.leg.name: "\n".join([*lines, "", legs[lr.leg.name]]) for lr in results}
         with open_warehouse(db) as con:
             save_studies(con, build_records(plan, results, group_id, texts))
-        from warehouse.db import resolve_db_path
-        from warehouse.snapshot import publish_snapshot
+        from warehouse.db import publish_snapshot_of
 
-        publish_snapshot(resolve_db_path(db))  # reports and analysts see the saved study
+        publish_snapshot_of(db)  # reports and analysts see the saved study
     return StudyOutcome(req, plan, results, group_id, save, lines, legs, second)
 
 

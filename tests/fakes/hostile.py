@@ -90,7 +90,9 @@ def _endless(total: int):
 class _Hostile:
     """The fault kinds shared by the hostile fakes (mixed into a fake)."""
 
-    redirect_to: str | None = None
+    def __init__(self, *args: Any, redirect_to: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the fake it is mixed into
+        self.redirect_to = redirect_to
 
     def hostile_reply(
         self, fault: Fault, path: str, params: dict[str, str], headers: dict[str, str]
@@ -133,10 +135,6 @@ class _Hostile:
 class HostileCoinGecko(_Hostile, FakeCoinGecko):
     """A :class:`FakeCoinGecko` with the hostile fault kinds (module doc)."""
 
-    def __init__(self, *args: Any, redirect_to: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.redirect_to = redirect_to
-
     def fault_reply(
         self, fault: Fault, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> Reply | None:
@@ -167,10 +165,6 @@ class HostileCoinGecko(_Hostile, FakeCoinGecko):
 
 class HostileYahoo(_Hostile, FakeYahoo):
     """A :class:`FakeYahoo` with the hostile fault kinds (module doc)."""
-
-    def __init__(self, *args: Any, redirect_to: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.redirect_to = redirect_to
 
     def fault_reply(
         self, fault: Fault, path: str, params: dict[str, str], headers: dict[str, str]
