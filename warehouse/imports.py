@@ -3,7 +3,7 @@ column) into ``imported_daily``, hourly closes (a ``ts`` column) into ``price_ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -13,6 +13,7 @@ from warehouse.db import transaction
 from warehouse.errors import InputError
 from warehouse.hourly import HOURLY_TABLE, upsert_hourly
 from warehouse.load import UpsertResult, upsert
+from warehouse.quality import SuspectPoint, check_series
 from warehouse.runs import RunRecord, record_run, utcnow
 
 IMPORTED_KEY = ("symbol", "date", "source")
@@ -29,6 +30,7 @@ class ImportReport:
     series: int
     result: UpsertResult
     run_id: str
+    suspects: list[SuspectPoint] = field(default_factory=list)  # newly quarantined (issue 22)
 
     @property
     def changed_nothing(self) -> bool:
@@ -71,6 +73,15 @@ def import_prices(
             result = upsert_hourly(con, frame.rename(columns={"symbol": "asset_id"}))
         else:
             result = upsert(con, table, frame, IMPORTED_KEY)
+        touched = frame[["symbol", "source"]].drop_duplicates().itertuples(index=False)
+        suspects = check_series(
+            con,
+            table,
+            [(str(a), str(b)) for a, b in touched],
+            run_id=run.run_id,
+            interval="1h" if hourly else "1d",
+        )
+        run.details["quarantined"] = len(suspects)
         run.rows_inserted, run.rows_updated, run.rows_unchanged = (
             result.inserted,
             result.updated,
@@ -79,4 +90,4 @@ def import_prices(
         run.status, run.finished_at = "completed", utcnow()
         record_run(con, run)
     series = frame[["symbol", "source"]].drop_duplicates().shape[0]
-    return ImportReport(path, rows_read, exact_duplicates, series, result, run.run_id)
+    return ImportReport(path, rows_read, exact_duplicates, series, result, run.run_id, suspects)

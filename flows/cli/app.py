@@ -16,6 +16,7 @@ import traceback
 import click
 
 from flows.cli import (
+    check_cmds,
     export_cmds,
     group_cmds,
     ingest_cmds,
@@ -35,7 +36,15 @@ from warehouse.files import user_fixable_message
 
 # Each module defines its commands and ``register(group)``; heavy imports (Prefect, pandas,
 # analysis) stay inside the command functions so that `aitokens --help` starts fast.
-COMMAND_MODULES = (warehouse_cmds, ingest_cmds, study_cmds, group_cmds, report_cmds, export_cmds)
+COMMAND_MODULES = (
+    warehouse_cmds,
+    ingest_cmds,
+    study_cmds,
+    group_cmds,
+    report_cmds,
+    export_cmds,
+    check_cmds,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

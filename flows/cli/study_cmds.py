@@ -117,6 +117,11 @@ from warehouse.errors import InputError
     "date: the same study on every other date of the history outside catalog event windows).",
 )
 @click.option(
+    "--allow-suspect",
+    is_flag=True,
+    help="Keep pairs whose windows touch a quarantined point (aitokens check), flagged.",
+)
+@click.option(
     "--rerun",
     "rerun",
     default=None,
@@ -172,6 +177,7 @@ def study_command(
     json_file: Path | None,
     no_save: bool,
     no_placebo: bool,
+    allow_suspect: bool,
     rerun: str | None,
     measure: str,
     by_group: bool,
@@ -254,6 +260,7 @@ def study_command(
         min_obs=min_obs,
         interval=interval,
         placebo=not no_placebo,
+        allow_suspect=allow_suspect,
         by_group=by_group,
         regress=regress.replace(" ", ""),
         regress_window=regress_window,

@@ -44,6 +44,8 @@ def import_command(csv_file: Path, asset_class: str, db: Path | None) -> None:
         click.echo(f"Ignored unknown column(s): {', '.join(done.parsed.ignored_columns)}.")
     if report.changed_nothing:
         click.echo("Nothing changed: the warehouse already held these rows.")
+    for point in report.suspects:
+        click.echo(f"Warning: quarantined {point.one_line()}; see aitokens check", err=True)
 
 
 @click.command("sql")

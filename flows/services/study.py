@@ -104,6 +104,7 @@ class StudyRequest:
     wls: bool = False
     measure: str = "returns"
     convention: str = "textbook"
+    allow_suspect: bool = False  # keep pairs touching quarantined points (issue 22), flagged
 
     @property
     def hourly(self) -> bool:
@@ -138,6 +139,8 @@ class StudyRequest:
             args += ["--min-obs", str(self.min_obs)]
         if not self.placebo:
             args.append("--no-placebo")
+        if self.allow_suspect:
+            args.append("--allow-suspect")
         if self.measure != "returns":
             args += ["--measure", self.measure]
         if self.by_group:
@@ -516,6 +519,19 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
                 f"{choice.symbol}: source {choice.source} ({choice.reason}); not mixed with "
                 f"{', '.join(choice.alternatives)}"
             )
+
+    # Issue 22: pairs whose windows touch a quarantined point (flows.services.quality).
+    from flows.services.quality import study_exclusions
+
+    suspect, suspect_notes = study_exclusions(con, choices, spans, allow_suspect=req.allow_suspect)
+    notes += suspect_notes
+    leg_specs = [(n, t, [s for s in ss if s not in suspect], b) for n, t, ss, b in leg_specs]
+    leg_specs = [spec for spec in leg_specs if spec[2] and spec[3] not in suspect]
+    if not leg_specs:
+        raise InputError(
+            "no asset to study: every pair touches a quarantined point (see "
+            "aitokens check; --allow-suspect keeps them)"
+        )
 
     legs = []
     for name, title, syms, bench in leg_specs:
