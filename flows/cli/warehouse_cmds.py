@@ -86,6 +86,7 @@ def status_command(fmt: str, db: Path | None) -> None:
     Example: aitokens status --db data/aitokens.duckdb
     """
     from warehouse.db import open_reader, resolve_db_path, schema_version
+    from warehouse.quality import quarantined
     from warehouse.queries import series_status
     from warehouse.runs import last_run
     from warehouse.snapshot import reader_path
@@ -94,6 +95,7 @@ def status_command(fmt: str, db: Path | None) -> None:
         frame = series_status(con)
         run = last_run(con)
         version = schema_version(con)
+        suspects = quarantined(con)
     if fmt != "table":
         render_frame(frame, fmt)
         return
@@ -111,6 +113,13 @@ def status_command(fmt: str, db: Path | None) -> None:
         click.echo("No series yet: run `aitokens import FILE.csv` or `aitokens ingest`.")
     else:
         render_frame(frame, "table", title=f"{len(frame)} series")
+    if suspects:
+        click.echo(
+            f"Quarantined points: {len(suspects)} (kept out of studies; list them with "
+            "`aitokens check`)"
+        )
+    else:
+        click.echo("Quarantined points: none")
     if run is None:
         click.echo("Last ingest run: none")
     else:
