@@ -76,7 +76,6 @@ def import_prices(
         touched = frame[["symbol", "source"]].drop_duplicates().itertuples(index=False)
         suspects = check_series(
             con,
-            table,
             [(str(a), str(b)) for a, b in touched],
             run_id=run.run_id,
             interval="1h" if hourly else "1d",

@@ -62,27 +62,29 @@ class SuspectPoint:
 
 def check_series(
     con: duckdb.DuckDBPyConnection,
-    table: str,
     series: Iterable[tuple[str, str]],
     *,
     run_id: str | None,
     interval: str = "1d",
     settings: QualitySettings = DEFAULT_SETTINGS,
 ) -> list[SuspectPoint]:
-    """Run the checks on the whole of each ``(symbol, source)`` series of ``table`` (inside the
-    caller's transaction) and replace their open verdicts; returns the points newly quarantined
-    (not already open, not accepted)."""
+    """Run the checks on the whole of each ``(asset_id, source)`` series as the analysis views
+    show it (``daily_prices`` or ``hourly_prices``), inside the caller's transaction, and
+    replace their open verdicts; returns the points newly quarantined (not already open, not
+    accepted). One function for every loader: a CSV, a vendor's answer, caps."""
     pairs = sorted(set(series))
     if not pairs:
         return []
-    tcol, sym = ("ts", "asset_id") if interval == "1h" else ("date", "symbol")
+    view, tcol = ("hourly_prices", "ts") if interval == "1h" else ("daily_prices", "date")
     frame = con.execute(
-        f"SELECT upper({sym}) AS symbol, {sym} AS asset_id, source, {tcol}, close FROM {table} "
-        f"JOIN (SELECT unnest(?::VARCHAR[]) AS {sym}, unnest(?::VARCHAR[]) AS source) "
-        f"USING ({sym}, source)",
+        f"SELECT symbol, asset_id, source, {tcol}, close FROM {view} "
+        "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) "
+        "USING (asset_id, source)",
         [[a for a, _ in pairs], [s for _, s in pairs]],
     ).df()
-    found = detect(frame, settings)
+    # Keyed by asset_id: two coins may share a ticker within one source.
+    symbol_of = dict(zip(frame["asset_id"], frame["symbol"], strict=True))
+    found = detect(frame.drop(columns="symbol").rename(columns={"asset_id": "symbol"}), settings)
     before = {
         (r[0], r[1], pd.Timestamp(r[2])): r[3]
         for r in con.execute(
@@ -101,24 +103,17 @@ def check_series(
     )
     if found.empty:
         return []
-    asset_of = dict(
-        zip(zip(frame["symbol"], frame["source"], strict=True), frame["asset_id"], strict=True)
-    )
     rows, new = [], []
     for rec in found.itertuples(index=False):
         t = pd.Timestamp(rec.time).to_pydatetime()
-        asset = asset_of[(rec.symbol, rec.source)]
+        asset, symbol = rec.symbol, symbol_of[rec.symbol]
         key = (asset, rec.source, pd.Timestamp(t))
         if key in before and before[key] is not None:
             continue  # accepted by an analyst: stays released
         value = None if pd.isna(rec.value) else float(rec.value)
-        rows.append(
-            [rec.symbol, asset, rec.source, interval, t, value, rec.check, rec.reason, run_id]
-        )
+        rows.append([symbol, asset, rec.source, interval, t, value, rec.check, rec.reason, run_id])
         if key not in before:
-            new.append(
-                SuspectPoint(rec.symbol, rec.source, interval, t, value, rec.check, rec.reason)
-            )
+            new.append(SuspectPoint(symbol, rec.source, interval, t, value, rec.check, rec.reason))
     if rows:
         con.executemany(
             f"INSERT INTO {QUARANTINE_TABLE} (symbol, asset_id, source, interval, time, value, "

@@ -53,6 +53,7 @@ from warehouse import ingest_load as wl
 from warehouse import ingest_state as state
 from warehouse.db import open_warehouse, resolve_db_path, transaction
 from warehouse.load import UpsertResult
+from warehouse.quality import check_series
 from warehouse.runs import RunRecord, mark_abandoned, record_run, utcnow
 
 log = logging.getLogger("aitokens.ingest")
@@ -470,6 +471,15 @@ class Ingestion:
                 if frame is not None
                 else None
             )
+            if frame is not None and len(frame):
+                # Issue 22: a bad print is quarantined with its reason; the run goes on.
+                for point in check_series(
+                    con,
+                    [(plan.series_id, plan.source)],
+                    run_id=self.run.run_id,
+                    interval=source.interval,
+                ):
+                    self._note(f"quarantined {point.one_line()}")
             wl.save_raw_responses(con, self.run.run_id, result.raw)
             if not result.skipped:
                 received = (

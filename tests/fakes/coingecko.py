@@ -406,4 +406,7 @@ class FakeCoinGecko(FakeServer):
         elif transform == "out_of_order":
             for series in (prices, caps, vols):
                 series.reverse()
+        elif transform in ("glitch_x100", "glitch_zero") and prices:
+            mid = len(prices) // 2  # one bad print mid-answer (issue 22's gate must catch it)
+            prices[mid][1] = prices[mid][1] * 100 if transform == "glitch_x100" else 0.0
         return {"prices": prices, "market_caps": caps, "total_volumes": vols}

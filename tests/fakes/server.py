@@ -42,7 +42,10 @@ HTML_PAGE = (
     "<body><h1>Sorry, you have been blocked</h1><p>This website is using a security service to "
     "protect itself from online attacks.</p></body></html>\n"
 )
-TRANSFORM_KINDS = frozenset({"empty", "nulls", "duplicates", "out_of_order"})
+# glitch_*: a vendor's bad print in the middle of an answer (issue 22)
+TRANSFORM_KINDS = frozenset(
+    {"empty", "nulls", "duplicates", "out_of_order", "glitch_x100", "glitch_zero"}
+)
 
 
 @dataclass
