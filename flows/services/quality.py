@@ -84,3 +84,12 @@ def study_exclusions(
         found.update(quarantined_in_span(con, series, first, last))
     symbol_of = {(c.asset_id, c.source): s for s, c in choices.items()}
     return suspect_exclusions(found, symbol_of, allow_suspect=allow_suspect)
+
+
+def quarantine_caveats(db: str | Path | None) -> list[str]:
+    """One report caveat per open quarantined point: what the report's studies left out (or
+    kept with --allow-suspect)."""
+    return [
+        f"quarantined and kept out of studies: {p.one_line()}; see aitokens check"
+        for p in list_suspects(db)
+    ]

@@ -691,6 +691,9 @@ def build_reports(
     started = time.monotonic()
     path = resolve_db_path(db).resolve()
     check_report_data(path, event)
+    from flows.services.quality import quarantine_caveats  # issue 22
+
+    caveats = [*caveats, *quarantine_caveats(path)]
     out_dir = Path(out).resolve()
     with fixable_os_errors():
         out_dir.mkdir(parents=True, exist_ok=True)

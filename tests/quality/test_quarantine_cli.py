@@ -129,3 +129,10 @@ def test_sora_study_on_a_glitched_panel_equals_the_clean_study_without_that_pair
     kept = execute_study(None, StudyRequest(events=["sora"], allow_suspect=True), save=False)
     assert "FET" in kept.plan.legs[0].assets
     assert any("FET: kept with --allow-suspect despite quarantined" in n for n in kept.lines)
+
+
+def test_report_caveats_name_the_quarantined_point(glitched, db_path):
+    from flows.services.quality import quarantine_caveats
+
+    (caveat,) = quarantine_caveats(db_path)
+    assert caveat.startswith(f"quarantined and kept out of studies: FET binance_spot {FET_DAY}")
