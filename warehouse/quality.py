@@ -192,3 +192,35 @@ def accept(
         f"UPDATE {QUARANTINE_TABLE} SET accepted_at = timezone('UTC', now()) WHERE {where}", params
     )
     return count
+
+
+RECONCILE_TOLERANCE_BP = 200.0  # two vendors' closes of one UTC day: perp vs spot sit < 30 bp
+
+
+def reconcile(
+    con: duckdb.DuckDBPyConnection, tolerance_bp: float = RECONCILE_TOLERANCE_BP
+) -> pd.DataFrame:
+    """Daily disagreement between every two sources holding one symbol on the same days:
+    days in common, median and max |log ratio| in basis points, and the share of days above
+    ``tolerance_bp``. Quarantined points are left out (they are already known)."""
+    return con.execute(
+        """
+        WITH p AS (
+            SELECT d.symbol, d.source, d.date, d.close FROM daily_prices AS d
+            ANTI JOIN quarantined_points AS q
+              ON q.asset_id = d.asset_id AND q.source = d.source AND q.interval = '1d'
+             AND CAST(q.time AS DATE) = d.date
+            WHERE d.close > 0
+        ), pairs AS (
+            SELECT a.symbol, a.source AS source_a, b.source AS source_b, a.date,
+                   1e4 * abs(ln(a.close / b.close)) AS bp
+            FROM p AS a JOIN p AS b
+              ON a.symbol = b.symbol AND a.date = b.date AND a.source < b.source
+        )
+        SELECT symbol, source_a, source_b, count(*) AS days,
+               round(median(bp), 1) AS median_bp, round(max(bp), 1) AS max_bp,
+               round(avg(CASE WHEN bp > ? THEN 1.0 ELSE 0.0 END), 4) AS share_above
+        FROM pairs GROUP BY ALL ORDER BY symbol, source_a, source_b
+        """,
+        [tolerance_bp],
+    ).df()

@@ -69,7 +69,6 @@ def detect(frame: pd.DataFrame, settings: QualitySettings = DEFAULT_SETTINGS) ->
     nonpos = finite & (values <= 0)
     nonfin = ~finite
     good = finite & ~nonpos
-    keys = [df["symbol"], df["source"]]
     # Checks on prices use the good points only (a NaN must not hide or create a spike). The
     # frame is sorted by series then time, so each series is one contiguous block: plain numpy
     # over the good rows, one integer code per series (pandas group-bys over three keys cost

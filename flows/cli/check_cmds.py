@@ -8,13 +8,28 @@ from pathlib import Path
 import click
 
 from flows.cli.options import db_option
+from flows.cli.render import render_frame
 
 
 @click.group("check", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the points as a JSON list.")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Print the daily disagreement between sources of one symbol (bp) instead.",
+)
+@click.option(
+    "--tolerance-bp",
+    type=float,
+    default=200.0,
+    show_default=True,
+    help="With --reconcile: days above this disagreement are counted.",
+)
 @db_option
 @click.pass_context
-def check_group(ctx: click.Context, as_json: bool, db: Path | None) -> None:
+def check_group(
+    ctx: click.Context, as_json: bool, reconcile: bool, tolerance_bp: float, db: Path | None
+) -> None:
     """List the points every load's checks quarantined (kept out of studies).
 
     Each point has its symbol, source, date (or ts for hourly), value, check and reason.
@@ -23,8 +38,15 @@ def check_group(ctx: click.Context, as_json: bool, db: Path | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from flows.services.quality import list_suspects
+    from flows.services.quality import list_suspects, reconcile_sources
 
+    if reconcile:
+        frame = reconcile_sources(db, tolerance_bp)
+        if frame.empty:
+            click.echo("No symbol is held by two sources on the same days.")
+        else:
+            render_frame(frame, "json" if as_json else "table", title="Cross-vendor disagreement")
+        return
     points = list_suspects(db)
     if as_json:
         click.echo(json.dumps([p.as_json() for p in points], indent=2))

@@ -16,6 +16,7 @@ from warehouse.quality import SuspectPoint, accept, quarantined
 
 if TYPE_CHECKING:
     import duckdb
+    import pandas as pd
 
     from warehouse.studies import SeriesChoice
 
@@ -93,3 +94,11 @@ def quarantine_caveats(db: str | Path | None) -> list[str]:
         f"quarantined and kept out of studies: {p.one_line()}; see aitokens check"
         for p in list_suspects(db)
     ]
+
+
+def reconcile_sources(db: str | Path | None, tolerance_bp: float) -> pd.DataFrame:
+    """Cross-vendor daily disagreement (``warehouse.quality.reconcile``)."""
+    from warehouse.quality import reconcile
+
+    with open_reader(db) as con:
+        return reconcile(con, tolerance_bp)

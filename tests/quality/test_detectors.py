@@ -57,7 +57,6 @@ def test_every_injected_glitch_is_caught_with_its_check(shared_dir, folder, name
     clean = _panel(shared_dir, folder, name)
     plan = [(s, k) for s, k in PLAN if s in set(clean["symbol"])]
     glitched, injected = inject(clean, plan, seed=seed)
-    tcol = "ts" if "ts" in clean.columns else "date"
     found = detect(glitched)
     got = {(r.symbol, str(r.time), r.check) for r in found.itertuples()}
     want = {(i.symbol, str(i.time), i.check) for i in injected}
@@ -67,7 +66,6 @@ def test_every_injected_glitch_is_caught_with_its_check(shared_dir, folder, name
     extra = got - want
     assert all(sym in shifted and check == "level_shift" for sym, _, check in extra), extra
     assert len(extra) < DEFAULT_SETTINGS.shift_window
-    del tcol
 
 
 def _series(steps: list[float], start: float = 100.0) -> pd.DataFrame:

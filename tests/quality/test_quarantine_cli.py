@@ -136,3 +136,34 @@ def test_report_caveats_name_the_quarantined_point(glitched, db_path):
 
     (caveat,) = quarantine_caveats(db_path)
     assert caveat.startswith(f"quarantined and kept out of studies: FET binance_spot {FET_DAY}")
+
+
+def test_reconcile_prints_the_disagreement_in_bp_and_the_share_above_tolerance(
+    sora_prices_csv, tmp_path, db_path, capsys
+):
+    rows = list(csv.reader(sora_prices_csv.open(newline="", encoding="utf-8")))
+    close, venue = rows[0].index("close"), rows[0].index("venue")
+    other = [rows[0]]
+    for row in rows[1:]:
+        if row[1] == "FET":
+            factor = 1.05 if row[0] == "2024-03-01" else 1.001  # one day 5 % off, else 10 bp
+            other.append([*row[:venue], "othervenue", *row[venue + 1 :]])
+            other[-1][close] = repr(float(row[close]) * factor)
+    path = tmp_path / "fet_other.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(other)
+    assert main(["import", str(sora_prices_csv)]) == 0
+    assert main(["import", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--reconcile", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    days = len(other) - 1
+    assert (row["symbol"], row["source_a"], row["source_b"], row["days"]) == (
+        "FET",
+        "binance_spot",
+        "othervenue",
+        days,
+    )
+    assert row["median_bp"] == pytest.approx(10.0, abs=0.1)
+    assert row["max_bp"] == pytest.approx(1e4 * 0.04879, abs=0.1)
+    assert row["share_above"] == pytest.approx(round(1 / days, 4))
