@@ -167,3 +167,21 @@ def test_reconcile_prints_the_disagreement_in_bp_and_the_share_above_tolerance(
     assert row["median_bp"] == pytest.approx(10.0, abs=0.1)
     assert row["max_bp"] == pytest.approx(1e4 * 0.04879, abs=0.1)
     assert row["share_above"] == pytest.approx(round(1 / days, 4))
+
+
+def test_an_hourly_glitch_is_listed_with_its_ts(sora_hourly_csv, tmp_path, db_path, capsys):
+    rows = list(csv.reader(sora_hourly_csv.open(newline="", encoding="utf-8")))
+    close = rows[0].index("close")
+    hour = "2024-02-20T05:00:00Z"
+    for row in rows[1:]:
+        if row[0] == hour and row[1] == "WLD":
+            row[close] = repr(float(row[close]) * 10)
+    path = tmp_path / "hourly_x10.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    assert main(["import", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--json"]) == 0
+    (p,) = json.loads(capsys.readouterr().out)
+    assert list(p) == ["symbol", "source", "ts", "value", "check", "reason"]
+    assert (p["symbol"], p["ts"], p["check"]) == ("WLD", hour, "spike")
