@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,3 +27,26 @@ db_option = click.option(
     callback=_checked_db,
     help="Warehouse file (default: $AITOKENS_DB or ./data/aitokens.duckdb).",
 )
+
+
+def study_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Every option of :class:`warehouse.studyspec.StudySpec` as a click option, from the
+    field's declaration (flag, help, choices, default, parser): the one place they are made."""
+    from warehouse.studyspec import study_fields
+
+    for f, opt in reversed(study_fields()):
+        kwargs: dict[str, Any] = {"help": opt.help or None, "show_default": opt.show_default}
+        if opt.is_flag:
+            kwargs["is_flag"] = True
+        elif opt.multiple:
+            kwargs["multiple"] = True
+        else:
+            kwargs["default"] = f.default
+        if opt.choices is not None:
+            kwargs["type"] = click.Choice(opt.choices)
+        elif opt.type is not None:
+            kwargs["type"] = opt.type
+        if opt.metavar is not None:
+            kwargs["metavar"] = opt.metavar
+        command = click.option(opt.flag, opt.param or f.name, **kwargs)(command)
+    return command

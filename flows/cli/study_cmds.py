@@ -5,122 +5,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from flows.cli.options import db_option
+from flows.cli.options import db_option, study_options
 from flows.services.study import (
-    CONVENTIONS,
-    DEFAULT_BENCHMARK,
-    DEFAULT_EQUITY_BENCHMARK,
-    DEFAULT_ESTIMATION,
-    DEFAULT_WINDOW,
-    INTERVALS,
-    MODELS,
     RERUN_TOLERANCE,
     StudyRequest,
-    _split_list,
     ensure_reader_schema,
     execute_study,
     rerun_study,
 )
 from warehouse.errors import InputError
+from warehouse.studyspec import study_option_names
 
 
 @click.command("study")
-@click.option(
-    "--interval",
-    type=click.Choice(INTERVALS),
-    default="1d",
-    show_default=True,
-    help="Clock: 1d (UTC days; NYSE sessions for equities) or 1h (tokens on UTC hours, from "
-    "hourly closes; windows count hours; equities stay daily and are left out).",
-)
-@click.option(
-    "--event",
-    "events",
-    multiple=True,
-    metavar="NAME|DATE",
-    help="Catalog name (sora) or date/timestamp (2024-02-15); repeat for a multi-event study.",
-)
-@click.option(
-    "--event-time",
-    "event_times",
-    multiple=True,
-    metavar="TIMESTAMP",
-    help="Exact time of the event with its zone (2024-02-15T18:00Z); one per --event.",
-)
-@click.option("--assets", multiple=True, help="Symbols, comma-separated (FET,AGIX).")
-@click.option(
-    "--category",
-    default=None,
-    help="A category: artificial-intelligence = every ai_token symbol and CoinGecko member.",
-)
-@click.option("--benchmark", default=DEFAULT_BENCHMARK, show_default=True, help="Token benchmark.")
-@click.option(
-    "--equities",
-    multiple=True,
-    help="Equities, comma-separated (default NVDA,AMD when held).",
-)
-@click.option(
-    "--equity-benchmark",
-    default=DEFAULT_EQUITY_BENCHMARK,
-    show_default=True,
-    help="Benchmark of the equities.",
-)
-@click.option("--no-equities", is_flag=True, help="Study the tokens only.")
-@click.option(
-    "--estimation",
-    default=DEFAULT_ESTIMATION,
-    show_default=True,
-    metavar="A:B",
-    help="Estimation window in sessions (hours with --interval 1h) relative to day 0.",
-)
-@click.option(
-    "--window",
-    default=DEFAULT_WINDOW,
-    show_default=True,
-    metavar="A:B",
-    help="Event window in sessions (hours with --interval 1h) relative to day 0.",
-)
-@click.option(
-    "--car",
-    "cars",
-    multiple=True,
-    metavar="A:B",
-    help="CAR window (repeatable); default [0,0] [0,1] [-1,1] [0,3] [0,5] [0,10] and the window.",
-)
-@click.option("--model", type=click.Choice(MODELS), default="market", show_default=True)
-@click.option(
-    "--convention",
-    type=click.Choice(CONVENTIONS),
-    default="textbook",
-    show_default=True,
-    help="Formulas where the papers and the R package estudy2 differ (residual variance, "
-    "market moments, rank-test scaling, generalized-sign p-hat, sign-test p-values): textbook "
-    "follows the cited papers; estudy2 reproduces the package.",
-)
-@click.option(
-    "--source",
-    "sources",
-    multiple=True,
-    metavar="SOURCE|SYMBOL=SOURCE",
-    help="Source to read when a symbol has several (default: most observations in the span).",
-)
-@click.option("--min-obs", type=int, default=None, help="Minimum estimation returns per asset.")
+@study_options
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--no-save", is_flag=True, help="Do not store the run in study_runs.")
-@click.option(
-    "--no-placebo",
-    is_flag=True,
-    help="Skip the calendar-time placebo distribution (on by default for one shared event "
-    "date: the same study on every other date of the history outside catalog event windows).",
-)
-@click.option(
-    "--allow-suspect",
-    is_flag=True,
-    help="Keep pairs whose windows touch a quarantined point (aitokens check), flagged.",
-)
 @click.option(
     "--rerun",
     "rerun",
@@ -128,63 +32,15 @@ from warehouse.errors import InputError
     metavar="STUDY_ID",
     help="Recompute a stored run (a study or group id) and check its numbers match.",
 )
-@click.option(
-    "--measure",
-    type=click.Choice(("returns", "volume")),
-    default="returns",
-    show_default=True,
-    help="returns, or volume: abnormal log volume (Campbell & Wasley 1996), not stored.",
-)
-@click.option(
-    "--by-group",
-    "by_group",
-    is_flag=True,
-    help="Also each group's CAAR with the tests, and Welch/rank-sum tests between groups.",
-)
-@click.option(
-    "--regress",
-    default="",
-    metavar="NAMES",
-    help="Regress one window's CARs on log_cap, beta, pre_return, log_volume, group:<name> "
-    "(comma-separated), OLS with HC3 errors.",
-)
-@click.option(
-    "--regress-window",
-    "regress_window",
-    default="",
-    metavar="A:B",
-    help="CAR window of --regress (default 0:5; added to the CAR windows when missing).",
-)
-@click.option("--wls", is_flag=True, help="--regress by WLS with weights 1/Var(CAR).")
 @db_option
+@click.pass_context
 def study_command(
-    interval: str,
-    events: tuple[str, ...],
-    event_times: tuple[str, ...],
-    assets: tuple[str, ...],
-    category: str | None,
-    benchmark: str,
-    equities: tuple[str, ...],
-    equity_benchmark: str,
-    no_equities: bool,
-    estimation: str,
-    window: str,
-    cars: tuple[str, ...],
-    model: str,
-    convention: str,
-    sources: tuple[str, ...],
-    min_obs: int | None,
+    ctx: click.Context,
     json_file: Path | None,
     no_save: bool,
-    no_placebo: bool,
-    allow_suspect: bool,
     rerun: str | None,
-    measure: str,
-    by_group: bool,
-    regress: str,
-    regress_window: str,
-    wls: bool,
     db: Path | None,
+    **options: Any,
 ) -> None:
     """Event study of abnormal returns around one or more events, saved for reruns.
 
@@ -211,10 +67,7 @@ def study_command(
     if json_file is not None:  # before anything runs: --json must not name the warehouse
         check_output_path(json_file, resolve_db_path(db))
     if rerun:
-        given: list[object] = [events, event_times, assets, category, equities, cars, sources]
-        given += [json_file, by_group, regress, regress_window, wls, measure != "returns"]
-        if any(given) or interval != "1d" or convention != "textbook":
-            raise InputError("--rerun takes no other study option: the stored spec is reused")
+        _refuse_beside_rerun(ctx, json_file)
         ensure_reader_schema(db)
         with open_reader(db) as con:  # the snapshot: a rerun only reads
             reports = rerun_study(con, rerun)
@@ -243,31 +96,7 @@ def study_command(
             )
         return
 
-    req = StudyRequest(
-        events=list(events),
-        event_times=list(event_times),
-        assets=_split_list(assets),
-        category=category,
-        benchmark=benchmark.strip().upper(),
-        equities=_split_list(equities),
-        equity_benchmark=equity_benchmark.strip().upper(),
-        no_equities=no_equities,
-        estimation=estimation,
-        window=window,
-        cars=list(cars),
-        model=model,
-        sources=list(sources),
-        min_obs=min_obs,
-        interval=interval,
-        placebo=not no_placebo,
-        allow_suspect=allow_suspect,
-        by_group=by_group,
-        regress=regress.replace(" ", ""),
-        regress_window=regress_window,
-        wls=wls,
-        measure=measure,
-        convention=convention,
-    )
+    req = StudyRequest.from_cli(options)
     outcome = execute_study(db, req, save=not no_save)
     for line in outcome.lines:
         click.echo(line)
@@ -290,6 +119,25 @@ def study_command(
                 json_file, json.dumps(outcome.to_payload(), indent=1), db=resolve_db_path(db)
             )
         click.echo(f"Wrote {json_file}.")
+
+
+def _refuse_beside_rerun(ctx: click.Context, json_file: Path | None) -> None:
+    """``--rerun`` reuses the stored spec, so any study option given beside it would be
+    ignored: refuse it by name (exit 2) rather than rerun something else than was asked."""
+    from click.core import ParameterSource
+
+    given = [
+        flag
+        for name, flag in study_option_names().items()
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+    ]
+    if json_file is not None:
+        given.append("--json")
+    if given:
+        raise InputError(
+            f"--rerun reuses the stored spec, so it would ignore {', '.join(given)}: "
+            "give --rerun alone"
+        )
 
 
 # ---------------------------------------------------------------------------------- events

@@ -18,7 +18,6 @@ Plain functions (``parse_window``, ``plan_study``, ``run_plan``, ``rerun_study``
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warehouse.errors import InputError
+from warehouse.studyspec import StudySpec, split_list
 
 if TYPE_CHECKING:
     import duckdb
@@ -36,16 +36,9 @@ if TYPE_CHECKING:
     from warehouse.studies import SeriesChoice, StudyRecord
 
 DEFAULT_EQUITIES = ("NVDA", "AMD")
-DEFAULT_EQUITY_BENCHMARK = "SPY"
-DEFAULT_BENCHMARK = "BTC"
-DEFAULT_ESTIMATION = "-120:-11"
-DEFAULT_WINDOW = "-5:10"
-MODELS = ("market", "market_adjusted", "constant_mean")
-CONVENTIONS = ("textbook", "estudy2")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
 MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
-INTERVALS = ("1d", "1h")
 EQUITIES_DAILY_NOTE = "equities stay daily in hourly studies: left out"
 
 
@@ -71,89 +64,12 @@ def parse_window(text: str, option: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _split_list(values: Sequence[str]) -> list[str]:
-    out = []
-    for v in values:
-        out += [s.strip() for s in v.split(",") if s.strip()]
-    return out
+_split_list = split_list
 
 
-@dataclass
-class StudyRequest:
-    """What the user asked for, as given on the command line."""
-
-    events: list[str]
-    event_times: list[str] = field(default_factory=list)
-    assets: list[str] = field(default_factory=list)
-    category: str | None = None
-    benchmark: str = DEFAULT_BENCHMARK
-    equities: list[str] = field(default_factory=list)
-    equity_benchmark: str = DEFAULT_EQUITY_BENCHMARK
-    no_equities: bool = False
-    estimation: str = DEFAULT_ESTIMATION
-    window: str = DEFAULT_WINDOW
-    cars: list[str] = field(default_factory=list)
-    model: str = "market"
-    sources: list[str] = field(default_factory=list)
-    min_obs: int | None = None
-    interval: str = "1d"
-    placebo: bool = True  # calendar-time placebo inference for a study with one shared date
-    by_group: bool = False  # second stage (flows.services.second_stage)
-    regress: str = ""  # "beta,pre_return,group:compute"
-    regress_window: str = ""
-    wls: bool = False
-    measure: str = "returns"
-    convention: str = "textbook"
-    allow_suspect: bool = False  # keep pairs touching quarantined points (issue 22), flagged
-
-    @property
-    def hourly(self) -> bool:
-        return self.interval == "1h"
-
-    def command(self) -> str:
-        """The canonical command line of this request (stored with the run)."""
-        args = ["aitokens", "study"]
-        if self.interval != "1d":
-            args += ["--interval", self.interval]
-        for e in self.events:
-            args += ["--event", e]
-        for t in self.event_times:
-            args += ["--event-time", t]
-        if self.assets:
-            args += ["--assets", ",".join(self.assets)]
-        if self.category:
-            args += ["--category", self.category]
-        args += ["--benchmark", self.benchmark]
-        if self.no_equities:
-            args.append("--no-equities")
-        else:
-            if self.equities:
-                args += ["--equities", ",".join(self.equities)]
-            args += ["--equity-benchmark", self.equity_benchmark]
-        args += ["--estimation", self.estimation, "--window", self.window, "--model", self.model]
-        for c in self.cars:
-            args += ["--car", c]
-        for s in self.sources:
-            args += ["--source", s]
-        if self.min_obs is not None:
-            args += ["--min-obs", str(self.min_obs)]
-        if not self.placebo:
-            args.append("--no-placebo")
-        if self.allow_suspect:
-            args.append("--allow-suspect")
-        if self.measure != "returns":
-            args += ["--measure", self.measure]
-        if self.by_group:
-            args.append("--by-group")
-        if self.regress:
-            args += ["--regress", self.regress]
-            if self.regress_window:
-                args += ["--regress-window", self.regress_window]
-            if self.wls:
-                args.append("--wls")
-        if self.convention != "textbook":
-            args += ["--convention", self.convention]
-        return " ".join(shlex.quote(a) for a in args)
+# What the user asked for: every option declared once in warehouse.studyspec (click options,
+# stored command line, --rerun refusals and engine arguments derive from it).
+StudyRequest = StudySpec
 
 
 # ---------------------------------------------------------------------------------- planning
@@ -389,16 +305,14 @@ def _leg_study(
     leg_classes = sorted({choices[s].asset_class for s in syms})
     return EventStudy(
         events,
-        model=req.model,
         estimation_window=est,
         event_window=win,
         car_windows=cars,
         benchmarks=dict.fromkeys(leg_classes, bench),
         assets=syms,
         confounders=confounders,
-        min_estimation_obs=req.min_obs,
-        convention=req.convention,
         interval=interval,
+        **req.engine_kwargs(),
     )
 
 
