@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse import price_feeds
 from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
 from warehouse.files import DamagedWarehouseError, WarehouseFileError, check_warehouse_file
 from warehouse.paths import default_db_path
@@ -258,7 +259,21 @@ def migration_files() -> list[tuple[int, str, str]]:
 
 
 def views_sql() -> str:
-    return (resources.files("warehouse") / "views.sql").read_text(encoding="utf-8")
+    """Every view, in the order they are created: the price feeds and the ``daily_prices``
+    generated over them (:mod:`warehouse.price_feeds`), then ``views.sql``. Its checksum decides
+    when the views are re-created."""
+    views = (resources.files("warehouse") / "views.sql").read_text(encoding="utf-8")
+    return f"{price_feeds.script()}\n{views}"
+
+
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the feeds, check their columns, then ``daily_prices`` and the views over it."""
+    feeds = price_feeds.feeds_sql()
+    con.execute(feeds)
+    views = price_feeds.feed_views(feeds)
+    price_feeds.check_feeds(con, views)
+    con.execute(price_feeds.daily_prices_sql(views))
+    con.execute((resources.files("warehouse") / "views.sql").read_text(encoding="utf-8"))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
@@ -315,7 +330,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             applied.append(name)
         stored = scalar(con, "SELECT value FROM schema_meta WHERE key = 'views_sha256'")
         if applied or stored != views_checksum:
-            con.execute(views)
+            _create_views(con)
             con.execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('views_sha256', ?)", [views_checksum]
             )

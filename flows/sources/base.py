@@ -2,7 +2,8 @@
 
 A price source is one package under ``flows/sources/`` whose ``SOURCE`` is a :class:`Source`
 subclass; :mod:`flows.sources.registry` finds it, so a new vendor (or a new interval of one) is
-one package plus a warehouse migration for its table, and touches no other source:
+one package plus a warehouse migration for its table (and, for daily closes studies should read,
+its feed view in ``warehouse/price_feeds.sql``), and touches no other source:
 
 1. **plan** (loader process): which series to follow (:meth:`Source.follows`), and for each the
    ranges its coverage lacks (:func:`flows.sources.planning.plan_series`, then

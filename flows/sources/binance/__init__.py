@@ -1,7 +1,9 @@
 """Binance source: spot daily klines (``GET /api/v3/klines?interval=1d``) over ``requests``.
 
-The example of a third price source: this package and one migration
-(``warehouse/migrations/005_binance.sql``, table ``exchange_daily``) are all it takes; the
+The example of a third price source: this package, one migration
+(``warehouse/migrations/005_binance.sql``, table ``exchange_daily``) and its feed view
+(``exchange_daily_prices`` in ``warehouse/price_feeds.sql``, which puts its closes in
+``daily_prices``, so ``aitokens study --source FET=binance`` reads them) are all it takes; the
 registry finds :data:`SOURCE`, ``aitokens.toml`` accepts its ``[binance]`` section, and the
 shared client base (:mod:`flows.sources.http_client`) gives it the limiter, retries, scrubbing
 and the generic error mapping. What is Binance's own:
