@@ -1140,6 +1140,7 @@ _PORTFOLIO_COLUMNS = [
     "tstat",
     "pvalue",
     "reason",
+    "left_out",
 ]
 
 
@@ -1155,11 +1156,15 @@ class Portfolios:
     std: np.ndarray
     tstat: np.ndarray
     pvalue: np.ndarray
+    # members a computed portfolio left out, with why ("" when none): the cap-weighted one
+    # weights the members with a market cap before the window and names the others
+    left_out: list[str] | None = None
 
     def frame(self) -> pd.DataFrame:
+        left = self.left_out or [""] * len(self.meta)
         rows = [
             [*m, lab, self.car[g, c], self.std[g, c], self.tstat[g, c], self.pvalue[g, c]]
-            + [self.reasons[g]]
+            + [self.reasons[g], left[g]]
             for g, m in enumerate(self.meta)
             for c, lab in enumerate(self.windows)
         ]
@@ -1210,7 +1215,7 @@ def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | 
     with np.errstate(invalid="ignore", divide="ignore"):
         y_eq = np.where(ws > 0, wy / ws, np.nan)
     meta: list[tuple[str, str, str, int]] = []
-    yps, xps, reasons = [], [], []
+    yps, xps, reasons, left_out = [], [], [], []
     for g in groups:
         ps = kept[order[starts[g] : starts[g] + sizes[g]]]
         p0 = int(ps[0])
@@ -1219,11 +1224,13 @@ def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | 
         ev_name = s.events[int(pairs.ev_of[p0])].name
         meta.append((ev_name, group, "equal", len(ps)))
         reasons.append("")
+        left_out.append("")
         yps.append(y_eq[g])
         xps.append(x_full[p0])
-        cap_w, why = _cap_weights(pairs, ps)
-        meta.append((ev_name, group, "cap", len(ps)))
+        cap_w, why, missing = _cap_weights(pairs, ps)
+        meta.append((ev_name, group, "cap", len(ps) - len(missing)))
         reasons.append(why)
+        left_out.append("; ".join(missing))
         xps.append(x_full[p0])
         if cap_w is None:
             yps.append(np.full(y_full.shape[1], np.nan))
@@ -1248,31 +1255,45 @@ def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | 
         t = car / sd
     pv = pvalue_t(t, fit.df[:, None])
     windows = [_label(*w) for w in s.car_windows]
-    return Portfolios(meta, reasons, windows, car, sd, t, pv)
+    return Portfolios(meta, reasons, windows, car, sd, t, pv, left_out)
 
 
-def _cap_weights(pairs: Pairs, ps: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """Market caps on the day before the event window (last value on or before it)."""
+def _cap_weights(pairs: Pairs, ps: np.ndarray) -> tuple[np.ndarray | None, str, list[str]]:
+    """Market caps on the day before the event window (last value on or before it), the reason
+    when no member has one, and the members without one (weight 0, named in ``left_out``).
+
+    A member without a cap (a token no cap source covers, e.g. AGIX in Coin Metrics' community
+    data) is left out of the cap-weighted portfolio rather than voiding it; the portfolio is
+    then the cap-weighted mean of the members that have one, and says which it left out.
+    """
     assets = pairs.setup.assets
     caps = pairs.setup.data.caps
     if caps is None:
-        return None, f"no market_cap for {assets[pairs.asset_idx[ps[0]]]}"
+        return None, f"no market_cap for {assets[pairs.asset_idx[ps[0]]]}", []
     before = int(pairs.ev_cols[0]) - 1
     days = (
         pairs.dates(ps, np.array([before]))[:, 0]
         if before >= 0
         else np.full(len(ps), np.datetime64("NaT"))
     )
-    w = []
+    w, missing, reasons = [], [], []
     for p, d in zip(ps, days, strict=True):
         a = assets[pairs.asset_idx[p]]
-        if a not in caps.columns or np.isnat(d):
-            return None, f"no market_cap for {a}"
-        val = caps[a].loc[: pd.Timestamp(d)].dropna()
-        if val.empty:
-            return None, f"no market_cap for {a} before the event window"
-        w.append(float(val.iloc[-1]))
-    return np.asarray(w), ""
+        val = (
+            caps[a].loc[: pd.Timestamp(d)].dropna()
+            if a in caps.columns and not np.isnat(d)
+            else None
+        )
+        if val is None or val.empty:
+            why = f"no market_cap for {a}" + ("" if val is None else " before the event window")
+            missing.append(f"{a} ({why.replace(f' for {a}', '')})")
+            reasons.append(why)
+            w.append(0.0)
+        else:
+            w.append(float(val.iloc[-1]))
+    if len(missing) == len(ps):
+        return None, reasons[0], []
+    return np.asarray(w), "", missing
 
 
 @dataclass(frozen=True, eq=False)

@@ -474,6 +474,13 @@ class EventStudyResult:
             notes.append(
                 f"Portfolio {ev} {grp} {w}-weighted: not computed ({sub['reason'].iloc[0]})."
             )
+        if "left_out" in self._portfolios.columns:
+            part = self._portfolios[self._portfolios["left_out"].fillna("") != ""]
+            for (ev, grp, w), sub in part.groupby(["event", "group", "weighting"]):
+                notes.append(
+                    f"Portfolio {ev} {grp} {w}-weighted: over the {int(sub['members'].iloc[0])} "
+                    f"members with a market cap; left out {sub['left_out'].iloc[0]}."
+                )
         for note in notes:
             smry.add_text(note)
         return smry

@@ -576,7 +576,11 @@ def load_series(
     date_range: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """Long closes (date, symbol, asset_id, asset_class, calendar, source, close, market_cap) of
-    exactly the given ``(asset_id, source)`` series, optionally within ``date_range``."""
+    exactly the given ``(asset_id, source)`` series, optionally within ``date_range``.
+
+    ``market_cap`` is the series' own cap when its vendor sends one (CoinGecko), else the
+    symbol's cap that day from the most preferred source holding one (view
+    ``preferred_market_caps``: a cap file, Coin Metrics; order in ``market_cap_sources``)."""
     pairs = list(series)
     params: list[Any] = [[a for a, _ in pairs], [s for _, s in pairs]]
     where = ""
@@ -585,9 +589,11 @@ def load_series(
         params += list(date_range)
     return con.execute(
         "SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close, "
-        "p.market_cap FROM daily_prices AS p "
+        "coalesce(p.market_cap, c.market_cap) AS market_cap FROM daily_prices AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
-        f"USING (asset_id, source) {where} ORDER BY p.symbol, p.date",
+        "USING (asset_id, source) "
+        "LEFT JOIN preferred_market_caps AS c ON c.symbol = p.symbol AND c.date = p.date "
+        f"{where} ORDER BY p.symbol, p.date",
         params,
     ).df()
 

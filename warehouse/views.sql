@@ -148,3 +148,80 @@ SELECT symbol, asset_id, asset_class, calendar, source, ts, prev_ts, close, prev
        CASE WHEN date_diff('hour', prev_ts, ts) = 1 THEN ln(close / prev_close) END AS log_return
 FROM lagged
 WHERE prev_ts IS NOT NULL;
+
+-- Every market cap held, from every table that holds one: CoinGecko's (coin_daily), a price
+-- CSV's optional market_cap column (imported_daily), cap files and Coin Metrics
+-- (market_caps_daily). One row per symbol, day and source, with the source's `preference`
+-- from market_cap_sources (unlisted sources: 1000, after every listed one) and its licence.
+CREATE OR REPLACE VIEW market_caps AS
+WITH caps AS (
+    SELECT upper(coalesce(k.symbol, c.coin_id)) AS symbol, c.date, c.source, c.market_cap,
+           c.volume AS volume_usd
+    FROM coin_daily AS c
+    LEFT JOIN coins AS k USING (coin_id)
+    WHERE c.market_cap IS NOT NULL
+    UNION ALL
+    SELECT i.symbol, i.date, i.source, i.market_cap, i.volume_usd
+    FROM imported_daily AS i
+    WHERE i.market_cap IS NOT NULL
+    UNION ALL
+    SELECT m.symbol, m.date, m.source, m.market_cap, m.volume_usd
+    FROM market_caps_daily AS m
+    WHERE m.market_cap IS NOT NULL
+)
+SELECT caps.symbol, caps.date, caps.source, caps.market_cap, caps.volume_usd,
+       coalesce(s.preference, 1000)                        AS preference,
+       coalesce(s.licence, 'as stated by the file''s supplier') AS licence
+FROM caps
+LEFT JOIN market_cap_sources AS s USING (source);
+
+-- The one cap a reader takes per symbol and day: the most preferred source holding one that day
+-- (lowest preference, then source name; two CoinGecko coins sharing a symbol: the larger cap).
+CREATE OR REPLACE VIEW preferred_market_caps AS
+SELECT symbol, date, source, market_cap, volume_usd, preference, licence
+FROM market_caps
+QUALIFY row_number() OVER (
+    PARTITION BY symbol, date ORDER BY preference, source, market_cap DESC) = 1;
+
+-- The AI sector's members by cap, lineage-aware. Tracked members: every symbol priced as an
+-- ai_token, every coin ever in CoinGecko's artificial-intelligence category, and their lineage
+-- successors (asset_lineage). Each member's cap counts towards its `network`: itself, or from a
+-- lineage change's effective day on (the day whose close follows it) its successor. A network
+-- whose own symbol holds a cap that day counts that cap only; the old asset's cap is then
+-- `counted = false` (RNDR beside RENDER, AGIX beside FET after the merger): never twice.
+CREATE OR REPLACE VIEW ai_member_caps AS
+WITH direct AS (
+    SELECT DISTINCT symbol FROM daily_prices WHERE asset_class = 'ai_token'
+    UNION
+    SELECT DISTINCT upper(coalesce(k.symbol, m.coin_id))
+    FROM category_members AS m
+    LEFT JOIN coins AS k USING (coin_id)
+    WHERE m.category_id = 'artificial-intelligence'
+), tracked AS (
+    SELECT symbol FROM direct
+    UNION
+    SELECT l.new_symbol FROM asset_lineage AS l JOIN direct AS d ON d.symbol = l.old_symbol
+), mapped AS (
+    SELECT p.symbol, p.date, p.source, p.market_cap, p.licence,
+           coalesce(l.new_symbol, p.symbol) AS network,
+           l.ratio                          AS lineage_ratio
+    FROM preferred_market_caps AS p
+    JOIN tracked AS t USING (symbol)
+    LEFT JOIN asset_lineage AS l
+      ON l.old_symbol = p.symbol AND p.date >= CAST(l.effective_at AS DATE)
+)
+SELECT symbol, network, date, source, market_cap, licence, lineage_ratio,
+       NOT (symbol <> network AND bool_or(symbol = network) OVER (PARTITION BY network, date))
+           AS counted
+FROM mapped;
+
+-- The AI sector's summed cap per day from ai_member_caps (counted caps only), with the
+-- members and sources behind it.
+CREATE OR REPLACE VIEW ai_tracked_daily AS
+SELECT date,
+       count(*)                                    AS n_members,
+       sum(market_cap)                             AS market_cap_usd,
+       string_agg(DISTINCT source, ',' ORDER BY source) AS sources
+FROM ai_member_caps
+WHERE counted
+GROUP BY date;

@@ -21,20 +21,24 @@ from flows.cli.render import FORMATS, render_frame
 )
 @db_option
 def import_command(csv_file: Path, asset_class: str, db: Path | None) -> None:
-    """Import a long-format price CSV into the warehouse.
+    """Import a long-format price CSV, or a market-cap file, into the warehouse.
 
-    Columns: date,symbol,close plus optional volume_usd,market_cap,asset_class,venue.
+    Prices: date,symbol,close plus optional volume_usd,market_cap,asset_class,venue.
+    Market caps (a header with market_cap and no close): date,symbol,market_cap plus
+    optional volume_usd,source; stored beside the prices with their source.
     The whole file is validated first; a bad file is rejected with its bad lines listed
     and nothing is written. Re-importing the same file changes nothing.
 
     Example: aitokens import ../shared/data/sora2024/prices.csv
+    Example: aitokens import ../shared/data/ai_events/market_caps.csv
     """
     from flows.services.csv_import import import_csv
 
     done = import_csv(db, csv_file, default_asset_class=asset_class)
     report, r = done.report, done.report.result
+    what = " market caps" if done.kind == "caps" else ""
     click.echo(
-        f"Imported {csv_file.name} into {done.db_file}: {report.rows_read:,} rows read, "
+        f"Imported{what} {csv_file.name} into {done.db_file}: {report.rows_read:,} rows read, "
         f"{report.series} series; {r.inserted:,} inserted, {r.updated:,} updated, "
         f"{r.unchanged:,} unchanged."
     )

@@ -322,6 +322,30 @@ def _check_header(fields: list[str], name: str) -> list[str]:
     return columns
 
 
+def _check_header_layout(fields: list[str], name: str, *, example: str) -> list[str]:
+    """The layout checks every CSV header gets (separators, a missing header line, a repeated
+    column), for readers with their own required columns (the cap file's); ``example`` is the
+    header line the message suggests."""
+    columns = [f.strip().lower() for f in fields]
+    joined = ",".join(fields)
+    for sep, label in ((";", "semicolons (;)"), ("\t", "tabs")):
+        if len(fields) == 1 and sep in fields[0]:
+            raise InputError(
+                f"{name} separates its columns with {label}: save it comma-separated, with '.' "
+                f"as the decimal mark (header found: {joined[:80]!r})"
+            )
+    first = fields[0].strip() if fields else ""
+    if _LOOKS_LIKE_DATE.fullmatch(first) or _HAS_TIME.match(first):
+        raise InputError(
+            f"{name} has no header line: line 1 is data ({joined[:60]!r}); add the line "
+            f"`{example}` first"
+        )
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise InputError(f"{name}: column(s) {', '.join(repeated)} appear twice in the header")
+    return columns
+
+
 def _field_count_problem(fields: list[str], width: int) -> str:
     why = f"has {len(fields)} fields, the header has {width}"
     pairs = zip(fields, fields[1:], strict=False)

@@ -1,0 +1,263 @@
+"""Market caps beside the prices: the cap file's import (idempotent, bad rows refused by line,
+nothing written), the preference order among cap sources, and the lineage rule of the sector
+sum (never twice), checked by hand on small files and on the real Coin Metrics file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from flows.cli import main
+from flows.sources.cap_import import is_cap_file, read_cap_csv
+from flows.sources.csv_import import CsvValidationError
+from tests.warehouse.helpers import read_df, write_csv
+from warehouse.db import open_warehouse
+from warehouse.studies import load_series
+
+CAPS = """
+date,symbol,market_cap,volume_usd,source
+2024-02-14,FET,600000000,1000,coinmetrics_community
+2024-02-15,FET,681642646.997147877718215,40009990.6596244,coinmetrics_community
+2024-02-15,RNDR,2009268156.24,,coinmetrics_community
+"""
+
+PRICES = """
+date,symbol,close,asset_class,venue
+2024-02-14,FET,0.60,ai_token,binance_spot
+2024-02-15,FET,0.66,ai_token,binance_spot
+2024-02-15,RNDR,5.30,ai_token,binance_perp
+"""
+
+
+@pytest.fixture(scope="module")
+def market_caps_csv(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "ai_events" / "market_caps.csv"
+    if not path.is_file():
+        pytest.skip(f"real cap file {path} is absent (set AITOKENS_SHARED)")
+    return path
+
+
+def caps_rows(db: Path) -> list[tuple]:
+    """Every cap row (NULL as None), sorted."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "SELECT symbol, date::VARCHAR, source, market_cap, volume_usd FROM market_caps_daily "
+            "ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------------------ the file
+def test_the_real_cap_file_imports_whole_and_a_reimport_changes_nothing(
+    db_path, market_caps_csv, capsys
+):
+    assert is_cap_file(market_caps_csv)
+    assert main(["import", str(market_caps_csv)]) == 0
+    assert capsys.readouterr().out == (
+        f"Imported market caps market_caps.csv into {db_path}: 9,560 rows read, 8 series; "
+        "9,560 inserted, 0 updated, 0 unchanged.\n"
+    )
+    first = read_df(db_path, "SELECT * FROM market_caps_daily ORDER BY ALL")
+    assert main(["import", str(market_caps_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "0 inserted, 0 updated, 9,560 unchanged." in out and "Nothing changed" in out
+    again = read_df(db_path, "SELECT * FROM market_caps_daily ORDER BY ALL")
+    pd.testing.assert_frame_equal(first, again)  # ingested_at included: nothing rewritten
+    # the values as published: FET on the Sora day (README: 681.6 M USD), its source kept
+    fet = read_df(
+        db_path,
+        "SELECT market_cap, volume_usd, source FROM market_caps_daily "
+        "WHERE symbol = 'FET' AND date = '2024-02-15'",
+    )
+    assert fet.to_records(index=False).tolist() == [
+        (681642646.9971479, 40009990.6596244, "coinmetrics_community")
+    ]
+    runs = read_df(db_path, "SELECT details FROM ingest_runs WHERE flow = 'csv_import'")
+    assert len(runs) == 2 and all("market_caps_daily" in d for d in runs["details"])
+
+
+def test_a_cap_file_without_source_is_labelled_csv_and_updates_in_place(db_path, tmp_path):
+    text = "date,symbol,market_cap\n2024-02-15,FET,100\n2024-02-16,fet,110\n"
+    assert main(["import", str(write_csv(tmp_path / "a.csv", text))]) == 0
+    assert caps_rows(db_path) == [
+        ("FET", "2024-02-15", "csv", 100.0, None),
+        ("FET", "2024-02-16", "csv", 110.0, None),
+    ]
+    assert main(["import", str(write_csv(tmp_path / "b.csv", text.replace("110", "120")))]) == 0
+    assert [r[3] for r in caps_rows(db_path)] == [100.0, 120.0]
+
+
+BAD_LINES = [
+    ("2024-02-15,FET,-5,,x", "market_cap '-5' must be positive"),
+    ("2024-02-15,FET,0,,x", "market_cap '0' must be positive"),
+    ("2024-02-15,FET,,,x", "market_cap is empty"),
+    ("2024-02-15,FET,1e9,-1,x", "volume_usd '-1' must not be negative"),
+    ("15/02/2024,FET,1e9,,x", "date '15/02/2024' is not a YYYY-MM-DD date"),
+    ("2999-01-01,FET,1e9,,x", "date '2999-01-01' is in the future"),
+    ("2024-02-15T00:00:00Z,FET,1e9,,x", "carries a time of day"),
+    ("2024-02-15,FE T!,1e9,,x", "symbol 'FE T!' is not a ticker"),
+    ("2024-02-15,FET,1e9,,bad source", "source 'bad source' is not valid"),
+    ('2024-02-15,FET,"1,5",,x', "decimal comma? write 1.5"),
+    ("2024-02-15,FET,nan,,x", "market_cap 'nan' is not a finite number"),
+]
+
+
+def test_bad_rows_are_named_by_line_exit_2_and_nothing_is_written(db_path, tmp_path, capsys):
+    good = write_csv(tmp_path / "good.csv", CAPS)
+    assert main(["import", str(good)]) == 0
+    before = caps_rows(db_path)
+    runs = len(read_df(db_path, "SELECT * FROM ingest_runs"))
+    body = "\n".join(line for line, _ in BAD_LINES)
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        "date,symbol,market_cap,volume_usd,source\n2024-02-16,FET,7e8,,x\n" + body + "\n",
+    )
+    capsys.readouterr()
+    assert main(["import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"bad.csv has {len(BAD_LINES)} bad lines, nothing imported" in err
+    for number, (_, reason) in enumerate(BAD_LINES[:10], start=3):  # at most ten are listed
+        assert f"line {number}: " in err and reason in err, (number, reason)
+    assert "... and 1 more" in err and "Traceback" not in err
+    assert caps_rows(db_path) == before  # the good line 2 was not written either
+    assert len(read_df(db_path, "SELECT * FROM ingest_runs")) == runs
+
+
+def test_one_key_with_two_values_names_both_lines(tmp_path):
+    path = write_csv(
+        tmp_path / "c.csv",
+        "date,symbol,market_cap,source\n2024-02-15,FET,1e9,cm\n2024-02-15,FET,1e9,cm\n"
+        "2024-02-15,FET,2e9,cm\n2024-02-15,FET,2e9,other\n",
+    )
+    with pytest.raises(CsvValidationError) as info:
+        read_cap_csv(path)
+    assert info.value.problems == [
+        (2, "FET on 2024-02-15 (cm) appears again with different values on line(s) 4")
+    ]
+    ok = write_csv(
+        tmp_path / "d.csv", "date,symbol,market_cap\n2024-02-15,FET,1\n2024-02-15,FET,1\n"
+    )
+    parsed = read_cap_csv(ok)
+    assert (parsed.rows_read, parsed.exact_duplicates, len(parsed.frame)) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("ts,symbol,market_cap\n2024-02-15T01:00:00Z,FET,1\n", "market caps are daily"),
+        ("date,market_cap\n2024-02-15,1\n", "lacks the column(s) symbol"),
+        ("date;symbol;market_cap\n", "semicolons"),
+        ("date,symbol,market_cap,market_cap\n", "appear twice"),
+    ],
+)
+def test_cap_header_problems_exit_2(db_path, tmp_path, capsys, text, needle):
+    path = write_csv(tmp_path / "h.csv", text)
+    if "market_cap" in text and ";" not in text:
+        assert is_cap_file(path)
+    assert main(["import", str(path)]) == 2
+    assert needle in capsys.readouterr().err
+    assert (
+        not db_path.exists()
+        or read_df(db_path, "SELECT count(*) AS n FROM market_caps_daily")["n"].iloc[0] == 0
+    )
+
+
+def test_a_price_file_with_a_market_cap_column_stays_a_price_file(tmp_path):
+    path = write_csv(tmp_path / "p.csv", "date,symbol,close,market_cap\n2024-02-15,FET,0.66,1e9\n")
+    assert not is_cap_file(path)
+
+
+# ------------------------------------------------------------------------------ readers
+def test_studies_read_the_cap_file_beside_the_prices_own_cap_first(db_path, tmp_path):
+    main(["import", str(write_csv(tmp_path / "p.csv", PRICES))])
+    main(["import", str(write_csv(tmp_path / "c.csv", CAPS))])
+    with open_warehouse(db_path) as con:
+        panel = load_series(con, [("FET", "binance_spot"), ("RNDR", "binance_perp")])
+    keys = zip(panel["symbol"], panel["date"].astype(str), strict=True)
+    got = dict(zip(keys, panel["market_cap"], strict=True))
+    assert got == {
+        ("FET", "2024-02-14"): 600000000.0,
+        ("FET", "2024-02-15"): 681642646.9971479,
+        ("RNDR", "2024-02-15"): 2009268156.24,
+    }
+    # a price series that carries its own cap keeps it (same vendor, same instant)
+    own = (
+        "date,symbol,close,asset_class,venue,market_cap\n"
+        "2024-02-14,FET,0.60,ai_token,binance_spot,\n"
+        "2024-02-15,FET,0.66,ai_token,binance_spot,5\n"
+    )
+    main(["import", str(write_csv(tmp_path / "p2.csv", own))])
+    with open_warehouse(db_path) as con:
+        panel = load_series(con, [("FET", "binance_spot")])
+    assert panel["market_cap"].tolist() == [600000000.0, 5.0]
+
+
+def test_preference_order_picks_one_cap_per_symbol_and_day(db_path, tmp_path):
+    text = (
+        "date,symbol,market_cap,source\n"
+        "2024-02-15,FET,3,zzz_vendor\n2024-02-15,FET,2,coinmetrics_community\n"
+        "2024-02-15,FET,1,coinmetrics\n2024-02-16,FET,4,zzz_vendor\n2024-02-16,FET,5,aaa_vendor\n"
+    )
+    main(["import", str(write_csv(tmp_path / "c.csv", text))])
+    got = read_df(
+        db_path, "SELECT date, source, market_cap FROM preferred_market_caps ORDER BY date"
+    )
+    assert got.to_records(index=False).tolist() == [
+        (pd.Timestamp("2024-02-15"), "coinmetrics", 1.0),  # the API before the file
+        (pd.Timestamp("2024-02-16"), "aaa_vendor", 5.0),  # unlisted: after the listed, by name
+    ]
+    with open_warehouse(db_path) as con:
+        con.execute("UPDATE market_cap_sources SET preference = 9 WHERE source = 'coinmetrics'")
+    got = read_df(db_path, "SELECT source FROM preferred_market_caps WHERE date = '2024-02-15'")
+    assert got["source"].tolist() == ["coinmetrics_community"]  # the order is the table's
+
+
+# ------------------------------------------------------------------------------ lineage
+LINEAGE_PRICES = """
+date,symbol,close,asset_class,venue
+2024-06-30,FET,1.0,ai_token,x
+2024-06-30,AGIX,0.5,ai_token,x
+2024-06-30,RNDR,7.0,ai_token,x
+"""
+LINEAGE_CAPS = """
+date,symbol,market_cap,source
+2023-10-31,RNDR,100,cm
+2023-11-01,RNDR,110,cm
+2024-06-30,RNDR,120,cm
+2024-06-30,RENDER,130,cm
+2024-06-30,FET,1000,cm
+2024-06-30,AGIX,400,cm
+2024-07-01,FET,1500,cm
+2024-07-01,AGIX,380,cm
+2024-07-02,AGIX,370,cm
+"""
+
+
+def test_the_sector_sum_never_counts_a_renamed_or_merged_asset_twice(db_path, tmp_path):
+    main(["import", str(write_csv(tmp_path / "p.csv", LINEAGE_PRICES))])
+    main(["import", str(write_csv(tmp_path / "c.csv", LINEAGE_CAPS))])
+    daily = read_df(db_path, "SELECT date, n_members, market_cap_usd FROM ai_tracked_daily")
+    got = {str(d.date()): (n, c) for d, n, c in daily.itertuples(index=False)}
+    assert got == {
+        "2023-10-31": (1, 100.0),  # RNDR before the migration
+        "2023-11-01": (1, 110.0),  # RNDR stands for RENDER while RENDER has no cap
+        "2024-06-30": (3, 130.0 + 1000.0 + 400.0),  # RENDER, not RNDR beside it; AGIX still apart
+        "2024-07-01": (1, 1500.0),  # the merger's day closes after 03:00 UTC: FET only
+        "2024-07-02": (1, 370.0),  # no FET cap that day: AGIX's stands for FET's network
+    }
+    member = read_df(
+        db_path,
+        "SELECT symbol, network, counted FROM ai_member_caps WHERE date = '2024-06-30' "
+        "ORDER BY symbol",
+    )
+    assert member.to_records(index=False).tolist() == [
+        ("AGIX", "AGIX", True),
+        ("FET", "FET", True),
+        ("RENDER", "RENDER", True),
+        ("RNDR", "RENDER", False),
+    ]
