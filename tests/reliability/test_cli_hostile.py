@@ -128,6 +128,11 @@ CASES = {
         (["compat", "--db", "{tmp}/missing.duckdb"], "no warehouse at"),
         (["compat", "--db", "{tmp}"], "Invalid value for '--db'"),
     ],
+    "check": [
+        (["accept", SQLI, "2024-02-17"], "no quarantined point"),
+        (["accept", "FET", "2024-13-45"], "is not a date"),
+        (["--tolerance-bp", "abc"], "Invalid value for '--tolerance-bp'"),
+    ],
     "report": [
         (["--event", SQLI, "--out", "{tmp}/reports"], "no event"),
         (["--event", "2024-13-45", "--out", "{tmp}/reports"], "is not a valid date"),
