@@ -43,6 +43,7 @@ from typing import Any
 
 from flows.errors import ConfigError
 from warehouse.paths import ENV_HOME, find_config_file
+from warehouse.settings import ENV_DB, ENV_LOCK_TIMEOUT, WarehouseSettings
 
 ENV_CONFIG = "AITOKENS_CONFIG"
 ENV_COINGECKO_KEY = "COINGECKO_API_KEY"  # named in the message that refuses a key in the file
@@ -52,8 +53,8 @@ Kind = str | tuple[str, ...]  # "positive", "non_negative", "names", "url", "pat
 
 # The warehouse's own section; each source declares its own (Source.settings_schema).
 WAREHOUSE_SCHEMA: dict[str, tuple[Kind, str | None]] = {
-    "path": ("path", "AITOKENS_DB"),
-    "lock_timeout": ("non_negative", "AITOKENS_LOCK_TIMEOUT"),
+    "path": ("path", ENV_DB),
+    "lock_timeout": ("non_negative", ENV_LOCK_TIMEOUT),
 }
 
 
@@ -215,39 +216,68 @@ def merged_settings(section: str, environ: Mapping[str, str] | None = None) -> d
     Sources call this from ``from_env``; the environment (read there) then wins.
     """
     env = os.environ if environ is None else environ
-    values = load_config(environ).section(section)
+    return _not_overridden(load_config(environ), section, env)
+
+
+def _not_overridden(config: FileConfig, section: str, env: Mapping[str, str]) -> dict[str, Any]:
     known = schema()[section]
     return {
         k: v
-        for k, v in values.items()
+        for k, v in config.section(section).items()
         if not (known[k][1] and env.get(str(known[k][1]), "").strip())
     }
 
 
-def apply_warehouse_settings(environ: dict[str, str] | None = None) -> FileConfig:
-    """Export ``[warehouse] path`` / ``lock_timeout`` as ``AITOKENS_DB`` /
-    ``AITOKENS_LOCK_TIMEOUT`` unless those are set, so every command and the warehouse layer
-    (which reads only the environment) agree. A relative path is taken from the file's folder.
-    Also validates the whole file: the CLI calls this first, so a bad file stops any command.
-    """
-    env = os.environ if environ is None else environ
-    config = load_config(env)
+def warehouse_settings(config: FileConfig, environ: Mapping[str, str]) -> WarehouseSettings:
+    """``AITOKENS_DB`` / ``AITOKENS_LOCK_TIMEOUT``, else ``[warehouse] path`` / ``lock_timeout``
+    of ``config`` (a relative path is taken from the file's folder), else the defaults."""
     values = config.warehouse
-    if "path" in values and not env.get("AITOKENS_DB", "").strip():
-        path = Path(values["path"]).expanduser()
-        if not path.is_absolute() and config.path is not None:
-            path = config.path.parent / path
-        env["AITOKENS_DB"] = str(path)
-    if "lock_timeout" in values and not env.get("AITOKENS_LOCK_TIMEOUT", "").strip():
-        env["AITOKENS_LOCK_TIMEOUT"] = repr(values["lock_timeout"])
-    return config
+    file_path = None
+    if "path" in values:
+        file_path = Path(values["path"]).expanduser()
+        if not file_path.is_absolute() and config.path is not None:
+            file_path = config.path.parent / file_path
+    return WarehouseSettings.from_environ(
+        environ, file_path=file_path, file_lock_timeout=values.get("lock_timeout")
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of one command or run, resolved once: the environment, then
+    ``aitokens.toml``, then the defaults. Passed explicitly (the CLI keeps it on its click
+    context and binds :attr:`warehouse` for the command); nothing is written to ``os.environ``.
+
+    ``environ`` is the copy of the environment it was resolved from: :meth:`section` weighs
+    the file's values against it, so every part of the run sees the same precedence.
+    """
+
+    file: FileConfig = field(default_factory=FileConfig)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings file once (a bad file is a ``ConfigError``)."""
+        env = dict(os.environ if environ is None else environ)
+        config = load_config(env)
+        return cls(
+            file=config,
+            environ=env,
+            warehouse=warehouse_settings(config, env),
+        )
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The file's values of ``[name]`` for keys whose environment variable is unset."""
+        return _not_overridden(self.file, name, self.environ)
 
 
 __all__ = [
     "ENV_CONFIG",
     "FileConfig",
+    "Settings",
     "schema",
-    "apply_warehouse_settings",
+    "warehouse_settings",
     "config_path",
     "load_config",
     "merged_settings",

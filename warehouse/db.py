@@ -26,25 +26,29 @@ from warehouse import price_feeds
 from warehouse.errors import WarehouseError, WarehouseLockedError, WarehouseMissingError
 from warehouse.files import DamagedWarehouseError, WarehouseFileError, check_warehouse_file
 from warehouse.paths import default_db_path
+from warehouse.settings import DEFAULT_LOCK_TIMEOUT_S, WarehouseSettings  # noqa: F401 (re-exported)
+from warehouse.settings import current as current_settings
 from warehouse.snapshot import STORAGE_VERSION, publish_snapshot, reader_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOCK_TIMEOUT_S = 30.0
 SESSION_CALENDARS = ("XNYS",)
 SESSIONS_START, SESSIONS_END = "2000-01-01", "2035-12-31"
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 
 
-def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The warehouse path: the argument, else ``$AITOKENS_DB``, else
-    :func:`warehouse.paths.default_db_path` (project root by ``aitokens.toml``, ``$AITOKENS_HOME``,
-    ...; the order is :data:`warehouse.paths.RESOLUTION_ORDER`)."""
-    chosen = path or os.environ.get("AITOKENS_DB", "").strip()
-    if not chosen:
-        return default_db_path()
-    return Path(chosen).expanduser()
+def resolve_db_path(
+    path: str | os.PathLike[str] | None = None, settings: WarehouseSettings | None = None
+) -> Path:
+    """The warehouse path: the argument, else the settings' path (``AITOKENS_DB``, then
+    ``[warehouse] path``: :class:`warehouse.settings.WarehouseSettings`, the bound ones by
+    default), else :func:`warehouse.paths.default_db_path` (project root by ``aitokens.toml``,
+    ``$AITOKENS_HOME``, ...; the order is :data:`warehouse.paths.RESOLUTION_ORDER`)."""
+    if path:
+        return Path(path).expanduser()
+    chosen = (settings or current_settings()).path
+    return chosen if chosen is not None else default_db_path()
 
 
 def publish_snapshot_of(path: str | os.PathLike[str] | None = None) -> Path | None:
@@ -55,17 +59,9 @@ def publish_snapshot_of(path: str | os.PathLike[str] | None = None) -> Path | No
 
 
 def lock_timeout_from_env() -> float:
-    """Seconds to keep retrying a locked file (``$AITOKENS_LOCK_TIMEOUT``, default 30)."""
-    raw = os.environ.get("AITOKENS_LOCK_TIMEOUT")
-    if raw is None:
-        return DEFAULT_LOCK_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise WarehouseLockedError(
-            f"AITOKENS_LOCK_TIMEOUT={raw!r} is not a number of seconds"
-        ) from None
-    return max(value, 0.0)
+    """Seconds to keep retrying a locked file: the bound settings' ``lock_timeout``, else
+    ``$AITOKENS_LOCK_TIMEOUT``, else 30 (:class:`warehouse.settings.WarehouseSettings`)."""
+    return current_settings().lock_timeout
 
 
 def describe_lock_holder(message: str) -> str | None:

@@ -17,7 +17,8 @@ WAREHOUSE_IN_ROOT = Path("data") / "aitokens.duckdb"
 
 RESOLUTION_ORDER = (
     "--db",
-    "AITOKENS_DB (set from [warehouse] path of aitokens.toml when unset)",
+    "AITOKENS_DB",
+    "[warehouse] path of aitokens.toml (relative to the file)",
     "data/aitokens.duckdb beside the nearest aitokens.toml (this folder or a parent)",
     "$AITOKENS_HOME/data/aitokens.duckdb",
     "the nearest data/aitokens.duckdb that exists (this folder or a parent)",

@@ -50,7 +50,8 @@ COMMAND_MODULES = (
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.version_option(package_name="aitokens")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """aitokens: AI-token market data, warehouse and event studies.
 
     Example: aitokens import prices.csv && aitokens status
@@ -64,9 +65,13 @@ def cli(verbose: int) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.config import apply_warehouse_settings
+    from flows.config import Settings
+    from warehouse.settings import bound
 
-    apply_warehouse_settings()  # aitokens.toml, if any: a bad file stops here with exit 2
+    # Environment, then aitokens.toml, then defaults, once: a bad file stops here with exit 2.
+    # The command finds them on its context; the warehouse uses them while the command runs.
+    ctx.obj = Settings.resolve()
+    ctx.with_resource(bound(ctx.obj.warehouse))
 
 
 for _module in COMMAND_MODULES:

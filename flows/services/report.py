@@ -162,9 +162,9 @@ def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
     (``AITOKENS_DB``, then ``aitokens.toml``'s ``[warehouse] path`` and project root, ...), so a
     notebook opened in Jupyter from ``notebooks/`` reads the same file as `aitokens report`."""
     if db is None:
-        from flows.config import apply_warehouse_settings
+        from flows.config import Settings
 
-        apply_warehouse_settings()
+        return resolve_db_path(None, Settings.resolve().warehouse).absolute()
     return resolve_db_path(db).absolute()
 
 

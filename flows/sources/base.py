@@ -96,20 +96,31 @@ class Source(ABC):
     uses_coin_universe: ClassVar[bool] = False
     # True: the source's series are equities (left out of a run with ``equities=False``).
     holds_equities: ClassVar[bool] = False
-    # ``aitokens.toml`` section of this source: key -> (kind, overriding environment variable);
-    # kinds are checked by flows.config ("positive", "non_negative", "names", "url", or a tuple
-    # of allowed values).
+    # How messages name the vendor's API ("cannot reach the Binance API at ...").
+    label: ClassVar[str]
+    # The settings, declared once as fields of this frozen dataclass
+    # (:func:`flows.sources.http_client.setting`: default, aitokens.toml key and kind, variable).
+    config_class: ClassVar[type[Any]]
+    # Derived from ``config_class`` (never written by hand): the ``aitokens.toml`` section and
+    # key -> (kind, overriding environment variable), checked by flows.config.
     settings_section: ClassVar[str]
     settings_schema: ClassVar[Mapping[str, tuple[str | tuple[str, ...], str | None]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        config = cls.__dict__.get("config_class")
+        if config is not None:
+            cls.settings_section = config.section
+            cls.settings_schema = config.settings_schema()
 
     def __init__(self, config: Any) -> None:
         self.config = config
 
     # -- settings and clients ---------------------------------------------------------------
     @classmethod
-    @abstractmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Source:
         """The source configured from the environment over ``aitokens.toml``."""
+        return cls(cls.config_class.from_env(environ, **overrides))
 
     @property
     def calls_per_minute(self) -> float:

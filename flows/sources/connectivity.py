@@ -22,13 +22,13 @@ from flows.errors import SourceError
 
 DEFAULT_TIMEOUT_S = 3.0
 
-# How the messages name each source's API (the registry name otherwise).
-VENDOR_LABELS = {
-    "coingecko": "the CoinGecko API",
-    "coingecko_hourly": "the CoinGecko API",
-    "yahoo": "Yahoo Finance",
-    "binance": "the Binance API",
-}
+
+def vendor_label(source: str) -> str:
+    """How the messages name a source's API: its registered ``label`` (the name otherwise)."""
+    from flows.sources.registry import source_classes
+
+    cls = source_classes().get(source)
+    return getattr(cls, "label", source) if cls is not None else source
 
 
 class NoNetworkError(SourceError):
@@ -44,7 +44,7 @@ class Unreachable:
     reason: str
 
     def describe(self) -> str:
-        label = VENDOR_LABELS.get(self.source, self.source)
+        label = vendor_label(self.source)
         return f"cannot reach {label} at {self.host} ({self.reason})"
 
 
@@ -118,5 +118,5 @@ def no_network_message(failures: list[Unreachable]) -> str:
     """``no network: cannot reach ... (DNS failed); cannot reach ...`` (one per host)."""
     seen: dict[str, str] = {}
     for failure in failures:
-        seen.setdefault(VENDOR_LABELS.get(failure.source, failure.source), failure.describe())
+        seen.setdefault(vendor_label(failure.source), failure.describe())
     return "no network: " + "; ".join(seen.values()) + "; check the connection and retry"

@@ -29,7 +29,7 @@ import json
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, NamedTuple, Self
 
 import requests
@@ -74,6 +74,27 @@ POOL_SIZE = 32  # connections kept per host: more than the fetch threads of a ru
 
 
 # ------------------------------------------------------------------------------ settings
+Kind = str | tuple[str, ...]  # checked by flows.config: "positive", "names", "url", ... or choices
+SETTING = "aitokens_setting"  # the dataclass field metadata key of a declared setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What makes a config field a setting: the ``aitokens.toml`` key is the field's name, the
+    value is checked as ``kind`` (:func:`flows.config.parse_config`), and ``env`` is the
+    environment variable that overrides the file."""
+
+    kind: Kind
+    env: str
+
+
+def setting(default: Any, kind: Kind, env: str) -> Any:
+    """Declare a vendor setting once, as a field of its config dataclass: its default, its
+    ``aitokens.toml`` key (the field name) and kind, and the variable that overrides it. The
+    source's ``settings_schema`` and :meth:`HttpSourceConfig.from_env` are derived from it."""
+    return field(default=default, metadata={SETTING: Setting(kind, env)})
+
+
 class HttpEnv(NamedTuple):
     """The environment variables that set a source's HTTP settings; messages name them."""
 
@@ -82,9 +103,16 @@ class HttpEnv(NamedTuple):
     timeout: str
     max_retry: str
 
-    def settings_schema(self) -> dict[str, tuple[str, str]]:
+    @classmethod
+    def prefixed(cls, prefix: str) -> HttpEnv:
+        """``<prefix>URL``, ``<prefix>CALLS_PER_MINUTE``, ``<prefix>TIMEOUT`` and
+        ``<prefix>MAX_RETRY_SECONDS``: the names every vendor's HTTP settings follow."""
+        names = ("URL", "CALLS_PER_MINUTE", "TIMEOUT", "MAX_RETRY_SECONDS")
+        return cls(*(prefix + name for name in names))
+
+    def settings_schema(self) -> dict[str, tuple[Kind, str]]:
         """The ``aitokens.toml`` keys every HTTP source has, each with the variable that
-        overrides it (a source's ``settings_schema`` adds its own keys to these)."""
+        overrides it (a source's own :func:`setting` fields come before these)."""
         return {
             "calls_per_minute": ("positive", self.calls_per_minute),
             "timeout_seconds": ("positive", self.timeout),
@@ -98,11 +126,14 @@ class HttpSourceConfig:
     """Settings every HTTP source has: host, rate, timeout and retry budget.
 
     Vendors subclass it (a frozen dataclass too), may redeclare a field to give it their own
-    default, set :attr:`env` and call :meth:`check_http_settings` from ``__post_init__``.
+    default, set :attr:`env` and :attr:`section`, declare their own settings with
+    :func:`setting` and call :meth:`check_http_settings` from ``__post_init__``.
     ``base_url`` always ends with ``/`` once checked.
     """
 
     env: ClassVar[HttpEnv]
+    # The ``aitokens.toml`` section of these settings ("" for a config with no section).
+    section: ClassVar[str] = ""
     # The vendor's own API roots: a ``base_url`` from the settings file that is none of these
     # needs ``AITOKENS_ALLOW_CONFIG_BASE_URL=1`` in the environment (see :meth:`file_settings`).
     official_base_urls: ClassVar[tuple[str, ...]] = ()
@@ -114,6 +145,53 @@ class HttpSourceConfig:
     backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
     backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS
     rate_window_seconds: float = 60.0  # the server counts calls per minute
+
+    @classmethod
+    def own_settings(cls) -> dict[str, Setting]:
+        """The :func:`setting` fields of this section, in field order: a subclass with a
+        section of its own (hourly CoinGecko) has only the settings it adds."""
+        inherited: set[str] = set()
+        for base in cls.__mro__[1:]:
+            if is_dataclass(base) and vars(base).get("section"):
+                inherited = {f.name for f in fields(base)}
+                break
+        return {
+            f.name: f.metadata[SETTING]
+            for f in fields(cls)
+            if SETTING in f.metadata and f.name not in inherited
+        }
+
+    @classmethod
+    def settings_schema(cls) -> dict[str, tuple[Kind, str | None]]:
+        """``aitokens.toml`` key -> (kind, overriding variable) of :attr:`section`, derived
+        from the declarations: the vendor's :func:`setting` fields, then the HTTP settings
+        (unless a parent section holds those)."""
+        own = cls.own_settings()
+        schema: dict[str, tuple[Kind, str | None]] = {k: (s.kind, s.env) for k, s in own.items()}
+        has_parent = any(vars(b).get("section") for b in cls.__mro__[1:])
+        if not has_parent:
+            schema.update(cls.env.settings_schema())
+        return schema
+
+    @classmethod
+    def env_var(cls, name: str) -> str:
+        """The environment variable of setting ``name``, for messages that say what to set."""
+        kind_env = cls.settings_schema().get(name)
+        if kind_env is None or kind_env[1] is None:
+            raise KeyError(name)
+        return kind_env[1]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Every declared setting from the environment over the settings file's
+        :attr:`section`, over the defaults; ``overrides`` win."""
+        import os
+
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = cls.file_settings(cls.section, environ)
+        kwargs.update(cls.settings_from_env(env))
+        kwargs.update(overrides)
+        return cls(**kwargs)
 
     def check_http_settings(self) -> None:
         """Add the trailing slash to ``base_url`` and refuse a rate, timeout or retry budget
@@ -156,6 +234,8 @@ class HttpSourceConfig:
         from flows.config import load_config, merged_settings
 
         env = os.environ if environ is None else environ
+        if not section:
+            return {}  # a config without a section of the settings file
         values = merged_settings(section, environ)
         url = values.get("base_url")
         if url is not None:
@@ -172,20 +252,22 @@ class HttpSourceConfig:
         return values
 
     @classmethod
-    def http_settings_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
-        """``base_url``, ``calls_per_minute``, ``max_retry_seconds`` and ``timeout_seconds``
-        from the environment, for those that are set (numbers checked by :func:`env_float`)."""
+    def settings_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """The declared settings that the environment sets, read by kind: numbers checked by
+        :func:`env_float`, lists split at commas, choices lower-cased, URLs stripped."""
         values: dict[str, Any] = {}
-        if env.get(cls.env.url, "").strip():
-            values["base_url"] = env[cls.env.url].strip()
-        for name, attr in (
-            (cls.env.calls_per_minute, "calls_per_minute"),
-            (cls.env.max_retry, "max_retry_seconds"),
-            (cls.env.timeout, "timeout_seconds"),
-        ):
-            value = env_float(env, name)
-            if value is not None:
-                values[attr] = value
+        for name, (kind, var) in cls.settings_schema().items():
+            raw = env.get(var, "").strip() if var else ""
+            if not raw:
+                continue
+            if kind in ("positive", "non_negative"):
+                values[name] = env_float(env, str(var))
+            elif kind == "names":
+                values[name] = tuple(v.strip() for v in raw.split(",") if v.strip())
+            elif isinstance(kind, tuple):
+                values[name] = raw.lower()
+            else:
+                values[name] = raw
         return values
 
     @property

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from flows.cli import main
-from flows.config import apply_warehouse_settings, load_config, parse_config
+from flows.config import Settings, load_config, parse_config
 from flows.errors import BadApiKeyError, ConfigError
 from flows.sources.coingecko import CoinGeckoConfig
 from flows.sources.yahoo import YahooConfig
@@ -59,11 +59,11 @@ def test_file_values_are_used_and_the_environment_wins(settings_file, monkeypatc
     assert CoinGeckoConfig.from_env().calls_per_minute == 20.0
     assert YahooConfig.from_env().tickers == ("AMD",)
     env: dict[str, str] = {}
-    apply_warehouse_settings(env)
-    assert env["AITOKENS_DB"].endswith("wh/x.duckdb") and float(env["AITOKENS_LOCK_TIMEOUT"]) == 4
+    warehouse = Settings.resolve(env).warehouse
+    assert str(warehouse.path).endswith("wh/x.duckdb") and warehouse.lock_timeout == 4
+    assert env == {}  # resolved, not exported
     env = {"AITOKENS_DB": "/elsewhere.duckdb"}
-    apply_warehouse_settings(env)
-    assert env["AITOKENS_DB"] == "/elsewhere.duckdb"
+    assert str(Settings.resolve(env).warehouse.path) == "/elsewhere.duckdb"
 
 
 def test_no_file_means_defaults(settings_file):

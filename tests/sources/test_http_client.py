@@ -63,7 +63,7 @@ def test_settings_are_checked_naming_the_variable(echo):
     with pytest.raises(ConfigError, match="not an http"):
         EchoConfig(base_url="file:///etc/passwd", calls_per_minute=1)
     env = {"ECHO_URL": "http://x", "ECHO_CPM": "12", "ECHO_TIMEOUT": "", "ECHO_MAX_RETRY": "3"}
-    assert EchoConfig.http_settings_from_env(env) == {
+    assert EchoConfig.settings_from_env(env) == {
         "base_url": "http://x",
         "calls_per_minute": 12.0,
         "max_retry_seconds": 3.0,

@@ -94,7 +94,7 @@ class BinanceClient(HttpClient):
         if code == C.ERR_INVALID_SYMBOL:
             raise SymbolNotFoundError(
                 f"Binance has no spot pair {symbol!r} ({detail}); delisted, renamed or "
-                f"misspelt, skipped (check {C.ENV_BINANCE_SYMBOLS})",
+                f"misspelt, skipped (check {self.config.env_var('symbols')})",
                 symbol=symbol,
                 endpoint=endpoint,
                 status=status,

@@ -1,4 +1,5 @@
-"""Binance's constants in one place: host, klines endpoint, limits, error codes, settings' names."""
+"""Binance's constants in one place: host, klines endpoint, limits, error codes (the settings
+and their variables are declared once, on :class:`~flows.sources.binance.config.BinanceConfig`)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,6 @@ ERR_TOO_MANY_REQUESTS = -1003  # with HTTP 429, or 418 once an IP ignored its 42
 ERR_INVALID_SYMBOL = -1121  # with HTTP 400: unknown, delisted or renamed pair
 IP_BANNED = 418  # "I'm a teapot": the IP is banned for Retry-After seconds
 
-ENV_BINANCE_URL = "AITOKENS_BINANCE_URL"
-ENV_BINANCE_SYMBOLS = "AITOKENS_BINANCE_SYMBOLS"
-ENV_BINANCE_CPM = "AITOKENS_BINANCE_CALLS_PER_MINUTE"
-ENV_BINANCE_TIMEOUT = "AITOKENS_BINANCE_TIMEOUT"
-ENV_BINANCE_MAX_RETRY = "AITOKENS_BINANCE_MAX_RETRY_SECONDS"
 BINANCE_OFFICIAL_URLS = (
     BINANCE_URL,
     "https://api1.binance.com/",

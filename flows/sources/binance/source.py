@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, TableSpec, UniverseRequest
-from flows.sources.binance import constants as C
 from flows.sources.binance.client import BinanceClient, SymbolNotFoundError
 from flows.sources.binance.config import BinanceConfig
 from flows.sources.binance.klines import KLINE_COLUMNS, fetch_klines, kline_windows
@@ -25,20 +24,11 @@ class BinanceSpotDaily(Source):
     """
 
     name = "binance"
+    label = "the Binance API"
     table = EXCHANGE_DAILY
     enabled_by_default = False
-    settings_section = "binance"
-    settings_schema = {
-        "symbols": ("names", C.ENV_BINANCE_SYMBOLS),
-        **BinanceConfig.env.settings_schema(),
-    }
+    config_class = BinanceConfig
     config: BinanceConfig
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> BinanceSpotDaily:
-        return cls(BinanceConfig.from_env(environ, **overrides))
 
     @classmethod
     def build_client(

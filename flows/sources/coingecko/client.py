@@ -267,7 +267,7 @@ class CoinGeckoClient(HttpClient):
                     status=status,
                 )
             raise NotFoundError(
-                f"{what} does not exist ({detail}); check {C.ENV_COINGECKO_URL}",
+                f"{what} does not exist ({detail}); check {self.config.env.url}",
                 endpoint=endpoint,
                 status=status,
             )

@@ -14,7 +14,7 @@ from flows.errors import (
 )
 from flows.redact import register_secret
 from flows.sources.coingecko import constants as C
-from flows.sources.http_client import HttpEnv, HttpSourceConfig
+from flows.sources.http_client import HttpEnv, HttpSourceConfig, setting
 
 log = logging.getLogger("aitokens.sources.coingecko")
 
@@ -32,18 +32,16 @@ class CoinGeckoConfig(HttpSourceConfig):
     (None: no cap).
     """
 
-    env: ClassVar[HttpEnv] = HttpEnv(
-        C.ENV_COINGECKO_URL,
-        C.ENV_COINGECKO_CPM,
-        C.ENV_COINGECKO_TIMEOUT,
-        C.ENV_COINGECKO_MAX_RETRY,
-    )
+    env: ClassVar[HttpEnv] = HttpEnv.prefixed("AITOKENS_COINGECKO_")
+    section: ClassVar[str] = "coingecko"
     official_base_urls: ClassVar[tuple[str, ...]] = (C.COINGECKO_PUBLIC_URL, C.COINGECKO_PRO_URL)
 
     # base_url, calls_per_minute, timeouts and retries: HttpSourceConfig (None: the plan's)
-    plan: str = "keyless"
-    api_key: str | None = field(default=None, repr=False)
-    categories: tuple[str, ...] = C.DEFAULT_CATEGORIES
+    plan: str = setting("keyless", C.PLANS, C.ENV_COINGECKO_PLAN)
+    api_key: str | None = field(default=None, repr=False)  # never a setting of the file
+    categories: tuple[str, ...] = setting(
+        C.DEFAULT_CATEGORIES, "names", "AITOKENS_COINGECKO_CATEGORIES"
+    )
     history_days: int | None = -1  # -1: the plan's cap
     per_page: int = C.MARKETS_PER_PAGE
 
@@ -96,9 +94,10 @@ class CoinGeckoConfig(HttpSourceConfig):
         from flows.secrets import resolve_coingecko_key, secret_block_name
 
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = cls.file_settings("coingecko", environ)
+        kwargs: dict[str, Any] = cls.file_settings(cls.section, environ)
         key = resolve_coingecko_key(environ)
-        env_plan = env.get(C.ENV_COINGECKO_PLAN, "").strip().lower()
+        from_env = cls.settings_from_env(env)
+        env_plan = from_env.pop("plan", "")
         file_plan = kwargs.pop("plan", None)
         plan = env_plan or file_plan or ("demo" if key else "keyless")
         if not env_plan and file_plan and file_plan != "keyless" and not key:
@@ -109,9 +108,6 @@ class CoinGeckoConfig(HttpSourceConfig):
                 f'{secret_block_name(environ)!r} (or set plan = "keyless").'
             )
         kwargs.update({"plan": plan, "api_key": key})
-        kwargs.update(cls.http_settings_from_env(env))
-        cats = env.get(C.ENV_COINGECKO_CATEGORIES, "").strip()
-        if cats:
-            kwargs["categories"] = tuple(c.strip() for c in cats.split(",") if c.strip())
+        kwargs.update(from_env)
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -45,10 +45,7 @@ MIN_DAILY_SPAN_DAYS = 92
 DEFAULT_CATEGORIES = ("artificial-intelligence",)
 ALWAYS_COINS = ("bitcoin", "ethereum")  # benchmarks, fetched whatever the category holds
 
+# Named in many messages (and the plan a setting of CoinGeckoConfig, where the other settings
+# and their variables are declared); the key is never a setting of the file.
 ENV_COINGECKO_PLAN = "COINGECKO_PLAN"
 ENV_COINGECKO_KEY = "COINGECKO_API_KEY"
-ENV_COINGECKO_URL = "AITOKENS_COINGECKO_URL"
-ENV_COINGECKO_CPM = "AITOKENS_COINGECKO_CALLS_PER_MINUTE"
-ENV_COINGECKO_MAX_RETRY = "AITOKENS_COINGECKO_MAX_RETRY_SECONDS"
-ENV_COINGECKO_TIMEOUT = "AITOKENS_COINGECKO_TIMEOUT"
-ENV_COINGECKO_CATEGORIES = "AITOKENS_COINGECKO_CATEGORIES"

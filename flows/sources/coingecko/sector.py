@@ -42,7 +42,7 @@ def fetch_categories(
     if missing:
         raise NotFoundError(
             f"CoinGecko lists no category {', '.join(map(repr, missing))}; check "
-            f"{C.ENV_COINGECKO_CATEGORIES}",
+            f"{client.config.env_var('categories')}",
             endpoint="/coins/categories",
         )
     frame = pd.DataFrame(

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, TableSpec, UniverseRequest
-from flows.sources.coingecko import constants as C
 from flows.sources.coingecko.client import CoinGeckoClient
 from flows.sources.coingecko.config import CoinGeckoConfig
 from flows.sources.coingecko.history import fetch_coin_history, plan_history
@@ -23,20 +22,11 @@ class CoinGeckoDaily(Source):
     """``/coins/{id}/market_chart/range`` in chunks of at most 365 days, one series per coin."""
 
     name = "coingecko"
+    label = "the CoinGecko API"
     table = COIN_DAILY
     uses_coin_universe = True
-    settings_section = "coingecko"
-    settings_schema = {
-        "plan": (C.PLANS, C.ENV_COINGECKO_PLAN),
-        "categories": ("names", C.ENV_COINGECKO_CATEGORIES),
-        **CoinGeckoConfig.env.settings_schema(),
-    }
-    config_class: type[CoinGeckoConfig] = CoinGeckoConfig
+    config_class: ClassVar[type[CoinGeckoConfig]] = CoinGeckoConfig
     config: CoinGeckoConfig
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CoinGeckoDaily:
-        return cls(CoinGeckoConfig.from_env(environ, **overrides))
 
     @classmethod
     def key_from_env(cls, settings: Mapping[str, Any]) -> str | None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,10 @@ from flows.sources.coingecko_hourly.snapping import (
     SnapResult,
     snap_to_hour_closes,
 )
+from flows.sources.http_client import setting
 
 PRICE_HOURLY = TableSpec("price_hourly", ("asset_id", "ts", "source"), "asset_id", "ts")
 ROW_SOURCE = "coingecko"  # rows are CoinGecko's, like coin_daily's; the registry key differs
-ENV_HOURLY_DAYS = "AITOKENS_HOURLY_DAYS"
 DEFAULT_ROLLING_DAYS = 90
 MAX_CHUNK_DAYS = 89  # CoinGecko answers hourly points up to 90 days; keep a day of margin
 MIN_SPAN_SECONDS = 2 * 86_400 + 600  # below 2 days it answers 5-minute points
@@ -36,13 +36,15 @@ DAY = timedelta(days=1)
 class CoinGeckoHourlyConfig(CoinGeckoConfig):
     """CoinGecko's settings (same plan, key, host and rate limiter) plus the rolling window."""
 
-    rolling_days: int = DEFAULT_ROLLING_DAYS
+    section: ClassVar[str] = "coingecko_hourly"  # its own key; the rest is [coingecko]'s
+    rolling_days: int = setting(DEFAULT_ROLLING_DAYS, "non_negative", "AITOKENS_HOURLY_DAYS")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.rolling_days, int) or not 0 <= self.rolling_days <= 365:
             raise ConfigError(
-                f"{ENV_HOURLY_DAYS}={self.rolling_days!r} must be a whole number of days 0..365"
+                f"{self.env_var('rolling_days')}={self.rolling_days!r} must be a whole number of "
+                "days 0..365"
             )
 
     @classmethod
@@ -60,14 +62,15 @@ def rolling_days_setting(environ: Mapping[str, str] | None = None) -> int:
     from flows.config import merged_settings
 
     env = os.environ if environ is None else environ
-    raw = env.get(ENV_HOURLY_DAYS, "").strip()
+    name = CoinGeckoHourlyConfig.env_var("rolling_days")
+    raw = env.get(name, "").strip()
     if not raw:
-        from_file = merged_settings("coingecko_hourly", environ).get("rolling_days")
+        from_file = merged_settings(CoinGeckoHourlyConfig.section, environ).get("rolling_days")
         return DEFAULT_ROLLING_DAYS if from_file is None else int(from_file)
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(f"{ENV_HOURLY_DAYS}={raw!r} is not a whole number of days") from None
+        raise ConfigError(f"{name}={raw!r} is not a whole number of days") from None
 
 
 def _midnight(d: date) -> int:
@@ -83,8 +86,6 @@ class CoinGeckoHourly(CoinGeckoDaily):
     name = "coingecko_hourly"
     table = PRICE_HOURLY
     interval = "1h"
-    settings_section = "coingecko_hourly"
-    settings_schema = {"rolling_days": ("non_negative", ENV_HOURLY_DAYS)}
     config_class = CoinGeckoHourlyConfig
     config: CoinGeckoHourlyConfig
 

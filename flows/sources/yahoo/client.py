@@ -60,7 +60,7 @@ class YahooClient(HttpClient):
     ) -> RateLimitedError:
         # Yahoo answers 429 (text or HTML) both when throttling and to non-browser agents
         return RateLimitedError(
-            f"Yahoo {endpoint}: rate limited (HTTP 429); lower {C.ENV_YAHOO_CPM}",
+            f"Yahoo {endpoint}: rate limited (HTTP 429); lower {self.config.env.calls_per_minute}",
             endpoint=endpoint,
             status=status,
             retry_after=retry_after,

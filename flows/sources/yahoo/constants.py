@@ -1,4 +1,5 @@
-"""Yahoo's constants in one place: host, chart path, tickers, rate, settings' names."""
+"""Yahoo's constants in one place: host, chart path, tickers, rate (the settings and their
+variables are declared once, on :class:`~flows.sources.yahoo.config.YahooConfig`)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,5 @@ BROWSER_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36"
 )
-ENV_YAHOO_URL = "AITOKENS_YAHOO_URL"
-ENV_YAHOO_TICKERS = "AITOKENS_YAHOO_TICKERS"
-ENV_YAHOO_CPM = "AITOKENS_YAHOO_CALLS_PER_MINUTE"
-ENV_YAHOO_MAX_RETRY = "AITOKENS_YAHOO_MAX_RETRY_SECONDS"
-ENV_YAHOO_TIMEOUT = "AITOKENS_YAHOO_TIMEOUT"
 YAHOO_OFFICIAL_URLS = (YAHOO_URL, "https://query2.finance.yahoo.com/")
 CURRENCY = "USD"  # the warehouse holds US-dollar prices

@@ -9,7 +9,6 @@ from typing import Any
 from flows.errors import TickerNotFoundError
 from flows.sources.base import SeriesFetch, SeriesPlan, Source, TableSpec, UniverseRequest
 from flows.sources.http import ExchangeCallback
-from flows.sources.yahoo import constants as C
 from flows.sources.yahoo.bars import fetch_equity_daily
 from flows.sources.yahoo.client import YahooClient
 from flows.sources.yahoo.config import YahooConfig
@@ -22,18 +21,11 @@ class YahooDaily(Source):
     """Yahoo's chart JSON, one call per range and ticker (daily bars)."""
 
     name = "yahoo"
+    label = "Yahoo Finance"
     table = EQUITY_DAILY
     holds_equities = True
-    settings_section = "yahoo"
-    settings_schema = {
-        "tickers": ("names", C.ENV_YAHOO_TICKERS),
-        **YahooConfig.env.settings_schema(),
-    }
+    config_class = YahooConfig
     config: YahooConfig
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> YahooDaily:
-        return cls(YahooConfig.from_env(environ, **overrides))
 
     @classmethod
     def build_client(
