@@ -258,8 +258,200 @@ def rolling_correlation(
     return out.rename("correlation")
 
 
+# --------------------------------------------------------------------------- caps of networks
+def network_caps(member_caps: pd.DataFrame) -> pd.DataFrame:
+    """Wide dates x network of the caps that count towards the sector sum.
+
+    ``member_caps`` is long ``date, symbol, network, market_cap, counted`` (the warehouse's
+    ``ai_member_caps``): a member's cap counts for its ``network`` (itself, or its lineage
+    successor after an identity change), and ``counted`` is False where the successor's own cap
+    stands that day. Summing a row of the result therefore counts each network once.
+    """
+    need = {"date", "network", "market_cap", "counted"}
+    if not need <= set(member_caps.columns):
+        raise ValueError(
+            f"network_caps needs columns {', '.join(sorted(need))}; got "
+            f"{', '.join(map(str, member_caps.columns))}."
+        )
+    rows = member_caps[member_caps["counted"].astype(bool)]
+    rows = rows.assign(date=pd.to_datetime(rows["date"]).dt.normalize())
+    out = rows.pivot_table(
+        index="date", columns="network", values="market_cap", aggfunc="sum", dropna=True
+    )
+    out = out.sort_index().astype(float)
+    out.columns.name = None
+    out.index.name = "date"
+    return out
+
+
+def reference_coverage(
+    member_caps: pd.DataFrame,
+    references: pd.DataFrame,
+    *,
+    held: list[str] | None = None,
+    large: pd.DataFrame | None = None,
+    n_large: int = 10,
+) -> pd.DataFrame:
+    """The tracked members' summed cap against each cited sector figure.
+
+    Parameters
+    ----------
+    member_caps
+        Long ``date, symbol, network, market_cap, counted`` (the warehouse's
+        ``ai_member_caps``): the sum takes the ``counted`` rows, so each network counts once.
+    references
+        ``date, market_cap_usd, source`` per cited figure (the warehouse's
+        ``sector_references``).
+    held
+        Members the warehouse tracks (e.g. the AI tokens it prices): those without a cap on a
+        reference day (neither their own nor their network's) are named as missing.
+    large
+        ``symbol, market_cap`` of the category's largest members (a CoinGecko snapshot), when
+        known: the ``n_large`` largest without a cap that day are named as missing too.
+
+    Returns
+    -------
+    DataFrame
+        One row per reference: ``date, reference_usd, source, tracked_usd, share`` (tracked /
+        cited), ``n_members`` (networks counted that day) and ``missing`` (text).
+    """
+    mc = member_caps.assign(date=pd.to_datetime(member_caps["date"]).dt.normalize())
+    rows = []
+    for ref in references.itertuples(index=False):
+        day = pd.Timestamp(ref.date).normalize()
+        today = mc[(mc["date"] == day) & mc["market_cap"].notna()]
+        counted = today[today["counted"].astype(bool)]
+        tracked = float(counted["market_cap"].sum()) if len(counted) else np.nan
+        present = set(today["symbol"]) | set(today["network"])
+        missing = [s for s in (held or []) if s not in present]
+        if large is not None and len(large):
+            big = large.dropna(subset=["market_cap"]).sort_values("market_cap", ascending=False)
+            for sym in big["symbol"].head(n_large):
+                if sym not in present and sym not in missing:
+                    missing.append(str(sym))
+        cited = float(ref.market_cap_usd)
+        rows.append(
+            {
+                "date": day,
+                "reference_usd": cited,
+                "source": str(ref.source),
+                "tracked_usd": tracked,
+                "share": tracked / cited if cited > 0 and tracked == tracked else np.nan,
+                "n_members": int(counted["network"].nunique()),
+                "missing": ", ".join(missing) if missing else "none",
+            }
+        )
+    cols = ["date", "reference_usd", "source", "tracked_usd", "share", "n_members", "missing"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def latest_members(caps: pd.DataFrame, day: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``symbol, market_cap`` of the networks with a cap on ``day`` (default: the last day any
+    member has one), largest first, for :func:`top_members`."""
+    if caps.empty:
+        return pd.DataFrame(columns=["symbol", "market_cap"])
+    if day is None:
+        day = caps.dropna(how="all").index.max()
+    row = caps.loc[pd.Timestamp(day).normalize()].dropna()
+    out = pd.DataFrame({"symbol": row.index.astype(str), "market_cap": row.to_numpy(float)})
+    return out.sort_values("market_cap", ascending=False).reset_index(drop=True)
+
+
+def cap_change_around(
+    caps: pd.DataFrame,
+    event_day: pd.Timestamp,
+    windows: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (0, 5), (0, 10), (-5, 10)),
+) -> pd.DataFrame:
+    r"""The sector's cap change in dollars over event windows, like for like.
+
+    Window ``[a, b]`` runs from the close of day ``a - 1`` to the close of day ``b`` (crypto: UTC
+    days), the span a CAR over ``[a, b]`` covers. Only networks with a cap on both days take
+    part, so a member starting or stopping inside the window moves no dollars:
+
+    .. math:: \Delta_{[a,b]} = \sum_{i \in B} cap_{i,b} - \sum_{i \in B} cap_{i,a-1}, \quad
+        B = \{i : cap_{i,a-1}, cap_{i,b} \text{ both held}\}
+
+    Returns ``window, from, to, n_members, cap_from_usd, cap_to_usd, change_usd, change``
+    (``change`` a fraction); a window whose days are not held has NaN figures.
+    """
+    day0 = pd.Timestamp(event_day).normalize()
+    rows = []
+    for a, b in windows:
+        if a > b:
+            raise ValueError(f"window [{a},{b}] ends before it starts.")
+        lo, hi = day0 + pd.Timedelta(days=a - 1), day0 + pd.Timedelta(days=b)
+        c0 = caps.loc[lo] if lo in caps.index else pd.Series(dtype=float)
+        c1 = caps.loc[hi] if hi in caps.index else pd.Series(dtype=float)
+        both = c0.dropna().index.intersection(c1.dropna().index)
+        v0, v1 = float(c0[both].sum()), float(c1[both].sum())
+        ok = len(both) > 0
+        rows.append(
+            {
+                "window": f"[{a},{b}]",
+                "from": lo,
+                "to": hi,
+                "n_members": len(both),
+                "cap_from_usd": v0 if ok else np.nan,
+                "cap_to_usd": v1 if ok else np.nan,
+                "change_usd": v1 - v0 if ok else np.nan,
+                "change": v1 / v0 - 1.0 if ok and v0 > 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cap_change_by_member(
+    caps: pd.DataFrame, event_day: pd.Timestamp, window: tuple[int, int] = (0, 5)
+) -> pd.DataFrame:
+    """Each network's dollar change over ``window`` (as in :func:`cap_change_around`), largest
+    move first: ``symbol, cap_from_usd, cap_to_usd, change_usd, change, share_of_change``."""
+    a, b = window
+    day0 = pd.Timestamp(event_day).normalize()
+    lo, hi = day0 + pd.Timedelta(days=a - 1), day0 + pd.Timedelta(days=b)
+    if lo not in caps.index or hi not in caps.index:
+        return pd.DataFrame(
+            columns=["symbol", "cap_from_usd", "cap_to_usd", "change_usd", "change"]
+            + ["share_of_change"]
+        )
+    pair = pd.DataFrame({"cap_from_usd": caps.loc[lo], "cap_to_usd": caps.loc[hi]}).dropna()
+    pair["change_usd"] = pair["cap_to_usd"] - pair["cap_from_usd"]
+    pair["change"] = pair["cap_to_usd"] / pair["cap_from_usd"] - 1.0
+    total = pair["change_usd"].sum()
+    pair["share_of_change"] = pair["change_usd"] / total if total != 0 else np.nan
+    pair = pair.reindex(pair["change_usd"].abs().sort_values(ascending=False).index)
+    return pair.rename_axis("symbol").reset_index()
+
+
+def cap_jumps(caps: pd.DataFrame, factor: float = 2.0) -> pd.DataFrame:
+    """Days a network's cap grew more than ``factor``-fold or fell below ``1/factor`` of the day
+    before: ``date, symbol, cap_before_usd, cap_usd, change`` (a fraction), largest move first.
+    Such jumps are more often a vendor's supply estimate being rebased (Coin Metrics' FET on
+    2024-05-04) than a price move; the report lists them so a reader can tell."""
+    if not factor > 1:
+        raise ValueError(f"factor must exceed 1, not {factor}.")
+    full = caps.reindex(pd.date_range(caps.index.min(), caps.index.max(), freq="D", name="date"))
+    prev = full.shift(1)
+    ratio = (full / prev).stack()
+    change = ratio[(ratio > factor) | (ratio < 1.0 / factor)] - 1.0
+    if change.empty:
+        return pd.DataFrame(columns=["date", "symbol", "cap_before_usd", "cap_usd", "change"])
+    out = change.rename("change").reset_index()
+    out.columns = ["date", "symbol", "change"]
+    out["cap_before_usd"] = [prev.at[d, s] for d, s in zip(out["date"], out["symbol"], strict=True)]
+    out["cap_usd"] = [full.at[d, s] for d, s in zip(out["date"], out["symbol"], strict=True)]
+    size = np.abs(np.log1p(out["change"].to_numpy(float)))
+    out = out.iloc[np.argsort(-size, kind="stable")]
+    return out[["date", "symbol", "cap_before_usd", "cap_usd", "change"]].reset_index(drop=True)
+
+
 __all__ = [
     "HHI_SCALE",
+    "cap_jumps",
+    "cap_change_around",
+    "cap_change_by_member",
+    "latest_members",
+    "network_caps",
+    "reference_coverage",
     "cap_weighted_returns",
     "concentration",
     "correlations",

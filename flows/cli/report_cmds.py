@@ -59,8 +59,9 @@ def report_command(event: str, out: Path, only: str | None, db: Path | None) -> 
     "--import",
     "import_csv",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Import this price CSV first (idempotent: a rerun changes nothing).",
+    multiple=True,
+    help="Import this price CSV or market-cap file first (idempotent: a rerun changes "
+    "nothing); repeat for several files, imported in order.",
 )
 @click.option("--offline", is_flag=True, help="Skip the ingestion (no network).")
 @event_option
@@ -68,14 +69,14 @@ def report_command(event: str, out: Path, only: str | None, db: Path | None) -> 
 @click.option("--no-prefect", is_flag=True, help="Run the same steps in-process, without Prefect.")
 @db_option
 def pipeline_command(
-    import_csv: Path | None,
+    import_csv: tuple[Path, ...],
     offline: bool,
     event: str,
     out: Path,
     no_prefect: bool,
     db: Path | None,
 ) -> None:
-    """The daily job: [import CSV ->] ingest -> study -> report, as a Prefect flow.
+    """The daily job: [import CSVs ->] ingest -> study -> report, as a Prefect flow.
 
     Each run leaves a fresh report in OUT. If the ingestion fails (no network, an API
     outage), the failure is recorded, the study and report are still built on the data
@@ -83,13 +84,17 @@ def pipeline_command(
     `aitokens serve` schedules this flow daily at 01:15 UTC.
 
     Example: aitokens pipeline --import ../shared/data/sora2024/prices.csv --offline
+    Example: aitokens pipeline --import ../shared/data/sora2024/prices.csv
+    --import ../shared/data/ai_events/market_caps.csv --offline
     """
     from flows.services.pipeline import PipelineFailedError, run_pipeline
 
     verbose = bool(click.get_current_context().find_root().params.get("verbose"))
     try:
         if no_prefect:
-            summary = run_pipeline(db, import_csv=import_csv, offline=offline, event=event, out=out)
+            summary = run_pipeline(
+                db, import_csv=list(import_csv), offline=offline, event=event, out=out
+            )
         else:
             summary = _run_flow(db, import_csv, offline, event, out, verbose)
     except PipelineFailedError as exc:
@@ -118,7 +123,7 @@ def _run_flow(db, import_csv, offline, event, out, verbose):
 
     result = pipeline(
         db=str(db) if db else None,
-        import_csv=str(import_csv) if import_csv else None,
+        import_csv=[str(f) for f in import_csv] or None,
         offline=offline,
         event=event,
         out=str(out.resolve()),

@@ -25,12 +25,13 @@ def _ingest_subflow(db: str) -> str:
 @flow(name="pipeline", flow_run_name="pipeline-{event}", log_prints=True)
 def pipeline(
     db: str | None = None,
-    import_csv: str | None = None,
+    import_csv: str | list[str] | None = None,
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str = str(DEFAULT_OUT),
 ) -> dict[str, Any]:
-    """Daily run: optional CSV import, ingestion (subflow), event study, notebooks to HTML."""
+    """Daily run: optional CSV imports (one file or several: prices, market caps), ingestion
+    (subflow), event study, notebooks to HTML."""
     summary = run_pipeline(
         db,
         import_csv=import_csv,

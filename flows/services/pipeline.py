@@ -14,7 +14,7 @@ so a scheduler still sees the failure. A failed study or report is fatal at once
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,8 +89,19 @@ class PipelineSummary:
 
 
 # --------------------------------------------------------------------------- plain steps
+def import_files(import_csv: str | Path | Sequence[str | Path] | None) -> list[str]:
+    """The files ``--import`` names, in order: one path (the form every earlier caller
+    uses) or several (prices, then market caps); none for ``None`` or an empty list."""
+    if import_csv is None:
+        return []
+    if isinstance(import_csv, str | Path):
+        return [str(import_csv)] if str(import_csv) else []
+    return [str(f) for f in import_csv if str(f)]
+
+
 def import_step(db: str | Path | None, csv_file: str | Path) -> str:
-    """Upsert a long-format price CSV (idempotent: a second import changes nothing)."""
+    """Upsert a long-format price CSV or a cap file (idempotent: a second import changes
+    nothing)."""
     from flows.services.csv_import import import_csv
 
     return import_csv(db, csv_file, publish=False).one_line()  # published after the study
@@ -187,7 +198,7 @@ class PipelineSteps(Protocol):
 def run_pipeline(
     db: str | Path | None = None,
     *,
-    import_csv: str | Path | None = None,
+    import_csv: str | Path | Sequence[str | Path] | None = None,
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str | Path = DEFAULT_OUT,
@@ -205,8 +216,8 @@ def run_pipeline(
     path = str(resolve_db_path(db))
     out = str(Path(out).resolve())
     summary = PipelineSummary(path, event, out)
-    if import_csv:
-        detail = steps.call("import_prices", import_step, path, str(import_csv))
+    for csv_file in import_files(import_csv):
+        detail = steps.call("import_prices", import_step, path, csv_file)
         summary.steps.append(StepOutcome("import", "ok", detail))
     if offline:
         summary.steps.append(StepOutcome("ingest", "skipped", "--offline"))
@@ -247,6 +258,7 @@ __all__ = [
     "PipelineFailedError",
     "PipelineSummary",
     "StepOutcome",
+    "import_files",
     "import_step",
     "ingest_step",
     "report_step",

@@ -150,11 +150,26 @@ class SectorInputs:
     members: pd.DataFrame  # latest snapshot: coin_id, symbol, name, rank, market_cap
     caps: pd.DataFrame  # long date, symbol, market_cap of category members (coingecko)
     prices: pd.DataFrame  # one series per symbol, as in EventInputs
+    # Caps from every source (issue 25; warehouse.caps): the tracked members' caps
+    # (ai_member_caps: date, symbol, network, source, market_cap, counted), their daily sum,
+    # the cited sector figures, the sources behind the caps with their licences, the lineage.
+    member_caps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tracked: pd.DataFrame = field(default_factory=pd.DataFrame)
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cap_sources: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lineage: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def has_market_caps(self) -> bool:
         s = self.sector
         return bool(len(s)) and bool(s["market_cap_usd"].notna().any())
+
+    @property
+    def has_tracked_caps(self) -> bool:
+        """Whether any tracked member has a cap from any source (CoinGecko, a cap file, Coin
+        Metrics): the market-cap, coverage, top-member and concentration sections need it."""
+        t = self.tracked
+        return bool(len(t)) and bool(t["market_cap_usd"].notna().any())
 
 
 def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
@@ -269,10 +284,30 @@ def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs
         members = reads.latest_members(con)
         caps = reads.member_market_caps(con)
         prices = reads.one_series_per_symbol(con)
+        extra = _cap_inputs(con)
     for frame in (sector, caps, prices):
         if "date" in frame.columns:
             frame["date"] = pd.to_datetime(frame["date"])
-    return SectorInputs(path, sector, snapshots, members, caps, prices)
+    return SectorInputs(path, sector, snapshots, members, caps, prices, **extra)
+
+
+def _cap_inputs(con) -> dict[str, pd.DataFrame]:
+    """The sector inputs of :mod:`warehouse.caps` (empty frames for a file older than migration
+    010, which a reader cannot migrate)."""
+    import duckdb
+
+    from warehouse import caps as cap_reads
+
+    try:
+        return {
+            "member_caps": cap_reads.ai_member_caps(con),
+            "tracked": cap_reads.ai_tracked_daily(con),
+            "references": cap_reads.sector_references(con),
+            "cap_sources": cap_reads.cap_licences(con),
+            "lineage": cap_reads.lineage(con),
+        }
+    except duckdb.CatalogException:
+        return {}
 
 
 def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT):
