@@ -18,9 +18,9 @@ import pandas as pd
 
 from warehouse.db import transaction
 from warehouse.errors import InputError
-from warehouse.imports import ImportReport
+from warehouse.imports import ImportReport, record_completed_import
 from warehouse.load import upsert
-from warehouse.runs import RunRecord, record_run, utcnow
+from warehouse.runs import RunRecord, utcnow
 
 CAPS_TABLE = "market_caps_daily"
 CAPS_KEY = ("symbol", "date", "source")
@@ -43,13 +43,7 @@ def import_caps(
     )
     with transaction(con):
         result = upsert(con, CAPS_TABLE, frame, CAPS_KEY)
-        run.rows_inserted, run.rows_updated, run.rows_unchanged = (
-            result.inserted,
-            result.updated,
-            result.unchanged,
-        )
-        run.status, run.finished_at = "completed", utcnow()
-        record_run(con, run)
+        record_completed_import(con, run, result)
     series = frame[["symbol", "source"]].drop_duplicates().shape[0]
     return ImportReport(path, rows_read, exact_duplicates, series, result, run.run_id)
 

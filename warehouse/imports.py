@@ -42,6 +42,20 @@ class ImportReport:
         return "1h" if self.result.table == HOURLY_TABLE else "1d"
 
 
+def record_completed_import(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, result: UpsertResult
+) -> None:
+    """Close an import's run with the upsert's counts, inside the import's own transaction (a
+    run row never claims rows that did not commit). Shared by the price and the cap imports."""
+    run.rows_inserted, run.rows_updated, run.rows_unchanged = (
+        result.inserted,
+        result.updated,
+        result.unchanged,
+    )
+    run.status, run.finished_at = "completed", utcnow()
+    record_run(con, run)
+
+
 def import_prices(
     con: duckdb.DuckDBPyConnection,
     frame: pd.DataFrame,
@@ -81,12 +95,6 @@ def import_prices(
             interval="1h" if hourly else "1d",
         )
         run.details["quarantined"] = len(suspects)
-        run.rows_inserted, run.rows_updated, run.rows_unchanged = (
-            result.inserted,
-            result.updated,
-            result.unchanged,
-        )
-        run.status, run.finished_at = "completed", utcnow()
-        record_run(con, run)
+        record_completed_import(con, run, result)
     series = frame[["symbol", "source"]].drop_duplicates().shape[0]
     return ImportReport(path, rows_read, exact_duplicates, series, result, run.run_id, suspects)

@@ -51,25 +51,15 @@ def import_csv(
     it (re-importing the same file changes nothing); then publish the analysts' snapshot
     (``publish=False``: the caller publishes at the end of a longer run)."""
     path = Path(csv_file)
+    parsed: ParsedCsv | ParsedCaps
     if is_cap_file(path):
-        caps = read_cap_csv(path)
-        with open_warehouse(db) as con:
-            report = import_caps(
-                con,
-                caps.frame,
-                path=path,
-                rows_read=caps.rows_read,
-                exact_duplicates=caps.exact_duplicates,
-            )
-        if publish:
-            publish_snapshot_of(db)
-        return CsvImport(path, resolve_db_path(db), caps, report)
-    if default_asset_class is None:
-        parsed = read_price_csv(path)
+        parsed, load = read_cap_csv(path), import_caps
+    elif default_asset_class is None:
+        parsed, load = read_price_csv(path), import_prices
     else:
-        parsed = read_price_csv(path, default_asset_class=default_asset_class)
+        parsed, load = read_price_csv(path, default_asset_class=default_asset_class), import_prices
     with open_warehouse(db) as con:
-        report = import_prices(
+        report = load(
             con,
             parsed.frame,
             path=path,

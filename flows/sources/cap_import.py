@@ -24,10 +24,10 @@ import pandas as pd
 
 from flows.sources.csv_import import (
     _HAS_TIME,
-    _LABEL,
-    _SYMBOL,
     CsvValidationError,
     _check_header_layout,
+    _check_label,
+    _check_symbol,
     _field_count_problem,
     _parse_date,
     _parse_number,
@@ -132,14 +132,9 @@ def read_cap_csv(path: str | Path) -> ParsedCaps:
             day, why = _parse_date(raw_date, latest)
             if why:
                 reasons.append(why)
-        symbol = cell(fields, "symbol").upper()
-        if not symbol:
-            reasons.append("symbol is empty")
-        elif not _SYMBOL.fullmatch(symbol):
-            reasons.append(
-                f"symbol {cell(fields, 'symbol')[:40]!r} is not a ticker (letters, digits and "
-                ". _ ^ = / - only, at most 32)"
-            )
+        symbol, why = _check_symbol(cell(fields, "symbol"))
+        if why:
+            reasons.append(why)
         cap, why = _parse_number(
             cell(fields, "market_cap"), name="market_cap", required=True, positive=True
         )
@@ -151,8 +146,9 @@ def read_cap_csv(path: str | Path) -> ParsedCaps:
         if why:
             reasons.append(why)
         source = cell(fields, "source")
-        if source and not _LABEL.fullmatch(source):
-            reasons.append(f"source {source[:40]!r} is not valid (letters, digits, '_', '.', '-')")
+        why = _check_label("source", source)
+        if why:
+            reasons.append(why)
         if reasons:
             problems.append((line, "; ".join(reasons)))
             continue

@@ -287,21 +287,12 @@ def _records(text: str, name: str) -> list[tuple[int, list[str]]]:
 
 
 def _check_header(fields: list[str], name: str) -> list[str]:
-    columns = [f.strip().lower() for f in fields]
-    joined = ",".join(fields)
-    for sep, label in ((";", "semicolons (;)"), ("\t", "tabs")):
-        if len(fields) == 1 and sep in fields[0]:
-            raise InputError(
-                f"{name} separates its columns with {label}: save it comma-separated, with '.' "
-                f"as the decimal mark (header found: {joined[:80]!r})"
-            )
-    first = fields[0].strip() if fields else ""
-    if _LOOKS_LIKE_DATE.fullmatch(first) or _HAS_TIME.match(first):
-        raise InputError(
-            f"{name} has no header line: line 1 is data ({joined[:60]!r}); add the line "
-            f"`{','.join(REQUIRED_COLUMNS)}` (hourly: `ts,symbol,close`; optional: "
-            f"{','.join(OPTIONAL_COLUMNS)}) first"
-        )
+    columns = _check_header_start(
+        fields,
+        name,
+        add_line=f"`{','.join(REQUIRED_COLUMNS)}` (hourly: `ts,symbol,close`; optional: "
+        f"{','.join(OPTIONAL_COLUMNS)})",
+    )
     if all(c in columns for c in TIME_COLUMNS):
         raise InputError(
             f"{name} has both a date and a ts column: a file is daily (date) or hourly (ts, "
@@ -316,17 +307,13 @@ def _check_header(fields: list[str], name: str) -> list[str]:
             f"{','.join(REQUIRED_COLUMNS)} (hourly closes: ts,symbol,close; optional: "
             f"{','.join(OPTIONAL_COLUMNS)}), found {','.join(columns) or 'nothing'}"
         )
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
-    if repeated:
-        raise InputError(f"{name}: column(s) {', '.join(repeated)} appear twice in the header")
+    _refuse_repeated_columns(columns, name)
     return columns
 
 
-def _check_header_layout(fields: list[str], name: str, *, example: str) -> list[str]:
-    """The layout checks every CSV header gets (separators, a missing header line, a repeated
-    column), for readers with their own required columns (the cap file's); ``example`` is the
-    header line the message suggests."""
-    columns = [f.strip().lower() for f in fields]
+def _check_header_start(fields: list[str], name: str, *, add_line: str) -> list[str]:
+    """The first checks every CSV header gets (separators, a missing header line); ``add_line``
+    is the header the message tells the user to add. Returns the lower-cased columns."""
     joined = ",".join(fields)
     for sep, label in ((";", "semicolons (;)"), ("\t", "tabs")):
         if len(fields) == 1 and sep in fields[0]:
@@ -338,12 +325,44 @@ def _check_header_layout(fields: list[str], name: str, *, example: str) -> list[
     if _LOOKS_LIKE_DATE.fullmatch(first) or _HAS_TIME.match(first):
         raise InputError(
             f"{name} has no header line: line 1 is data ({joined[:60]!r}); add the line "
-            f"`{example}` first"
+            f"{add_line} first"
         )
+    return [f.strip().lower() for f in fields]
+
+
+def _refuse_repeated_columns(columns: list[str], name: str) -> None:
     repeated = sorted({c for c in columns if c and columns.count(c) > 1})
     if repeated:
         raise InputError(f"{name}: column(s) {', '.join(repeated)} appear twice in the header")
+
+
+def _check_header_layout(fields: list[str], name: str, *, example: str) -> list[str]:
+    """The layout checks every CSV header gets (separators, a missing header line, a repeated
+    column), for readers with their own required columns (the cap file's); ``example`` is the
+    header line the message suggests."""
+    columns = _check_header_start(fields, name, add_line=f"`{example}`")
+    _refuse_repeated_columns(columns, name)
     return columns
+
+
+def _check_symbol(raw: str) -> tuple[str, str | None]:
+    """``(upper-cased symbol, why it is refused or None)``: the one ticker rule of every file."""
+    symbol = raw.upper()
+    if not symbol:
+        return symbol, "symbol is empty"
+    if not _SYMBOL.fullmatch(symbol):
+        return symbol, (
+            f"symbol {raw[:40]!r} is not a ticker (letters, digits and . _ ^ = / - only, at "
+            "most 32)"
+        )
+    return symbol, None
+
+
+def _check_label(column: str, value: str) -> str | None:
+    """Why ``value`` is refused as a label column (venue, asset_class, source), or None."""
+    if value and not _LABEL.fullmatch(value):
+        return f"{column} {value[:40]!r} is not valid (letters, digits, '_', '.', '-')"
+    return None
 
 
 def _field_count_problem(fields: list[str], width: int) -> str:
@@ -407,14 +426,9 @@ def read_price_csv(
         )
         if why:
             reasons.append(why)
-        symbol = cell(fields, "symbol").upper()
-        if not symbol:
-            reasons.append("symbol is empty")
-        elif not _SYMBOL.fullmatch(symbol):
-            reasons.append(
-                f"symbol {cell(fields, 'symbol')[:40]!r} is not a ticker (letters, digits and "
-                ". _ ^ = / - only, at most 32)"
-            )
+        symbol, why = _check_symbol(cell(fields, "symbol"))
+        if why:
+            reasons.append(why)
         close, why = _parse_number(
             cell(fields, "close"), name="close", required=True, positive=True
         )
@@ -433,10 +447,9 @@ def read_price_csv(
         labels = {}
         for column, default in (("venue", DEFAULT_SOURCE), ("asset_class", default_asset_class)):
             value = cell(fields, column)
-            if value and not _LABEL.fullmatch(value):
-                reasons.append(
-                    f"{column} {value[:40]!r} is not valid (letters, digits, '_', '.', '-')"
-                )
+            why = _check_label(column, value)
+            if why:
+                reasons.append(why)
             labels[column] = value or default
         if reasons:
             problems.append((line, "; ".join(reasons)))
