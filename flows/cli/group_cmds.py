@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from flows.cli.options import db_option
-from flows.services.study import _split_list, ensure_reader_schema
+from flows.services.study import ensure_reader_schema
+from warehouse.studyspec import split_list
 
 
 @click.group("groups")
@@ -78,9 +79,9 @@ def groups_add(
         res = add_group(
             con,
             name=name,
-            members=_split_list(members),
+            members=split_list(members),
             description=description,
-            coingecko_categories=_split_list(categories) if categories else None,
+            coingecko_categories=split_list(categories) if categories else None,
             since=since,
             sources=sources,
         )
@@ -106,7 +107,7 @@ def groups_remove(name: str, members: tuple[str, ...], until: str | None, db: Pa
     from warehouse.groups import remove_group
 
     with open_warehouse(db) as con:
-        res = remove_group(con, name, members=_split_list(members), until=until)
+        res = remove_group(con, name, members=split_list(members), until=until)
     _publish(db)
     if res["group_removed"]:
         click.echo(f"Removed group {res['name']!r} and its {res['members']} membership row(s).")

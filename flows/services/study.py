@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warehouse.errors import InputError
-from warehouse.studyspec import StudySpec, split_list
+from warehouse.studyspec import StudySpec
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,9 +62,6 @@ def parse_window(text: str, option: str) -> tuple[int, int]:
             "(about 20 years of UTC days): use a window within it"
         )
     return lo, hi
-
-
-_split_list = split_list
 
 
 # What the user asked for: every option declared once in warehouse.studyspec (click options,
