@@ -82,19 +82,23 @@ def import_prices(
             "table": table,
         },
     )
+    touched = [
+        (str(a), str(b))
+        for a, b in frame[["symbol", "source"]].drop_duplicates().itertuples(index=False)
+    ]
     with transaction(con):
         if hourly:
             result = upsert_hourly(con, frame.rename(columns={"symbol": "asset_id"}))
         else:
             result = upsert(con, table, frame, IMPORTED_KEY)
-        touched = frame[["symbol", "source"]].drop_duplicates().itertuples(index=False)
         suspects = check_series(
             con,
-            [(str(a), str(b)) for a, b in touched],
+            touched,
             run_id=run.run_id,
             interval="1h" if hourly else "1d",
         )
         run.details["quarantined"] = len(suspects)
         record_completed_import(con, run, result)
-    series = frame[["symbol", "source"]].drop_duplicates().shape[0]
-    return ImportReport(path, rows_read, exact_duplicates, series, result, run.run_id, suspects)
+    return ImportReport(
+        path, rows_read, exact_duplicates, len(touched), result, run.run_id, suspects
+    )
