@@ -13,14 +13,24 @@ its :class:`CrossSectionTest` to :data:`TESTS`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
 from analysis import statistics as st
-from analysis.crosssection import Cells, GroupData, cell_text
+from analysis.crosssection import (
+    Cells,
+    CrossSectionInput,
+    GroupData,
+    PairData,
+    Partition,
+    TestTable,
+    _Block,
+    _reasons,
+    cell_text,
+)
 
 
 @dataclass(frozen=True)
@@ -338,3 +348,78 @@ def select(codes: Iterable[str] | None = None) -> tuple[CrossSectionTest, ...]:
     if unknown:
         raise KeyError(f"Unknown test(s) {', '.join(unknown)}; choose from {', '.join(TESTS)}.")
     return tuple(t for t in _ALL if t.code in want)
+
+
+# ------------------------------------------------------ running the registry over a cross section
+# Here, above analysis.crosssection (the data and the table), so that module never needs the test
+# type: the two modules import in one direction only.
+
+
+def _block(part: Partition, test: CrossSectionTest, cells: Cells, shape: tuple[int, int]) -> _Block:
+    stat = np.broadcast_to(np.asarray(cells.stat, dtype=float), shape)
+    pval = np.broadcast_to(np.asarray(cells.pvalue, dtype=float), shape)
+    n = np.broadcast_to(np.asarray(cells.n), shape).astype(np.int64)
+    bad, reason = _reasons(n, stat, test.min_pairs, cells.invalid, cells.invalid_reason)
+    return _Block(
+        part,
+        test.code,
+        test.null,
+        test.parametric,
+        np.where(bad, np.nan, stat),
+        np.where(bad, np.nan, pval),
+        n,
+        cells.dist,
+        reason,
+    )
+
+
+def _refuse(b: _Block, groups: np.ndarray, text: str) -> _Block:
+    """``b`` with the rows of ``groups`` invalid for the reason ``text``."""
+    if not groups.any():
+        return b
+    inner = b.reason
+
+    def reason() -> np.ndarray:
+        out = inner().copy()
+        out[groups] = text
+        return out
+
+    rows = groups[:, None]
+    b.stat = np.where(rows, np.nan, b.stat)
+    b.pvalue = np.where(rows, np.nan, b.pvalue)
+    b.reason = reason
+    return b
+
+
+def run_tests(
+    inp: CrossSectionInput,
+    tests: Sequence[CrossSectionTest],
+    partitions: Sequence[Partition],
+    column_labels: Sequence[str],
+    column_kinds: Sequence[str],
+    column_bounds: Sequence[tuple[int, int]],
+    refused: Sequence[tuple[np.ndarray, str] | None] | None = None,
+) -> TestTable:
+    """Every test of ``tests`` (entries of :data:`analysis.cstests.TESTS`) for every group and
+    column.
+
+    ``refused`` (one entry per partition, or ``None``) marks groups ``(G,)`` whose tests are not
+    computed, with the reason (e.g. pooling events whose windows overlap).
+
+    The table lays out as a tidy frame (:meth:`TestTable.frame`) with columns ``group, kind,
+    window, start, end, test, stat, pvalue, n, dist, null, reason`` (``reason`` is empty for
+    valid statistics; invalid ones have NaN stat and p-value), with ``mean``, ``pvalue_holm``
+    and ``too_few_assets`` (see :meth:`TestTable.frame`). Groups come partition by
+    partition; within a group, test by test (in the order of ``tests``) and column by column.
+    """
+    pairs = PairData(inp, partitions)
+    blocks: list[_Block] = []
+    means: dict[int, np.ndarray] = {}
+    for k, part in enumerate(partitions):
+        group = GroupData(pairs, part)
+        means[id(part)] = group.mean_car[0]
+        refuse = refused[k] if refused is not None else None
+        for t in tests:
+            b = _block(part, t, t.compute(group), group.shape)
+            blocks.append(b if refuse is None else _refuse(b, *refuse))
+    return TestTable(blocks, column_labels, column_kinds, column_bounds, means)

@@ -1,13 +1,13 @@
 """Typed errors and warnings of the analysis engine.
 
 :class:`EventStudyInputError` is a ``ValueError`` (bad arguments, as numpy and pandas raise them)
-and a :class:`warehouse.errors.UserInputError` (the CLI exits 2 with its message); the message of
-every error is one or more full sentences that say what is missing and how to fix it.
+and a :class:`warehouse.error_root.UserInputError` (the CLI exits 2 with its message); the
+message of every error is one or more full sentences that say what is missing and how to fix it.
 """
 
 from __future__ import annotations
 
-from warehouse.errors import UserInputError
+from warehouse.error_root import UserInputError
 
 
 class EventStudyInputError(UserInputError, ValueError):

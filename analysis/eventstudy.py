@@ -947,7 +947,7 @@ def cross_sectional_tests(
     names, codes = np.unique(class_of_asset[pairs.asset_idx[kept]], return_inverse=True)
     if len(names) > 1:
         parts.append(crosssection.Partition([f"class={c}" for c in names], codes))
-    return crosssection.run_tests(
+    return cstests.run_tests(
         inp,
         cstests.select(s.tests),
         parts,

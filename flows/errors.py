@@ -14,11 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from flows.redact import scrub
-from warehouse.errors import AitokensError, UserInputError
+from warehouse.error_root import AitokensError, UserInputError
 
 
 class ConfigError(UserInputError, ValueError):
     """A setting (environment variable or argument) has an invalid value."""
+
+
+class OptionError(UserInputError, ValueError):
+    """A command-line option has an invalid value (``--window 5:1``): the user's input, not the
+    warehouse's, so it is no :class:`warehouse.errors.WarehouseError`."""
 
 
 class SourceError(AitokensError):

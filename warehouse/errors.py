@@ -1,33 +1,13 @@
-"""The one error root of aitokens, and the warehouse's own errors.
+"""The warehouse's own errors (the error root is :mod:`warehouse.error_root`).
 
-Every error the library raises on purpose derives from :class:`AitokensError`; those the user
-can fix (a bad file, a bad option, a step to run first) also derive from
-:class:`UserInputError`. Only the CLI turns them into ``Error: ...`` lines; the exit code of
-every error is decided in one place, :attr:`AitokensError.exit_code`: 2 for a
-:class:`UserInputError`, 1 for any other :class:`AitokensError`.
-
-The root lives here because ``warehouse`` is the one room every other room may import
-(``analysis`` imports nothing else of ours; see docs/ARCHITECTURE.md), and this module imports
-nothing, so depending on it costs no DuckDB import.
+The root's names are re-exported here so ``from warehouse.errors import UserInputError`` keeps
+working for the rooms that raise warehouse errors too; a room that needs only the root imports
+:mod:`warehouse.error_root`.
 """
 
 from __future__ import annotations
 
-EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
-
-
-class AitokensError(Exception):
-    """Root of every error aitokens raises on purpose: the tool or an upstream failed."""
-
-    @property
-    def exit_code(self) -> int:
-        """2 when the user can fix it (:class:`UserInputError`), 1 when we or an upstream
-        failed: the only mapping from errors to exit codes."""
-        return EXIT_BAD_INPUT if isinstance(self, UserInputError) else EXIT_FAILURE
-
-
-class UserInputError(AitokensError):
-    """The user must act: fix an input, a setting or a file, or run another step first."""
+from warehouse.error_root import EXIT_BAD_INPUT, EXIT_FAILURE, AitokensError, UserInputError
 
 
 class WarehouseError(AitokensError):
@@ -52,3 +32,17 @@ class ReadOnlyViolationError(InputError):
 
 class ConflictingDuplicatesError(InputError):
     """A batch holds the same key twice with different values, so neither row can be trusted."""
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILURE",
+    "AitokensError",
+    "ConflictingDuplicatesError",
+    "InputError",
+    "ReadOnlyViolationError",
+    "UserInputError",
+    "WarehouseError",
+    "WarehouseLockedError",
+    "WarehouseMissingError",
+]

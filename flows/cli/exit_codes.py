@@ -8,7 +8,7 @@ an upstream failed); 130 interrupted. Which error gets 1 or 2 is decided once, b
 
 from __future__ import annotations
 
-from warehouse.errors import EXIT_BAD_INPUT, EXIT_FAILURE, AitokensError
+from warehouse.error_root import EXIT_BAD_INPUT, EXIT_FAILURE, AitokensError
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 

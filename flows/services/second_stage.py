@@ -12,15 +12,85 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from flows.services.windows import parse_window
 from warehouse.errors import InputError
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from flows.services.study import LegResult, Plan, StudyRequest
+    from analysis import Event, EventStudy, EventStudyResult
+    from analysis.groups import GroupResults
+    from analysis.placebo import PlaceboResult
+    from analysis.regression import RegressionResult
+    from analysis.volume import VolumeResult
+    from warehouse.studies import SeriesChoice
+
+
+# What the second stage reads of the study service's records, declared here (structural types)
+# so this module never imports flows.services.study, which calls it: no import cycle, and
+# flows.services.study's StudyRequest, Plan, Leg and LegResult satisfy them as they are.
+class StudyRequest(Protocol):
+    """The options of the study that the second stage reads."""
+
+    @property
+    def by_group(self) -> bool: ...
+    @property
+    def regress(self) -> str: ...
+    @property
+    def regress_window(self) -> str: ...
+    @property
+    def wls(self) -> bool: ...
+    @property
+    def measure(self) -> str: ...
+    @property
+    def hourly(self) -> bool: ...
+
+
+class Leg(Protocol):
+    """One planned leg (tokens or equities) of the study."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def assets(self) -> list[str]: ...
+    @property
+    def benchmark(self) -> str: ...
+    @property
+    def choices(self) -> dict[str, SeriesChoice]: ...
+    @property
+    def panel(self) -> pd.DataFrame: ...
+    @property
+    def placebo_panel(self) -> pd.DataFrame | None: ...
+    @property
+    def study(self) -> EventStudy: ...
+
+
+class Plan(Protocol):
+    """The planned study: its events, legs and the whole catalog."""
+
+    @property
+    def events(self) -> list[Event]: ...
+    @property
+    def legs(self) -> Sequence[Leg]: ...
+    @property
+    def catalog(self) -> list[Event]: ...
+
+
+class LegResult(Protocol):
+    """One fitted leg."""
+
+    @property
+    def leg(self) -> Leg: ...
+    @property
+    def result(self) -> EventStudyResult: ...
+    @property
+    def placebo(self) -> PlaceboResult | None: ...
+
 
 MEASURES = ("returns", "volume")
 DEFAULT_REGRESS_WINDOW = "0:5"
@@ -78,10 +148,10 @@ def load_inputs(con: duckdb.DuckDBPyConnection, plan: Plan, req: StudyRequest) -
 class SecondStage:
     """What the second stage found, as text and as JSON."""
 
-    groups: dict[str, Any] = field(default_factory=dict)  # leg -> GroupResults
-    regression: Any = None  # RegressionResult
+    groups: dict[str, GroupResults] = field(default_factory=dict)  # leg -> results by group
+    regression: RegressionResult | None = None
     regression_leg: str = ""
-    volume: dict[str, Any] = field(default_factory=dict)  # leg -> VolumeResult
+    volume: dict[str, VolumeResult] = field(default_factory=dict)  # leg -> abnormal volume
     texts: dict[str, str] = field(default_factory=dict)  # section -> printable text
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -97,8 +167,6 @@ class SecondStage:
 
 
 def regress_window_label(text: str) -> tuple[int, int]:
-    from flows.services.study import parse_window
-
     return parse_window(text, "--regress-window")
 
 

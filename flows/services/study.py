@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.services import second_stage
+from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, SecondStage, regress_window_label
+from flows.services.windows import parse_window
 from warehouse.errors import InputError
 from warehouse.studyspec import StudySpec
 
@@ -38,32 +41,10 @@ if TYPE_CHECKING:
 DEFAULT_EQUITIES = ("NVDA", "AMD")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
 RERUN_TOLERANCE = 1e-12
-MAX_WINDOW_DAYS = 7_500  # sessions either side of day 0; beyond that dates overflow pandas
 EQUITIES_DAILY_NOTE = "equities stay daily in hourly studies: left out"
 
 
 # ---------------------------------------------------------------------------------- parsing
-def parse_window(text: str, option: str) -> tuple[int, int]:
-    """``"A:B"`` -> ``(A, B)``, both integers, A <= B; a clear one-line error otherwise."""
-    parts = (text or "").replace(" ", "").split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        lo, hi = int(parts[0]), int(parts[1])
-    except ValueError:
-        raise InputError(
-            f"{option} {text!r} is not FIRST:LAST in days relative to day 0 (e.g. -5:10)"
-        ) from None
-    if lo > hi:
-        raise InputError(f"{option} {text} starts after it ends (first day {lo} > last day {hi})")
-    if max(abs(lo), abs(hi)) > MAX_WINDOW_DAYS:
-        raise InputError(
-            f"{option} {text} reaches more than {MAX_WINDOW_DAYS:,} sessions from day 0 "
-            "(about 20 years of UTC days): use a window within it"
-        )
-    return lo, hi
-
-
 # What the user asked for: every option declared once in warehouse.studyspec (click options,
 # stored command line, --rerun refusals and engine arguments derive from it).
 StudyRequest = StudySpec
@@ -1000,7 +981,7 @@ class StudyOutcome:
     saved: bool
     lines: list[str]  # the headline, then the context lines
     leg_texts: dict[str, str]  # leg name (or 'groups:tokens', 'regression', ...) -> its text
-    second: Any = None  # flows.services.second_stage.SecondStage (groups, regression, volume)
+    second: SecondStage | None = None  # groups, regression, volume
 
     @property
     def study_ids(self) -> dict[str, str]:
@@ -1035,7 +1016,6 @@ class StudyOutcome:
 def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True) -> StudyOutcome:
     """Plan on a read-only connection, estimate with the file closed, then save every leg in
     one short write transaction (unless ``save`` is false)."""
-    from flows.services import second_stage
     from warehouse.db import open_reader, open_warehouse
     from warehouse.studies import new_group_id, save_studies
 
@@ -1082,8 +1062,6 @@ def execute_study(db: Path | str | None, req: StudyRequest, *, save: bool = True
 
 def _add_regress_window(req: StudyRequest) -> None:
     """Make the regression's window one of the study's CAR windows (added when missing)."""
-    from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, regress_window_label
-
     rw = regress_window_label(req.regress_window or DEFAULT_REGRESS_WINDOW)
     win = parse_window(req.window, "--window")
     if rw[0] < win[0] or rw[1] > win[1]:
