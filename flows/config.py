@@ -25,6 +25,12 @@ path = "data/aitokens.duckdb" # AITOKENS_DB / --db win
 lock_timeout = 30             # AITOKENS_LOCK_TIMEOUT wins
 ```
 
+:meth:`Settings.resolve` reads the file once and, with the environment over it and the defaults
+under it, gives the typed :class:`Settings` of a command (the CLI keeps it on its click context;
+nothing is exported into ``os.environ``). Vendor settings are declared once, as fields of each
+source's config dataclass (:func:`flows.sources.http_client.setting`), from which
+:func:`schema` is derived.
+
 API keys are never read from the file (it gets copied, committed and shared): a key there is
 an error that says to use ``COINGECKO_API_KEY`` or a Prefect Secret block instead
 (:mod:`flows.secrets`). Every problem is a :class:`~flows.errors.ConfigError` naming the file
