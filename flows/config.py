@@ -254,8 +254,9 @@ class Settings:
     ``aitokens.toml``, then the defaults. Passed explicitly (the CLI keeps it on its click
     context and binds :attr:`warehouse` for the command); nothing is written to ``os.environ``.
 
-    ``environ`` is the copy of the environment it was resolved from: :meth:`section` weighs
-    the file's values against it, so every part of the run sees the same precedence.
+    ``environ`` holds the variables of :func:`schema` as they were when resolved (never a key
+    or any other variable): :meth:`section` weighs the file's values against them, so every
+    part of the run sees the same precedence.
     """
 
     file: FileConfig = field(default_factory=FileConfig)
@@ -265,11 +266,12 @@ class Settings:
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings file once (a bad file is a ``ConfigError``)."""
-        env = dict(os.environ if environ is None else environ)
+        env = os.environ if environ is None else environ
         config = load_config(env)
+        names = {var for keys in schema().values() for _, var in keys.values() if var}
         return cls(
             file=config,
-            environ=env,
+            environ={name: env[name] for name in sorted(names) if name in env},
             warehouse=warehouse_settings(config, env),
         )
 

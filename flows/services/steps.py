@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -173,8 +173,9 @@ class InProcessSteps:
         return call_with_policy(step, fn, *args)
 
     def submit_fetch(self, plan: SeriesPlan, settings: Any, now: datetime) -> Future:
+        # In the caller's context: settings bound for the run (step retries) hold in the thread.
         return self.pool.submit(
-            call_with_policy, "fetch_history", fetch_series, plan, settings, now
+            copy_context().run, call_with_policy, "fetch_history", fetch_series, plan, settings, now
         )
 
     def fetch_processes(self) -> int:
