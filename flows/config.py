@@ -25,6 +25,12 @@ path = "data/aitokens.duckdb" # AITOKENS_DB / --db win
 lock_timeout = 30             # AITOKENS_LOCK_TIMEOUT wins
 ```
 
+:meth:`Settings.resolve` reads the file once and, with the environment over it and the defaults
+under it, gives the typed :class:`Settings` of a command (the CLI keeps it on its click context;
+nothing is exported into ``os.environ``). Vendor settings are declared once, as fields of each
+source's config dataclass (:func:`flows.sources.http_client.setting`), from which
+:func:`schema` is derived.
+
 API keys are never read from the file (it gets copied, committed and shared): a key there is
 an error that says to use ``COINGECKO_API_KEY`` or a Prefect Secret block instead
 (:mod:`flows.secrets`). Every problem is a :class:`~flows.errors.ConfigError` naming the file
@@ -248,8 +254,9 @@ class Settings:
     ``aitokens.toml``, then the defaults. Passed explicitly (the CLI keeps it on its click
     context and binds :attr:`warehouse` for the command); nothing is written to ``os.environ``.
 
-    ``environ`` is the copy of the environment it was resolved from: :meth:`section` weighs
-    the file's values against it, so every part of the run sees the same precedence.
+    ``environ`` holds the variables of :func:`schema` as they were when resolved (never a key
+    or any other variable): :meth:`section` weighs the file's values against them, so every
+    part of the run sees the same precedence.
     """
 
     file: FileConfig = field(default_factory=FileConfig)
@@ -259,11 +266,12 @@ class Settings:
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings file once (a bad file is a ``ConfigError``)."""
-        env = dict(os.environ if environ is None else environ)
+        env = os.environ if environ is None else environ
         config = load_config(env)
+        names = {var for keys in schema().values() for _, var in keys.values() if var}
         return cls(
             file=config,
-            environ=env,
+            environ={name: env[name] for name in sorted(names) if name in env},
             warehouse=warehouse_settings(config, env),
         )
 

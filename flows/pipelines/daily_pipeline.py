@@ -13,6 +13,7 @@ from prefect import flow
 from flows.pipelines import ingest_flows
 from flows.pipelines.prefect_steps import PrefectSteps
 from flows.services.pipeline import DEFAULT_EVENT, DEFAULT_OUT, ingest_detail, run_pipeline
+from flows.services.steps import step_retries_bound
 
 T = TypeVar("T")
 
@@ -29,16 +30,21 @@ def pipeline(
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str = str(DEFAULT_OUT),
+    step_retries: int | None = None,
 ) -> dict[str, Any]:
     """Daily run: optional CSV imports (one file or several: prices, market caps), ingestion
-    (subflow), event study, notebooks to HTML."""
-    summary = run_pipeline(
-        db,
-        import_csv=import_csv,
-        offline=offline,
-        event=event,
-        out=out,
-        ingest=_ingest_subflow,
-        runner=PrefectSteps(),
-    )
+    (subflow), event study, notebooks to HTML.
+
+    ``step_retries``: retries of a failed I/O step (None: ``AITOKENS_STEP_RETRIES``, default
+    0); `aitokens serve` passes 2 unless that variable is set."""
+    with step_retries_bound(step_retries):
+        summary = run_pipeline(
+            db,
+            import_csv=import_csv,
+            offline=offline,
+            event=event,
+            out=out,
+            ingest=_ingest_subflow,
+            runner=PrefectSteps(),
+        )
     return summary.to_dict()

@@ -43,10 +43,18 @@ def serve_daily(
     except ValueError as exc:
         raise InputError(f"--cron {cron!r} is not a valid cron expression: {exc}") from None
     # Unattended runs try a failed I/O step again (a held warehouse, a 5xx after the client's
-    # own budget), the same way in-process or under Prefect: see flows/services/steps.py.
-    os.environ.setdefault("AITOKENS_STEP_RETRIES", "2")
+    # own budget), the same way in-process or under Prefect: see flows/services/steps.py. The
+    # flow runs in subprocesses: the setting travels as a parameter, not through os.environ.
+    from flows.services.steps import ENV_STEP_RETRIES, step_retries
+
+    retries = step_retries() if os.environ.get(ENV_STEP_RETRIES, "").strip() else 2
     flow = daily_flow()
-    given = {"db": db, "event": event, "out": str(Path(out).resolve()) if out else None}
+    given = {
+        "db": db,
+        "event": event,
+        "out": str(Path(out).resolve()) if out else None,
+        "step_retries": retries,
+    }
     parameters = {k: v for k, v in given.items() if v is not None}
     flow.serve(
         name=name,

@@ -15,11 +15,13 @@ failure, with the delays of :data:`STEP_POLICIES`, the same way under both runne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,8 +79,36 @@ STEP_POLICIES: dict[str, StepPolicy] = {
 }
 
 
+_BOUND_RETRIES: ContextVar[int | None] = ContextVar("step_retries", default=None)
+
+
+def check_step_retries(value: int, what: str = ENV_STEP_RETRIES) -> int:
+    """``value`` if it is a number of retries a step may get (0..5); a ConfigError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise ConfigError(f"{what}={value!r} must be 0..5")
+    return value
+
+
+@contextlib.contextmanager
+def step_retries_bound(value: int | None) -> Iterator[None]:
+    """Give every step of the block ``value`` retries (None: the environment's setting); how a
+    scheduled run receives its setting as a flow parameter, not through ``os.environ``."""
+    if value is None:
+        yield
+        return
+    token = _BOUND_RETRIES.set(check_step_retries(value, "step_retries"))
+    try:
+        yield
+    finally:
+        _BOUND_RETRIES.reset(token)
+
+
 def step_retries(environ: dict[str, str] | None = None) -> int:
-    """``AITOKENS_STEP_RETRIES`` as a whole number 0..5 (default 0)."""
+    """The bound number of retries, else ``AITOKENS_STEP_RETRIES`` as a whole number 0..5
+    (default 0)."""
+    bound = _BOUND_RETRIES.get()
+    if bound is not None and environ is None:
+        return bound
     env = os.environ if environ is None else environ
     raw = env.get(ENV_STEP_RETRIES, "").strip()
     if not raw:
@@ -143,8 +173,9 @@ class InProcessSteps:
         return call_with_policy(step, fn, *args)
 
     def submit_fetch(self, plan: SeriesPlan, settings: Any, now: datetime) -> Future:
+        # In the caller's context: settings bound for the run (step retries) hold in the thread.
         return self.pool.submit(
-            call_with_policy, "fetch_history", fetch_series, plan, settings, now
+            copy_context().run, call_with_policy, "fetch_history", fetch_series, plan, settings, now
         )
 
     def fetch_processes(self) -> int:

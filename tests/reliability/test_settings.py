@@ -81,3 +81,18 @@ def test_a_bad_lock_timeout_in_the_environment_is_one_clear_error(project, monke
     assert main(["paths"]) != 0
     err = capsys.readouterr().err
     assert err == "Error: AITOKENS_LOCK_TIMEOUT='soon' is not a number of seconds\n"
+
+
+def test_the_settings_hold_no_key(project):
+    env = {"COINGECKO_API_KEY": "CG-settings-secret", "AITOKENS_YAHOO_TICKERS": "NVDA"}
+    settings = Settings.resolve(env)
+    assert settings.environ == {"AITOKENS_YAHOO_TICKERS": "NVDA"}
+    assert "CG-settings-secret" not in repr(settings)
+
+
+def test_file_values_are_overridden_by_the_variables_the_settings_hold(project):
+    (project / "aitokens.toml").write_text(
+        '[yahoo]\ntickers = ["AMD"]\ncalls_per_minute = 5\n', encoding="utf-8"
+    )
+    settings = Settings.resolve({"AITOKENS_YAHOO_TICKERS": "NVDA"})
+    assert settings.section("yahoo") == {"calls_per_minute": 5.0}  # tickers: the variable's
