@@ -193,48 +193,26 @@ def hourly_closes(
     Rows are sorted by symbol and ts; closes are USD. Unknown symbols raise
     ``UnknownSymbolError`` naming close matches.
     """
-    from warehouse.studies import (
-        UnknownSymbolError,
-        parse_source_prefs,
-        pick_series,
-        resolve_symbols,
-    )
+    from warehouse.studies import HOURLY_CALENDAR, choose_series, resolve_symbols
 
     lo, hi = _utc_bound(start, "start"), _utc_bound(end, "end")
     if lo > hi:
         raise InputError(f"hourly_closes: start {lo} is after end {hi}")
-    catalog = con.execute(
-        "SELECT symbol, asset_id, source, count(*) FILTER (WHERE ts BETWEEN ? AND ?) AS in_span "
-        "FROM hourly_prices GROUP BY ALL ORDER BY symbol, source, asset_id",
-        [lo, hi],
-    ).df()
-    wanted = resolve_symbols(catalog, symbols, what="hourly closes")
-    general, per_symbol = parse_source_prefs(sources)
-    held = set(catalog.loc[catalog["symbol"].isin(wanted), "source"])
-    for src in general:
-        if src not in held:
-            raise UnknownSymbolError(
-                f"source {src}: no hourly series of {', '.join(wanted)} comes from it "
-                f"(sources: {', '.join(sorted(held))})"
-            )
-    chosen: dict[str, dict] = {}
-    for sym in wanted:
-        row, reason = pick_series(
-            catalog[catalog["symbol"] == sym],
-            sym,
-            general,
-            per_symbol,
-            prefix="source ",
-            what="hourly series",
-            most="most hourly closes in the span of",
-            label="{source} ({n})",
-        )
-        chosen[sym] = {
-            "asset_id": str(row["asset_id"]),
-            "source": str(row["source"]),
-            "n_obs": int(row["in_span"]),
-            "reason": reason,
+    held = con.execute("SELECT DISTINCT symbol FROM hourly_prices").df()
+    wanted = resolve_symbols(held, symbols, what="hourly closes")
+    # the studies' one rule (warehouse.studies.choose_series) on the hourly clock
+    picks = choose_series(
+        con, wanted, spans={HOURLY_CALENDAR: (lo, hi)}, sources=sources, clock="1h"
+    )
+    chosen: dict[str, dict] = {
+        sym: {
+            "asset_id": c.asset_id,
+            "source": c.source,
+            "n_obs": c.in_span,
+            "reason": c.reason.removeprefix("--"),
         }
+        for sym, c in picks.items()
+    }
     frame = con.execute(
         "SELECT p.symbol, p.asset_id, p.source, p.ts, p.close FROM hourly_prices AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "

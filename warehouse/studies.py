@@ -438,6 +438,7 @@ class SeriesChoice:
     n_obs: int
     reason: str
     alternatives: tuple[str, ...] = field(default=())
+    in_span: int = 0  # observations inside the span the choice counted (all held without one)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -513,21 +514,35 @@ def choose_series(
     con: duckdb.DuckDBPyConnection,
     symbols: Sequence[str],
     *,
-    spans: Mapping[str, tuple[dt.date, dt.date]],
+    spans: Mapping[str, tuple[Any, Any]] | None = None,
     sources: Sequence[str] = (),
+    clock: str = "1d",
 ) -> dict[str, SeriesChoice]:
-    """One series per symbol: a ``--source`` preference, else the most observations in the
-    study's span on the series' calendar (``spans[calendar]``), ties broken by source name."""
+    """One series per symbol, the one rule every study, report and query uses: a ``--source``
+    preference, else the most observations in the study's span on the series' calendar
+    (``spans[calendar]``: dates for the daily clock, UTC hour closes for ``clock="1h"``, whose
+    calendar is ``crypto_1h``), ties broken by source name then asset id. ``spans=None`` counts
+    every observation held (a report over the whole history)."""
+    hourly = clock == "1h"
+    table, at = ("hourly_prices", "ts") if hourly else ("daily_prices", "date")
     general, per_symbol = parse_source_prefs(sources)
-    cat = series_catalog(con)
+    cat = hourly_series_catalog(con) if hourly else series_catalog(con)
+    if hourly:
+        cat = cat.rename(columns={"first_ts": "first_date", "last_ts": "last_date"})
     cat = cat[cat["symbol"].isin(list(symbols))]
-    counts = {}
-    for cal, (lo, hi) in spans.items():
+    counts: dict[tuple[str, str], int] = {}
+    if spans is None:
+        counts = {
+            (a, s): int(n)
+            for a, s, n in zip(cat["asset_id"], cat["source"], cat["n_obs"], strict=True)
+        }
+    for cal, (lo, hi) in (spans or {}).items():
+        cal_sql = "crypto" if cal == HOURLY_CALENDAR else cal
         rows = con.execute(
-            "SELECT asset_id, source, count(*) FROM daily_prices "
-            "WHERE calendar = ? AND date BETWEEN ? AND ? "
+            f"SELECT asset_id, source, count(*) FROM {table} "
+            f"WHERE calendar = ? AND {at} BETWEEN ? AND ? "
             "AND symbol IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
-            [cal, lo, hi, list(symbols)],
+            [cal_sql, lo, hi, list(symbols)],
         ).fetchall()
         counts.update({(a, s): int(n) for a, s, n in rows})
     known_sources = set(cat["source"])
@@ -550,8 +565,8 @@ def choose_series(
             general,
             per_symbol,
             prefix="--source ",
-            what="series",
-            most="most observations in the study span of",
+            what="hourly series" if hourly else "series",
+            most=f"most {'hourly closes' if hourly else 'observations'} in the study span of",
             label="{source} ({n} obs.)",
         )
         out[sym] = SeriesChoice(
@@ -565,6 +580,7 @@ def choose_series(
             n_obs=int(r["n_obs"]),
             reason=reason,
             alternatives=tuple(s for s in labels if not s.startswith(f"{r['source']} ")),
+            in_span=int(r["in_span"]),
         )
     return out
 
@@ -575,8 +591,9 @@ def load_series(
     *,
     date_range: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Long closes (date, symbol, asset_id, asset_class, calendar, source, close, market_cap) of
-    exactly the given ``(asset_id, source)`` series, optionally within ``date_range``.
+    """Long closes (date, symbol, asset_id, asset_class, calendar, source, close, volume_usd,
+    market_cap) of exactly the given ``(asset_id, source)`` series, optionally within
+    ``date_range``.
 
     ``market_cap`` is the series' own cap when its vendor sends one (CoinGecko), else the
     symbol's cap that day from the most preferred source holding one (view
@@ -589,7 +606,7 @@ def load_series(
         params += list(date_range)
     return con.execute(
         "SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close, "
-        "coalesce(p.market_cap, c.market_cap) AS market_cap FROM daily_prices AS p "
+        "p.volume_usd, coalesce(p.market_cap, c.market_cap) AS market_cap FROM daily_prices AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
         "USING (asset_id, source) "
         "LEFT JOIN preferred_market_caps AS c ON c.symbol = p.symbol AND c.date = p.date "
@@ -799,7 +816,84 @@ def list_studies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def load_study(con: duckdb.DuckDBPyConnection, study_or_group: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StoredSeries:
+    """One series a stored leg read, with its role (``asset`` or ``benchmark``)."""
+
+    symbol: str
+    asset_id: str
+    source: str
+    role: str
+    asset_class: str
+    calendar: str
+    first_date: dt.date
+    last_date: dt.date
+    n_obs: int
+    reason: str
+
+    def choice(self) -> SeriesChoice:
+        """The series choice it records (what a replay of the leg reads again)."""
+        return SeriesChoice(
+            self.symbol,
+            self.asset_id,
+            self.source,
+            self.asset_class,
+            self.calendar,
+            self.first_date,
+            self.last_date,
+            self.n_obs,
+            self.reason,
+        )
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """One stored leg of a study: the engine's spec document, the series and dates it read,
+    its printed summary and command, and its result rows."""
+
+    study_id: str
+    group_id: str
+    leg: str
+    created_at: dt.datetime
+    spec: Mapping[str, Any]  # the engine's own JSON document (EventStudy.spec), kept whole
+    series: tuple[StoredSeries, ...]
+    date_range: tuple[str, str]
+    rows_read: int
+    data_sha256: str
+    summary: str
+    package_version: str
+    command: str
+    rows: pd.DataFrame
+
+    @property
+    def interval(self) -> str:
+        return str(self.spec.get("interval", "1d"))
+
+    @property
+    def assets(self) -> list[str]:
+        return [s.symbol for s in self.series if s.role == "asset"]
+
+    @property
+    def benchmark(self) -> str:
+        return next(s.symbol for s in self.series if s.role == "benchmark")
+
+
+def _stored_series(item: Mapping[str, Any]) -> StoredSeries:
+    return StoredSeries(
+        symbol=str(item["symbol"]),
+        asset_id=str(item["asset_id"]),
+        source=str(item["source"]),
+        role=str(item.get("role", "asset")),
+        asset_class=str(item.get("asset_class", "")),
+        calendar=str(item.get("calendar", "")),
+        first_date=dt.date.fromisoformat(str(item["first_date"])[:10]),
+        last_date=dt.date.fromisoformat(str(item["last_date"])[:10]),
+        n_obs=int(item.get("n_obs", 0)),
+        reason=str(item.get("reason", "")),
+    )
+
+
+def load_study(con: duckdb.DuckDBPyConnection, study_or_group: str) -> list[StoredStudy]:
     """Stored legs of a study id, or of every leg of a group id, with their result rows."""
     runs = con.execute(
         "SELECT study_id, group_id, leg, created_at, spec, fingerprint, summary, "
@@ -825,10 +919,26 @@ def load_study(con: duckdb.DuckDBPyConnection, study_or_group: str) -> list[dict
             f"SELECT {', '.join(RESULT_COLUMNS)} FROM study_results WHERE study_id = ?",
             [run["study_id"]],
         ).df()
-        run["spec"] = json.loads(run["spec"])
-        run["fingerprint"] = json.loads(run["fingerprint"]) if run["fingerprint"] else {}
-        run["rows"] = rows
-        out.append(run)
+        fp = json.loads(run["fingerprint"]) if run["fingerprint"] else {}
+        spec = json.loads(run["spec"])
+        span = fp.get("date_range") or ["", ""]
+        out.append(
+            StoredStudy(
+                study_id=str(run["study_id"]),
+                group_id=str(run["group_id"]),
+                leg=str(run["leg"]),
+                created_at=pd.Timestamp(run["created_at"]).to_pydatetime(),
+                spec=spec,
+                series=tuple(_stored_series(s) for s in fp.get("series", [])),
+                date_range=(str(span[0]), str(span[1])),
+                rows_read=int(fp.get("rows", 0)),
+                data_sha256=str(fp.get("data_sha256") or spec["resolved"]["data_sha256"]),
+                summary=str(run["summary"]),
+                package_version=str(run["package_version"]),
+                command=str(run["command"]),
+                rows=rows,
+            )
+        )
     return out
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from warehouse.errors import InputError
+
 Interval = Literal["1d", "1h"]
 Model = Literal["market", "market_adjusted", "constant_mean"]
 Convention = Literal["textbook", "estudy2"]
@@ -298,6 +300,36 @@ class StudySpec:
                 value = opt.parse(value)
             kwargs[f.name] = value
         return cls(**kwargs)
+
+    @classmethod
+    def from_command(cls, text: str) -> StudySpec:
+        """The spec of a command line :meth:`command` wrote (its inverse; stored studies keep
+        their command, so a report or a replay rebuilds the request the run was given). An
+        option this version does not know is refused with its name."""
+        args = shlex.split(text)
+        if args[:2] != ["aitokens", "study"]:
+            raise InputError(f"not an aitokens study command line: {text!r}")
+        by_flag = {opt.flag: (f, opt) for f, opt in study_fields()}
+        values: dict[str, Any] = {}
+        rest = args[2:]
+        while rest:
+            flag, *rest = rest
+            if flag not in by_flag:
+                raise InputError(f"stored command {text!r}: unknown option {flag}")
+            f, opt = by_flag[flag]
+            name = opt.param or f.name
+            if opt.is_flag:
+                values[name] = True
+                continue
+            if not rest:
+                raise InputError(f"stored command {text!r}: {flag} has no value")
+            raw, *rest = rest
+            value: Any = opt.type(raw) if opt.type is not None else raw
+            if opt.multiple:
+                values.setdefault(name, []).append(value)
+            else:
+                values[name] = value
+        return cls.from_cli(values)
 
     def command(self) -> str:
         """The canonical command line of this spec (stored with the run): each option in field

@@ -317,15 +317,14 @@ def studies_show(study_id: str, db: Path | None) -> None:
     with open_reader(db) as con:
         runs = load_study(con, study_id)
     for run in runs:
-        fp = run["fingerprint"]
         click.echo(
-            f"Study {run['study_id']} (group {run['group_id']}, leg {run['leg']}), created "
-            f"{run['created_at']:%Y-%m-%d %H:%M:%S} UTC, aitokens {run['package_version']}"
+            f"Study {run.study_id} (group {run.group_id}, leg {run.leg}), created "
+            f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC, aitokens {run.package_version}"
         )
-        click.echo(f"Command: {run['command']}")
-        series = ", ".join(f"{s['symbol']}@{s['source']}" for s in fp.get("series", []))
-        click.echo(f"Data: {series}; {fp.get('date_range')}; SHA-256 {fp.get('data_sha256')}")
-        click.echo(run["summary"])
+        click.echo(f"Command: {run.command}")
+        series = ", ".join(f"{s.symbol}@{s.source}" for s in run.series)
+        click.echo(f"Data: {series}; {list(run.date_range)}; SHA-256 {run.data_sha256}")
+        click.echo(run.summary)
 
 
 def register(cli: click.Group) -> None:

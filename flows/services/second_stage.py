@@ -215,7 +215,9 @@ def run(
         panel = lr.leg.panel
         vol = inputs.volumes.get(lr.leg.name)
         if vol is not None:
-            panel = panel.merge(vol, on=["date", "symbol"], how="left")
+            panel = panel.drop(columns=["volume_usd"], errors="ignore").merge(
+                vol, on=["date", "symbol"], how="left"
+            )
         reg = regress_result(
             lr.result,
             panel,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from analysis import Event, EventStudy, EventStudyResult
     from analysis.placebo import PlaceboResult
-    from warehouse.studies import SeriesChoice, StudyRecord
+    from warehouse.studies import SeriesChoice, StoredStudy, StudyRecord
 
 DEFAULT_EQUITIES = ("NVDA", "AMD")
 EQUITY_CLASSES = frozenset({"equity", "equity_benchmark"})
@@ -263,6 +263,15 @@ def _check_coverage(
     return notes
 
 
+def _leg_title(name: str, classes: Sequence[str], bench: str) -> str:
+    """How a leg is named in every output: ``AI tokens vs BTC``, ``Tokens vs ETH`` (not all AI
+    tokens), ``Equities vs SPY``."""
+    if name == "equities":
+        return f"Equities vs {bench}"
+    title = "AI tokens" if all(c == "ai_token" for c in classes) else "Tokens"
+    return f"{title} vs {bench}"
+
+
 def _leg_study(
     req: StudyRequest,
     events: list[Event],
@@ -383,8 +392,8 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     if token_syms:
         bench = resolve_symbols(catalog, [req.benchmark], what="--benchmark")[0]
         token_syms = [s for s in token_syms if s != bench]
-        title = "AI tokens" if all(classes.get(s) == "ai_token" for s in token_syms) else "Tokens"
-        leg_specs.append(("tokens", f"{title} vs {bench}", token_syms, bench))
+        title = _leg_title("tokens", [classes.get(s, "") for s in token_syms], bench)
+        leg_specs.append(("tokens", title, token_syms, bench))
     if equity_syms:
         if equity_default and req.equity_benchmark.upper() not in classes:
             notes.append(
@@ -394,7 +403,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
         else:
             bench = resolve_symbols(catalog, [req.equity_benchmark], what="--equity-benchmark")[0]
             syms = [s for s in equity_syms if s != bench]
-            leg_specs.append(("equities", f"Equities vs {bench}", syms, bench))
+            leg_specs.append(("equities", _leg_title("equities", [], bench), syms, bench))
     elif equity_default:
         notes.append(f"equities skipped: none of {', '.join(DEFAULT_EQUITIES)} is in the warehouse")
     leg_specs = [spec for spec in leg_specs if spec[2]]
@@ -472,11 +481,11 @@ def _plan_hourly(
 
     from analysis import WindowOutsideDataError
     from analysis.calendars import HOURLY, is_date_only
-    from warehouse.queries import hourly_closes
     from warehouse.studies import (
-        SeriesChoice,
         category_symbols,
+        choose_series,
         hourly_series_catalog,
+        load_hourly_series,
         resolve_symbols,
         series_catalog,
     )
@@ -540,36 +549,29 @@ def _plan_hourly(
     # the close before the first estimation return, through the last event hour
     start = min(h + (est[0] - 1) * one for h in hour0)
     end = max(h + win[1] * one for h in hour0)
-    frame = hourly_closes(con, [*token_syms, bench], start, end, sources=req.sources)
-    chosen = frame.attrs["series"]
-    held_by = {(r.asset_id, r.source): r for r in hcat.itertuples(index=False)}
-    choices: dict[str, SeriesChoice] = {}
-    for sym, c in chosen.items():
-        r = held_by[(c["asset_id"], c["source"])]
-        others = hcat[(hcat["symbol"] == sym) & (hcat["source"] != c["source"])]["source"]
-        choices[sym] = SeriesChoice(
-            symbol=sym,
-            asset_id=c["asset_id"],
-            source=c["source"],
-            asset_class=str(r.asset_class),
-            calendar=HOURLY,
-            first_date=pd.Timestamp(r.first_ts).date(),
-            last_date=pd.Timestamp(r.last_ts).date(),
-            n_obs=int(r.n_obs),
-            reason=c["reason"],
-            alternatives=tuple(sorted(others)),
-        )
-        if len(others):
-            notes.append(f"{sym}: hourly source {c['source']} ({c['reason']})")
+    choices = choose_series(
+        con,
+        [*token_syms, bench],
+        spans={HOURLY: (start.to_pydatetime(), end.to_pydatetime())},
+        sources=req.sources,
+        clock="1h",
+    )
+    for choice in choices.values():
+        if choice.alternatives:
+            notes.append(
+                f"{choice.symbol}: hourly source {choice.source} ({choice.reason}); not mixed "
+                f"with {', '.join(choice.alternatives)}"
+            )
+    panel = load_hourly_series(
+        con,
+        [(choices[s].asset_id, choices[s].source) for s in [*token_syms, bench]],
+        ts_range=(str(start), str(end)),
+    )
     # coverage: the benchmark must hold every hour of each event window; some token hour 0
-    title = "AI tokens" if all(hclasses.get(s) == "ai_token" for s in token_syms) else "Tokens"
-    title = f"{title} vs {bench} (hourly)"
-    span = frame.groupby("symbol")["ts"].agg(["min", "max"])
+    title = _leg_title("tokens", [hclasses.get(s, "") for s in token_syms], bench) + " (hourly)"
+    span = panel.groupby("symbol")["date"].agg(["min", "max"])
     for ev, h0 in zip(events, hour0, strict=True):
-        lo, hi = (
-            (h0 + (win[0] - 1) * one).tz_localize("UTC"),
-            (h0 + win[1] * one).tz_localize("UTC"),
-        )
+        lo, hi = h0 + (win[0] - 1) * one, h0 + win[1] * one
         label = (
             f"the event window {win[0]}:{win[1]} hours of {ev.name} ({lo:%Y-%m-%d %H:%M}Z to "
             f"{hi:%Y-%m-%d %H:%M}Z)"
@@ -579,33 +581,17 @@ def _plan_hourly(
                 f"{title}: {label} lies outside the hourly closes of benchmark {bench}; choose "
                 "another --event or --window, or import the missing hours"
             )
-        h0_utc = h0.tz_localize("UTC")
         if not any(
-            s in span.index and span.loc[s, "min"] < h0_utc <= span.loc[s, "max"]
-            for s in token_syms
+            s in span.index and span.loc[s, "min"] < h0 <= span.loc[s, "max"] for s in token_syms
         ):
             raise WindowOutsideDataError(
                 f"{title}: {label}: no token has hourly closes around hour 0; import them first"
             )
-    panel = pd.DataFrame(
-        {
-            "date": frame["ts"].dt.tz_localize(None),
-            "symbol": frame["symbol"],
-            "asset_id": frame["asset_id"],
-            "asset_class": frame["symbol"].map(hclasses),
-            "calendar": HOURLY,
-            "source": frame["source"],
-            "close": frame["close"],
-            "market_cap": float("nan"),
-        }
-    )
     study = _leg_study(
         req, events, confounders, token_syms, bench, choices, est, win, cars, interval="1h"
     )
     leg = Leg("tokens", title, token_syms, bench, choices, panel, study)
     if req.placebo and len(events) == 1:
-        from warehouse.studies import load_hourly_series
-
         leg.placebo_panel = load_hourly_series(
             con, [(choices[s].asset_id, choices[s].source) for s in [*token_syms, bench]]
         )
@@ -921,39 +907,80 @@ class RerunReport:
     mismatches: tuple[str, ...]
 
 
+def replay_plan(
+    con: duckdb.DuckDBPyConnection, study_or_group: str, *, placebo: bool = False
+) -> tuple[Plan, list[StoredStudy]]:
+    """The plan of a stored study: its request (from the stored command line), each leg's
+    stored engine spec, and exactly the series and dates it read. ``--rerun`` refits it to
+    check the stored numbers; ``aitokens report --study ID`` renders it, placebo included
+    (``placebo``), so the report shows that study and no other."""
+    from analysis import Event, EventStudy
+    from warehouse.studies import catalog_events, load_hourly_series, load_series, load_study
+
+    runs = load_study(con, study_or_group)
+    req = StudyRequest.from_command(runs[0].command)
+    req.placebo = req.placebo and placebo
+    legs = []
+    for run in runs:
+        series = [(s.asset_id, s.source) for s in run.series]
+        if run.interval == "1h":
+            panel = load_hourly_series(con, series, ts_range=run.date_range)
+        else:
+            panel = load_series(con, series, date_range=run.date_range)
+        choices = {s.symbol: s.choice() for s in run.series}
+        study = EventStudy.from_spec(run.spec)
+        title = _leg_title(run.leg, [choices[a].asset_class for a in run.assets], run.benchmark)
+        leg = Leg(
+            run.leg,
+            title + (" (hourly)" if run.interval == "1h" else ""),
+            run.assets,
+            run.benchmark,
+            choices,
+            panel,
+            study,
+        )
+        if req.placebo and run.interval == "1h" and len(study.events) == 1:
+            leg.placebo_panel = load_hourly_series(con, series)
+        legs.append(leg)
+    events = list(legs[0].study.events)
+    catalog = [
+        Event(r["name"], r["when"], r["description"], r["kind"]) for r in catalog_events(con)
+    ]
+    descriptions = {e.name: e.description for e in catalog} | {
+        e.name: e.description for e in events if e.description
+    }
+    plan = Plan(
+        req,
+        events,
+        descriptions,
+        list(legs[0].study.confounders),
+        legs,
+        [],
+        _time_sources(con, req, events),
+        catalog,
+    )
+    return plan, runs
+
+
 def rerun_study(
     con: duckdb.DuckDBPyConnection, study_or_group: str
-) -> list[tuple[dict[str, Any], RerunReport]]:
-    """Rebuild each stored leg from its spec and the same series and dates, refit, and compare
-    every stored number (tolerance 1e-12)."""
-    from analysis import EventStudy
-    from warehouse.studies import (
-        compare_rows,
-        load_hourly_series,
-        load_series,
-        load_study,
-        result_rows,
-    )
+) -> list[tuple[StoredStudy, RerunReport]]:
+    """Rebuild each stored leg from its spec and the same series and dates (:func:`replay_plan`),
+    refit, and compare every stored number (tolerance 1e-12)."""
+    from warehouse.studies import compare_rows, result_rows
 
+    plan, runs = replay_plan(con, study_or_group)
     out = []
-    for run in load_study(con, study_or_group):
-        fp = run["fingerprint"]
-        series = [(s["asset_id"], s["source"]) for s in fp["series"]]
-        span = (str(fp["date_range"][0]), str(fp["date_range"][1]))
-        if run["spec"].get("interval", "1d") == "1h":
-            panel = load_hourly_series(con, series, ts_range=span)
-        else:
-            panel = load_series(con, series, date_range=span)
-        study = EventStudy.from_spec(run["spec"])
-        result, _ = fit_leg(study, panel, f"rerun of {run['study_id']}")
-        cmp = compare_rows(run["rows"], result_rows(run["study_id"], result), tol=RERUN_TOLERANCE)
+    for run, leg in zip(runs, plan.legs, strict=True):
+        result, _ = fit_leg(leg.study, leg.panel, f"rerun of {run.study_id}")
+        cmp = compare_rows(run.rows, result_rows(run.study_id, result), tol=RERUN_TOLERANCE)
         fresh_sha = result.spec["resolved"]["data_sha256"]
-        stored_sha = run["spec"]["resolved"]["data_sha256"]
+        stored_sha = run.spec["resolved"]["data_sha256"]
         out.append(
             (
                 run,
                 RerunReport(
-                    run["study_id"],
+                    run.study_id,
                     result,
                     fresh_sha == stored_sha,
                     stored_sha,
