@@ -398,21 +398,6 @@ def confounder_days(result, events: Iterable) -> dict[str, tuple[int, str]]:
     return out
 
 
-def path_model(model, assets: Sequence[str]):
-    """The same study with CAR windows ``[first, d]`` for every event day (the CAR paths), for
-    ``assets`` (e.g. the study's assets plus a portfolio pseudo-asset)."""
-    from analysis import EventStudy
-
-    spec = model.spec
-    spec.update(
-        car_windows=[list(w) for w in cumulative_windows(spec["event_window"])],
-        assets=list(assets),
-        tests=["t_cs"],
-        portfolios=False,
-    )
-    return EventStudy.from_spec(spec)
-
-
 PORTFOLIO_LABEL = "equal-weight portfolio"
 
 
@@ -874,7 +859,6 @@ __all__ = [
     "plot_rolling_correlation",
     "plot_sector_market_cap",
     "plot_top_members",
-    "path_model",
     "save_figure",
     "show",
     "test_table",

@@ -15,27 +15,17 @@ import pandas as pd
 
 AI_CATEGORY = "artificial-intelligence"
 
-_ONE_SERIES_PER_SYMBOL = """
-WITH counts AS (
-    SELECT symbol, source, count(*) AS n FROM daily_prices GROUP BY ALL
-), ranked AS (
-    SELECT symbol, source,
-           row_number() OVER (PARTITION BY symbol ORDER BY n DESC, source) AS k
-    FROM counts
-)
-SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close,
-       p.volume_usd, p.market_cap
-FROM daily_prices AS p JOIN ranked AS r USING (symbol, source)
-WHERE r.k = 1
-ORDER BY p.symbol, p.date
-"""
-
 
 def one_series_per_symbol(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Daily closes, one series per symbol: the source with most observations (ties: by
-    name). Columns: date, symbol, asset_id, asset_class, calendar, source, close, volume_usd,
-    market_cap."""
-    return con.execute(_ONE_SERIES_PER_SYMBOL).df()
+    """Daily closes of every symbol, one series each, chosen by the studies' one rule
+    (:func:`warehouse.studies.choose_series` over the whole history: the most observations,
+    ties by source name). Columns: date, symbol, asset_id, asset_class, calendar, source, close,
+    volume_usd, market_cap."""
+    from warehouse.studies import choose_series, load_series
+
+    symbols = [r[0] for r in con.execute("SELECT DISTINCT symbol FROM daily_prices").fetchall()]
+    choices = choose_series(con, sorted(symbols))
+    return load_series(con, [(c.asset_id, c.source) for c in choices.values()])
 
 
 def series_freshness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from flows.cli.options import db_option
 
@@ -33,9 +34,23 @@ out_option = click.option(
     default=None,
     help="Build only the event report or only the sector report (default: both).",
 )
+@click.option(
+    "--study",
+    "study",
+    metavar="ID",
+    default=None,
+    help="Render this stored study (a study or group id, `aitokens studies list`) instead of "
+    "a fresh `aitokens study --event EVENT`; the report is named after its event.",
+)
 @db_option
-def report_command(event: str, out: Path, only: str | None, db: Path | None) -> None:
+def report_command(
+    event: str, out: Path, only: str | None, study: str | None, db: Path | None
+) -> None:
     """Execute the report notebooks headless and write self-contained HTML and PNG figures.
+
+    The event report shows the study `aitokens study --event EVENT` prints (the same
+    service, series and numbers), or with --study ID the stored study ID replayed on the
+    series and dates it read (`aitokens pipeline` renders the study it just stored).
 
     Runs notebooks/sora_event_study.ipynb (the event study of --event) and
     notebooks/ai_sector.ipynb on the warehouse, read-only, and writes OUT/<event>_event_study.html,
@@ -44,12 +59,17 @@ def report_command(event: str, out: Path, only: str | None, db: Path | None) -> 
     command that fills it.
 
     Example: aitokens report --event sora --out reports/
+    Example: aitokens report --study st-20240601T120000-ab12cd
     """
+    from flows.errors import OptionError
     from flows.services.report import EVENT_NOTEBOOK, SECTOR_NOTEBOOK, build_reports
 
+    ctx = click.get_current_context()
+    if study is not None and ctx.get_parameter_source("event") is ParameterSource.COMMANDLINE:
+        raise OptionError("--study renders a stored study of its own event: give --study alone")
     chosen = {"event": (EVENT_NOTEBOOK,), "sector": (SECTOR_NOTEBOOK,)}
     notebooks = chosen.get(only or "", (EVENT_NOTEBOOK, SECTOR_NOTEBOOK))
-    summary = build_reports(db, event=event, out=out, notebooks=notebooks)
+    summary = build_reports(db, event=event, out=out, notebooks=notebooks, study=study)
     for line in summary.lines():
         click.echo(line)
 

@@ -123,9 +123,15 @@ def _ingest_detail(status: str, calls: int, inserted: int, updated: int, skipped
 
 
 def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
+    """:func:`stored_study_step`'s one-line detail."""
+    return stored_study_step(db, event, out)[0]
+
+
+def stored_study_step(db: str | Path | None, event: str, out: str | Path) -> tuple[str, str]:
     """Run and store the event study (``aitokens study --event EVENT``'s plain functions: one
     leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and write its text summary
-    and JSON beside the report."""
+    and JSON beside the report. Returns the step's detail and the stored group id, which the
+    report step renders (``aitokens report --study ID``)."""
     from flows.services.study import StudyRequest, execute_study
 
     outcome = execute_study(db, StudyRequest(events=[event]))
@@ -139,14 +145,19 @@ def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
         )
     results, group_id = outcome.results, outcome.group_id
     kept = sum(len(lr.result.params) for lr in results)
-    return f"saved as {group_id} ({kept} pairs in {len(results)} legs); {stem}.txt"
+    return f"saved as {group_id} ({kept} pairs in {len(results)} legs); {stem}.txt", group_id
 
 
 def report_step(
-    db: str | Path | None, event: str, out: str | Path, caveats: list[str]
+    db: str | Path | None,
+    event: str,
+    out: str | Path,
+    caveats: list[str],
+    study: str | None = None,
 ) -> ReportSummary:
-    """Execute both notebooks into ``out`` (see :func:`flows.services.report.build_reports`)."""
-    return build_reports(db, event=event, out=out, caveats=caveats)
+    """Execute both notebooks into ``out`` (see :func:`flows.services.report.build_reports`);
+    the event report renders stored study ``study`` (the one the pipeline just ran)."""
+    return build_reports(db, event=event, out=out, caveats=caveats, study=study)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -181,9 +192,11 @@ def finish(summary: PipelineSummary) -> PipelineSummary:
     return summary
 
 
-def report_summary_step(db: str, event: str, out: str, caveats: list[str]) -> dict[str, Any]:
+def report_summary_step(
+    db: str, event: str, out: str, caveats: list[str], study: str | None = None
+) -> dict[str, Any]:
     """The report step with a small, picklable result (paths and a count)."""
-    rep = report_step(db, event, out, caveats)
+    rep = report_step(db, event, out, caveats, study)
     return {"html": [str(p) for p in rep.html], "figures": len(rep.figures)}
 
 
@@ -230,11 +243,13 @@ def run_pipeline(
             summary.steps.append(step)
             summary.caveats.append(stale_caveat(step))
             steps.info(f"ingest failed, continuing on the data held: {step.detail}")
-    summary.steps.append(
-        StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
+    detail, study_id = steps.call("run_study", stored_study_step, path, event, out)
+    summary.steps.append(StepOutcome("study", "ok", detail))
+    # The study's save published the snapshot: the report (and every analyst) reads it, and
+    # renders that very study, so its numbers are the study step's.
+    rep = steps.call(
+        "build_report", report_summary_step, path, event, out, summary.caveats, study_id
     )
-    # The study's save published the snapshot: the report (and every analyst) reads it.
-    rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)
     summary.reports = list(rep["html"])
     summary.steps.append(StepOutcome("report", "ok", f"{rep['figures']} figures"))
     for line in summary.lines():
@@ -263,5 +278,6 @@ __all__ = [
     "ingest_step",
     "report_step",
     "run_pipeline",
+    "stored_study_step",
     "study_step",
 ]

@@ -7,9 +7,11 @@ notebook with nbclient on a fresh kernel, and writes ``<out>/<name>.html`` (figu
 data URIs, no external script), the executed ``<out>/<name>.ipynb`` and the PNG figures under
 ``<out>/figures/<name>/``.
 
-The notebooks call back into this module for their warehouse reads (``load_event_inputs``,
-``load_sector_inputs``): read-only, fully fetched, closed at once so the daily ingestion never
-waits for a report.
+The event notebook renders the study service's outcome (:mod:`flows.services.report_study`:
+``aitokens study --event EVENT``, or a stored study with ``study``), section by section
+(:mod:`flows.services.event_sections`), so its numbers are the CLI's; the sector notebook reads
+through ``load_sector_inputs``. Every read is read-only, fully fetched and closed at once so the
+daily ingestion never waits for a report.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from warehouse.files import (
     safe_file_stem,
     staging_name,
 )
-from warehouse.runs import RunRecord, last_run
 
 log = logging.getLogger("aitokens.report")
 
@@ -58,10 +59,6 @@ KERNEL_TIMEOUT_S = 600
 # Days of data the default study needs before day 0 (estimation window -120..-11, calendar days
 # for crypto; a margin for equities, whose 120 sessions span about 175 calendar days).
 LOOKBACK_DAYS = 180
-# The "first hours" section (hourly clock, DESIGN.md section 5): windows in hours around hour 0.
-HOURLY_ESTIMATION = (-720, -25)
-HOURLY_WINDOW = (-24, 72)
-HOURLY_CARS = ((0, 0), (0, 5), (0, 23), (0, 71), (-24, -1))
 
 
 class ReportDataError(InputError):
@@ -91,55 +88,6 @@ class ReportSummary:
         return out
 
 
-class _OneSeriesPerSymbol:
-    """What both report inputs say of their price panel (one series per symbol)."""
-
-    prices: pd.DataFrame
-
-    @property
-    def ai_tokens(self) -> list[str]:
-        p = self.prices
-        return sorted(p.loc[p["asset_class"] == "ai_token", "symbol"].unique())
-
-    @property
-    def chosen_sources(self) -> pd.DataFrame:
-        """The series used per symbol (the one with most observations when several exist)."""
-        return (
-            self.prices.groupby(["symbol", "asset_class", "source"], as_index=False)
-            .agg(first=("date", "min"), last=("date", "max"), n_obs=("close", "size"))
-            .sort_values(["asset_class", "symbol"])
-            .reset_index(drop=True)
-        )
-
-
-@dataclass
-class EventInputs(_OneSeriesPerSymbol):
-    """What the event-study notebook reads: one price series per symbol, and its provenance."""
-
-    db: Path
-    prices: pd.DataFrame  # date, symbol, asset_id, asset_class, calendar, source, close, ...
-    venues: pd.DataFrame  # every series held (freshness), incl. those not chosen
-    members: pd.DataFrame  # latest AI-category membership (empty for CSV-only warehouses)
-    last_ingest: RunRecord | None
-
-    @property
-    def equities(self) -> list[str]:
-        """Single equities (asset_class ``equity``; SPY and QQQ are benchmarks)."""
-        p = self.prices
-        return sorted(p.loc[p["asset_class"] == "equity", "symbol"].unique())
-
-
-@dataclass
-class HourlyInputs(_OneSeriesPerSymbol):
-    """What the "first hours" section reads: hourly closes of the 24/7 symbols around the event
-    (one series per symbol), and the hours the study needs."""
-
-    prices: pd.DataFrame  # date (UTC hour close, naive), symbol, asset_id, asset_class, source
-    hour0: pd.Timestamp  # close time labelling hour 0 (naive UTC)
-    start: pd.Timestamp  # first close needed (the close before the first estimation return)
-    end: pd.Timestamp  # last close needed (the last hour of the event window)
-
-
 @dataclass
 class SectorInputs:
     """What the sector notebook reads."""
@@ -149,7 +97,7 @@ class SectorInputs:
     snapshots: pd.DataFrame  # category_snapshots of artificial-intelligence
     members: pd.DataFrame  # latest snapshot: coin_id, symbol, name, rank, market_cap
     caps: pd.DataFrame  # long date, symbol, market_cap of category members (coingecko)
-    prices: pd.DataFrame  # one series per symbol, as in EventInputs
+    prices: pd.DataFrame  # one series per symbol (warehouse.studies.choose_series, all history)
     # Caps from every source (issue 25; warehouse.caps): the tracked members' caps
     # (ai_member_caps: date, symbol, network, source, market_cap, counted), their daily sum,
     # the cited sector figures, the sources behind the caps with their licences, the lineage.
@@ -181,98 +129,6 @@ def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
 
         return resolve_db_path(None, Settings.resolve().warehouse).absolute()
     return resolve_db_path(db).absolute()
-
-
-def load_event_inputs(db: str | os.PathLike[str] | None = None) -> EventInputs:
-    """Read the event-study inputs read-only and close the file at once."""
-    path = warehouse_path(db)
-    with open_reader(path) as con:
-        prices = reads.one_series_per_symbol(con)
-        venues = reads.series_freshness(con)
-        members = reads.latest_members(con)
-        last = last_run(con)
-    prices["date"] = pd.to_datetime(prices["date"])
-    return EventInputs(path, prices, venues, members, last)
-
-
-def load_hourly_inputs(
-    db: str | os.PathLike[str] | None, event, benchmark: str = "BTC"
-) -> HourlyInputs | None:
-    """Hourly closes around ``event`` (an ``Event`` with its time of day) when they cover it:
-    the benchmark over every hour of :data:`HOURLY_ESTIMATION` and :data:`HOURLY_WINDOW`, and
-    at least one AI token at hour 0. ``None`` otherwise (no hourly data, a date-only event, or
-    hours that stop short): the report then says why the section is absent."""
-    from analysis.calendars import HOURLY, is_date_only
-
-    if is_date_only(event.when):
-        return None
-    hour0 = event.map(HOURLY).session
-    one = pd.Timedelta(hours=1)
-    start = hour0 + (HOURLY_ESTIMATION[0] - 1) * one
-    end = hour0 + HOURLY_WINDOW[1] * one
-    path = warehouse_path(db)
-    with open_reader(path) as con:
-        prices = reads.hourly_closes_around(con, start.to_pydatetime(), end.to_pydatetime())
-    if prices.empty:
-        return None
-    span = prices.groupby("symbol")["date"].agg(["min", "max"])
-    if benchmark not in span.index:
-        return None
-    b = span.loc[benchmark]
-    if b["min"] > start or b["max"] < end:
-        return None
-    tokens = prices.loc[prices["asset_class"] == "ai_token", "symbol"].unique()
-    if not any(span.loc[t, "min"] < hour0 <= span.loc[t, "max"] for t in tokens):
-        return None
-    return HourlyInputs(prices, hour0, start, end)
-
-
-def hourly_study_model(event, confounders=(), assets: Sequence[str] | None = None, **kw: Any):
-    """The "first hours" study: tokens against BTC on the hourly clock, estimation
-    :data:`HOURLY_ESTIMATION`, event window :data:`HOURLY_WINDOW` and CARs :data:`HOURLY_CARS`
-    (hours), as ``aitokens study --interval 1h`` runs it."""
-    from analysis import EventStudy
-
-    return EventStudy(
-        [event],
-        confounders=list(confounders),
-        assets=None if assets is None else list(assets),
-        estimation_window=HOURLY_ESTIMATION,
-        event_window=HOURLY_WINDOW,
-        car_windows=kw.pop("car_windows", HOURLY_CARS),
-        interval="1h",
-        **kw,
-    )
-
-
-def hourly_placebo(db: str | os.PathLike[str] | None, study, hourly: HourlyInputs, catalog=()):
-    """The calendar-time placebo distribution of the "first hours" ``study``: the identical
-    study with hour 0 on every other hour of the chosen hourly series' whole history whose
-    event window overlaps no ``catalog`` event window (:func:`analysis.placebo.placebo`), as
-    ``aitokens study --interval 1h`` draws it. :data:`HOURLY_WINDOW` reaches 72 hours past hour
-    0, so the hours around the event alone hold no placebo hour: the history is read here,
-    read-only, for the series ``hourly`` chose. A history that cannot be read gives a
-    :class:`~analysis.placebo.PlaceboResult` without a distribution that says why."""
-    import warnings
-
-    from analysis import EventStudyInputError
-    from analysis.placebo import PlaceboResult, placebo
-    from warehouse.studies import load_hourly_series
-
-    chosen = hourly.prices[["symbol", "asset_id", "source"]].drop_duplicates("symbol")
-    with open_reader(warehouse_path(db)) as con:
-        history = load_hourly_series(
-            con, list(zip(chosen["asset_id"], chosen["source"], strict=True))
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the study's fit has shown the data's warnings
-        try:
-            return placebo(
-                study, history[["date", "symbol", "close", "asset_class"]], catalog=catalog
-            )
-        except EventStudyInputError as exc:  # the study stands; its placebo says why it is absent
-            windows = [f"[{lo},{hi}]" for lo, hi in study.car_windows]
-            return PlaceboResult.skipped(windows, f"the placebo history could not be read: {exc}")
 
 
 def load_sector_inputs(db: str | os.PathLike[str] | None = None) -> SectorInputs:
@@ -335,81 +191,10 @@ def report_events(db: str | os.PathLike[str] | None, event: str = DEFAULT_EVENT)
     return ev, others
 
 
-def study_model(event, confounders=(), assets: Sequence[str] | None = None):
-    """The report's event study of ``event`` (an ``Event``): default windows, market model,
-    tokens against BTC and equities against SPY; ``confounders`` are flagged when they fall
-    inside a window."""
-    from analysis import EventStudy
-
-    return EventStudy(
-        [event],
-        confounders=list(confounders),
-        assets=None if assets is None else list(assets),
-    )
-
-
 def event_day0(db: str | os.PathLike[str] | None, event: str) -> dt.date:
     """Day 0 of ``event`` on the crypto calendar (UTC day)."""
     ev, _ = report_events(db, event)
     return ev.map("crypto").session.date()
-
-
-def load_groups(db: str | os.PathLike[str] | None, day: dt.date) -> dict[str, list[str]]:
-    """``{group: [symbols]}`` as of ``day`` from the groups table (migration 007; empty for a
-    file that predates it), read-only."""
-    from warehouse.groups import members_as_of
-
-    with open_reader(warehouse_path(db)) as con:
-        return members_as_of(con, day)
-
-
-@dataclass
-class SecondStagePanels:
-    """What the event report's group and volume section shows."""
-
-    groups: Any  # analysis.groups.GroupResults, or None without groups
-    figure: Any  # compute tokens beside NVDA and AMD (matplotlib Figure)
-    volume: Any  # analysis.volume.VolumeResult of the tokens
-
-
-def second_stage_panels(
-    db: str | os.PathLike[str] | None,
-    model,
-    res,
-    res_eq,
-    prices: pd.DataFrame,
-    catalog: Sequence[Any] = (),
-) -> SecondStagePanels:
-    """Results by group (as of the event's crypto day 0) with each group's calendar-time
-    placebo p-value (placebo dates avoiding ``catalog``'s event windows), the compute tokens
-    beside NVDA and AMD on one figure (each on its own calendar), and the tokens' abnormal log
-    volume: the same engine calls as ``aitokens study --by-group --measure volume``."""
-    import warnings
-
-    from analysis.groups import fit_groups, plot_compute_and_gpu
-    from analysis.volume import abnormal_volume
-
-    day0 = min(pd.Timestamp(d) for d in res.params["day0"]).date()
-    members = load_groups(db, day0)
-    cols = ["date", "symbol", "close", "market_cap", "asset_class"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exclusions are listed by the study's own section
-        groups = (
-            fit_groups(model, prices[cols], members, res, as_of=str(day0), catalog=catalog)
-            if members
-            else None
-        )
-        compute = groups.members.get("compute", []) if groups is not None else []
-        fig = plot_compute_and_gpu(res, res_eq, compute)
-        spec = res.spec
-        volume = abnormal_volume(
-            res.params,
-            prices[["date", "symbol", "volume_usd"]],
-            estimation_window=spec["estimation_window"],
-            event_window=spec["event_window"],
-            windows=spec["car_windows"],
-        )
-    return SecondStagePanels(groups, fig, volume)
 
 
 def equity_notes(
@@ -691,6 +476,18 @@ async def _execute_all(jobs: list[tuple[str, dict[str, Any], Path, str]], timeou
     return results
 
 
+def stored_study_event(db: str | os.PathLike[str], study: str) -> str:
+    """The (first) event of stored study ``study`` (a study or group id); unknown ids are
+    refused with close matches (exit 2)."""
+    from flows.services.study import ensure_reader_schema
+    from warehouse.studies import load_study
+
+    ensure_reader_schema(Path(db))
+    with open_reader(db) as con:
+        runs = load_study(con, study)
+    return str(runs[0].spec["events"][0]["name"])
+
+
 def report_stem(name: str, event: str) -> str:
     """File-name stem of a report: ``<event>_event_study`` for the event notebook (the event
     name made safe for a file name, :func:`warehouse.files.safe_file_stem`), else ``name``."""
@@ -715,6 +512,7 @@ def build_reports(
     out: str | os.PathLike[str] = DEFAULT_OUT,
     caveats: Sequence[str] = (),
     notebooks: Sequence[str] = (EVENT_NOTEBOOK, SECTOR_NOTEBOOK),
+    study: str | None = None,
 ) -> ReportSummary:
     """Check the warehouse, then execute each notebook into ``out`` (see the module doc).
 
@@ -725,6 +523,8 @@ def build_reports(
     """
     started = time.monotonic()
     path = resolve_db_path(db).resolve()
+    if study is not None:  # the stored study's own event names the report
+        event = stored_study_event(path, study)
     check_report_data(path, event)
     from flows.services.quality import quarantine_caveats  # issue 22
 
@@ -747,6 +547,7 @@ def build_reports(
         params = {
             "db": str(path),
             "event": event,
+            "study_id": study,
             "figures_dir": str(staging),
             "caveats": list(caveats),
         }
@@ -789,11 +590,6 @@ def build_reports(
 
 
 __all__ = [
-    "EventInputs",
-    "SecondStagePanels",
-    "load_groups",
-    "second_stage_panels",
-    "HourlyInputs",
     "ReportDataError",
     "ReportExecutionError",
     "ReportSummary",
@@ -803,10 +599,6 @@ __all__ = [
     "equity_notes",
     "execute_notebook",
     "inject_parameters",
-    "load_event_inputs",
-    "load_hourly_inputs",
-    "hourly_study_model",
     "load_sector_inputs",
     "report_events",
-    "study_model",
 ]

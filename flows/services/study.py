@@ -962,6 +962,63 @@ def replay_plan(
     return plan, runs
 
 
+def replay_study(db: Path | str | None, study_or_group: str) -> StudyOutcome:
+    """The outcome of stored study ``study_or_group`` replayed (:func:`replay_plan`, placebo
+    included), read from the analysts' snapshot and not saved again: what ``aitokens report
+    --study ID`` renders."""
+    from warehouse.db import open_reader
+
+    ensure_reader_schema(Path(db) if db else None)
+    with open_reader(db) as con:
+        plan, runs = replay_plan(con, study_or_group, placebo=True)
+    results = run_plan(plan)
+    group_id = runs[0].group_id
+    legs = {lr.leg.name: leg_text(lr, f"{group_id}-{lr.leg.name}") for lr in results}
+    lines = [headline(plan, results), *context_lines(plan, results)]
+    return StudyOutcome(plan.request, plan, results, group_id, False, lines, legs)
+
+
+def study_spans(plan: Plan, calendars: set[str]) -> dict[str, tuple[dt.date, dt.date]]:
+    """The dates the plan's series choice counts observations in, per daily calendar."""
+    est = parse_window(plan.request.estimation, "--estimation")
+    win = parse_window(plan.request.window, "--window")
+    return _spans(plan.events, calendars - {"crypto_1h"}, est, win)
+
+
+def path_result(
+    leg: Leg,
+    assets: Sequence[str],
+    prices: pd.DataFrame | None = None,
+    *,
+    windows: Sequence[tuple[int, int]] | None = None,
+    portfolios: bool = False,
+) -> EventStudyResult:
+    """The leg's own study with a CAR window ``[first, d]`` for every event day (``windows``
+    to choose others) and the cross-sectional t only: the CAR paths a report draws, for
+    ``assets`` (the leg's assets, and a portfolio pseudo-asset whose closes ``prices`` adds;
+    ``portfolios`` adds the engine's own equal-weight portfolio instead)."""
+    import pandas as pd
+
+    from analysis import EventStudy
+
+    spec = leg.study.spec
+    first, last = spec["event_window"]
+    paths = windows or [(first, d) for d in range(first, last + 1)]
+    spec.update(
+        car_windows=[list(w) for w in paths],
+        assets=list(assets),
+        tests=["t_cs"],
+        portfolios=portfolios,
+    )
+    cols = ["date", "symbol", "close", "asset_class"]
+    panel = leg.panel[cols]
+    if prices is not None:
+        panel = pd.concat([panel, prices[cols]], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the leg's fit has reported the data's warnings
+        return EventStudy.from_spec(spec).fit(prices=panel)
+
+
 def rerun_study(
     con: duckdb.DuckDBPyConnection, study_or_group: str
 ) -> list[tuple[StoredStudy, RerunReport]]:

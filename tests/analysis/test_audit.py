@@ -99,7 +99,7 @@ def _sign_table(resid: np.ndarray, ar: np.ndarray, convention: str = "textbook")
         convention=convention,
     )
     labels = [str(d) for d in range(e)] + [f"[0,{e - 1}]"]
-    table = crosssection.run_tests(
+    table = cstests.run_tests(
         inp,
         cstests.select(["sign", "generalized_sign"]),
         [crosssection.Partition.single("all", p)],

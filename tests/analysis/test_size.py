@@ -16,7 +16,7 @@ Every replication is one study of N assets sharing an event date, with the engin
 windows (estimation ``[-120,-11]``, event ``[-5,10]``). The normal-return model is the engine's
 :func:`analysis.models.fit_model`, the (C)ARs and their variances are built as
 :func:`analysis.eventstudy.estimate` builds them, and the replications are the groups of one
-:class:`analysis.crosssection.Partition`: one ``crosssection.run_tests`` call with the registry's
+:class:`analysis.crosssection.Partition`: one ``cstests.run_tests`` call with the registry's
 tests (:mod:`analysis.cstests`) computes every replication at once, the call
 ``EventStudy.fit`` makes (``test_a_replication_is_the_engine_s_study`` checks one replication
 against ``EventStudy.fit`` itself).
@@ -133,7 +133,7 @@ def engine_tests(
     )
     names = [f"r{i:05d}" for i in range(panel.reps)]
     part = crosssection.Partition(names, np.repeat(np.arange(panel.reps), panel.n))
-    table = crosssection.run_tests(
+    table = cstests.run_tests(
         inp, cstests.select(tests), [part], LABELS, ["car"] * len(WINDOWS), WINDOWS
     ).frame()
     out = {

@@ -19,13 +19,14 @@ def stubs(monkeypatch, tmp_path):
 
     def study(db, event, out):
         calls["study"].append((db, event))
-        return "stub study"
+        return "stub study", "st-stub"
 
-    def report(db, event, out, caveats):
+    def report(db, event, out, caveats, study=None):
+        assert study == "st-stub"  # the report renders the study the pipeline just stored
         calls["report"].append(list(caveats))
         return ReportSummary(Path(db), Path(out), html=[Path(out) / "x.html"])
 
-    monkeypatch.setattr(pl, "study_step", study)
+    monkeypatch.setattr(pl, "stored_study_step", study)
     monkeypatch.setattr(pl, "report_step", report)
     return calls
 

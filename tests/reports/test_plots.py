@@ -12,25 +12,21 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analysis import plots, sector
-from flows.services.report import inject_parameters, load_event_inputs, report_events, study_model
+from flows.services.report import inject_parameters
+from flows.services.report_study import report_study
+from flows.services.study import path_result
 
 
 @pytest.fixture(scope="module")
 def sora(real_run):
-    inputs = load_event_inputs(real_run.db)
-    ev, catalog = report_events(real_run.db, "sora")
-    model = study_model(ev, catalog, assets=inputs.ai_tokens)
-    res = model.fit(prices=inputs.prices)
+    # the report's study is the study service's (aitokens study --event sora), placebo and all
+    study = report_study(real_run.db, "sora")
+    tokens_leg = study.tokens
+    model, res = tokens_leg.leg.study, tokens_leg.result
     tokens = list(res.params.index.get_level_values("asset"))
-    prices = pd.concat(
-        [
-            inputs.prices[["date", "symbol", "asset_class", "close"]],
-            sector.portfolio_prices(inputs.prices, tokens),
-        ],
-        ignore_index=True,
-    )
-    path_res = plots.path_model(model, [*tokens, "AI_EW"]).fit(prices=prices)
-    return inputs, model, res, plots.ar_car_paths(path_res)
+    portfolio = sector.portfolio_prices(study.prices, tokens)
+    path_res = path_result(tokens_leg.leg, [*tokens, "AI_EW"], portfolio)
+    return study, model, res, plots.ar_car_paths(path_res)
 
 
 def test_car_path_ends_on_the_engines_event_window_car(sora):
