@@ -36,11 +36,17 @@ def query(db, sql: str, params: list | None = None) -> pd.DataFrame:
         con.close()
 
 
+def _groups(db) -> set[str]:
+    return set(query(db, "SELECT DISTINCT group_id FROM study_runs")["group_id"])
+
+
 def _study(db, capsys, *extra: str) -> str:
-    """Run the token-only Sora study and return its group id."""
+    """Run the token-only Sora study and return its (new) group id."""
+    before = _groups(db)
     code, _, err = run(capsys, "study", "--event", "sora", "--no-equities", "--no-placebo", *extra)
     assert (code, err) == (0, "")
-    return str(query(db, "SELECT max(group_id) AS g FROM study_runs")["g"].item())
+    (group,) = _groups(db) - before
+    return group
 
 
 @pytest.fixture
