@@ -122,13 +122,16 @@ def _ingest_detail(status: str, calls: int, inserted: int, updated: int, skipped
     )
 
 
-def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
-    """Run and store the event study (``aitokens study --event EVENT``'s plain functions: one
-    leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and write its text summary
-    and JSON beside the report."""
+def study_step(
+    db: str | Path | None, event: str, out: str | Path, return_kind: str = "simple"
+) -> str:
+    """Run and store the event study (``aitokens study --event EVENT [--return-kind KIND]``'s
+    plain functions: one leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and
+    write its text summary and JSON beside the report."""
     from flows.services.study import StudyRequest, execute_study
 
-    outcome = execute_study(db, StudyRequest(events=[event]))
+    spec = StudyRequest.from_cli({"events": [event], "return_kind": return_kind})
+    outcome = execute_study(db, spec)
     folder = Path(out)
     stem = f"{safe_file_stem(event)}_study"  # an event named `../../x` or `*` stays in `out`
     warehouse = resolve_db_path(db)
@@ -202,6 +205,7 @@ def run_pipeline(
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str | Path = DEFAULT_OUT,
+    return_kind: str = "simple",
     ingest: Callable[[str], str] = ingest_step,
     runner: PipelineSteps | None = None,
 ) -> PipelineSummary:
@@ -231,7 +235,9 @@ def run_pipeline(
             summary.caveats.append(stale_caveat(step))
             steps.info(f"ingest failed, continuing on the data held: {step.detail}")
     summary.steps.append(
-        StepOutcome("study", "ok", steps.call("run_study", study_step, path, event, out))
+        StepOutcome(
+            "study", "ok", steps.call("run_study", study_step, path, event, out, return_kind)
+        )
     )
     # The study's save published the snapshot: the report (and every analyst) reads it.
     rep = steps.call("build_report", report_summary_step, path, event, out, summary.caveats)

@@ -171,3 +171,30 @@ def test_rerun_refuses_every_study_option(opt, sora_db, capsys):
 def test_every_option_is_parametrised():
     """The refusal table above covers study_option_names() exactly."""
     assert sorted(o.flag for _, o in study_fields()) == sorted(study_option_names().values())
+
+
+def test_pipeline_study_step_uses_the_return_kind(sora_db, capsys, tmp_path):
+    """The pipeline's study (its ``run_study`` step) takes ``--return-kind`` and gives the same
+    numbers as ``aitokens study --event sora --return-kind log``."""
+    from flows.services.pipeline import study_step
+
+    detail = study_step(str(sora_db), "sora", tmp_path, "log")
+    group = detail.split()[2]
+    runs = query(sora_db, "SELECT group_id, spec, command FROM study_runs")
+    assert set(runs["group_id"]) == {group}
+    assert {json.loads(s)["return_kind"] for s in runs["spec"]} == {"log"}
+    assert all(c.endswith(" --return-kind log") for c in runs["command"])
+    cli_group = _study(sora_db, capsys, "--return-kind", "log")
+    pipe, cli = _results(sora_db, group, "car"), _results(sora_db, cli_group, "car")
+    pd.testing.assert_series_equal(pipe.sort_index(), cli.sort_index(), rtol=0, atol=0)
+    simple = _results(sora_db, _study(sora_db, capsys), "car")
+    assert not np.allclose(simple.sort_index(), pipe.sort_index(), rtol=1e-6)
+
+
+def test_pipeline_accepts_return_kind_from_the_spec(capsys):
+    assert main(["pipeline", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--return-kind [simple|log]" in out
+    code, out, err = run(capsys, "pipeline", "--offline", "--no-prefect", "--return-kind", "ln")
+    assert code == 2 and out == ""
+    assert "'ln' is not one of 'simple', 'log'" in err
