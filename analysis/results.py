@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from functools import cached_property
 from typing import Any, Protocol
 
 import pandas as pd
-from statsmodels.iolib.summary2 import Summary
+from statsmodels.iolib.summary2 import Summary, _df_to_simpletable, _simple_tables
 
 from analysis.crosssection import TOO_FEW_ASSETS
 from analysis.cstests import HEADLINE_TEST, SUMMARY_TESTS, TESTS
@@ -392,7 +393,7 @@ class EventStudyResult:
             del info["Day-0 policy:"]
             info["Clock:"] = "1h (every UTC hour)"
             info["Hour-0 policy:"] = spec["event_policy"]
-        smry = Summary()
+        smry = _NarrowSummary()
         smry.add_title("Event Study Results")
         smry.add_dict(info, ncols=2)
 
@@ -406,7 +407,7 @@ class EventStudyResult:
         for code in SUMMARY_TESTS:
             sub = car_rows[car_rows["test"] == code].set_index("window")
             table[TESTS[code].short_label] = [_fmt_stat(sub, w) for w in table.index]
-        smry.add_df(table, index=True, header=True)
+        _add_blocks(smry, table)
         smry.add_text(
             "Cells show statistic (two-sided p-value); headline test: KP-BMP "
             "(Kolari & Pynnonen 2010), robust to cross-correlation of pairs sharing a date."
@@ -437,7 +438,7 @@ class EventStudyResult:
         beta = self._params["beta"].map(lambda v: f"{v:.3f}")
         pair_tab.insert(0, "beta", beta)
         pair_tab.index = [f"{e}/{a}" for e, a in pair_tab.index]
-        smry.add_df(pair_tab, index=True, header=True)
+        _add_blocks(smry, pair_tab)
         smry.add_text("Per-pair CARs with t statistics (forecast-error-corrected variance).")
 
         if not self._portfolios.empty:
@@ -451,7 +452,7 @@ class EventStudyResult:
                 ).pivot(index="row", columns="window", values="cell")
                 port = port[[c for c in self._car.columns if c in port.columns]]
                 port.index.name = None
-                smry.add_df(port, index=True, header=True)
+                _add_blocks(smry, port)
                 smry.add_text("Portfolio CARs (t) from the portfolio's own market model.")
         notes = [f"{'Hour' if hourly else 'Day'}-0 policy: {spec['event_policy_text']}."]
         for _, m in self._mappings.iterrows():
@@ -497,6 +498,53 @@ class EventStudyResult:
 
     def _repr_html_(self) -> str:
         return self.summary().as_html()
+
+
+SUMMARY_WIDTH = 100
+"""Columns of the text summary: terminals and pasted notes want 100 (issue 19 item 8)."""
+
+
+def _text_width(frame: pd.DataFrame) -> int:
+    """Width of ``frame`` as statsmodels renders it alone (the renderer ``Summary.as_text``
+    uses, so the measure is exact rather than estimated)."""
+    return len(_df_to_simpletable(frame, header=True, index=True).as_text().splitlines()[0])
+
+
+class _NarrowSummary(Summary):
+    """statsmodels' ``Summary`` whose text keeps each table at its own width.
+
+    ``Summary.as_text`` pads every table to the widest one, and its padding overshoots (it
+    spreads the difference over one separator too few, so the per-pair table came out wider
+    than the widest); here each block is rendered as it is, the rules and the notes are as
+    wide as the widest block (at most :data:`SUMMARY_WIDTH` when the blocks fit). The HTML
+    view is statsmodels' own."""
+
+    def as_text(self) -> str:
+        blocks = [t.as_text() for t in _simple_tables(self.tables, self.settings)]
+        lines = "\n".join(blocks).split("\n")
+        widest = max((len(line) for line in lines), default=0)
+        rule = "=" * widest
+        lines[0] = rule
+        lines.append(rule)
+        title = self.title or ""
+        if len(title) < widest:
+            title = " " * int(widest / 2 - len(title) / 2) + title
+        notes = ["\n".join(textwrap.wrap(x, widest)) for x in self.extra_txt]
+        return f"{title}\n" + "\n".join(lines) + "\n" + "\n".join(notes)
+
+
+def _add_blocks(smry: Summary, frame: pd.DataFrame, width: int = SUMMARY_WIDTH) -> None:
+    """Add ``frame`` as one table per block of consecutive columns that fits ``width``, each
+    block repeating the row labels (so six CAR windows wrap into two blocks instead of one
+    136-column table); a single column wider than ``width`` stays a block of its own."""
+    blocks: list[list[Any]] = []
+    for col in frame.columns:
+        if blocks and _text_width(frame[[*blocks[-1], col]]) <= width:
+            blocks[-1].append(col)
+        else:
+            blocks.append([col])
+    for cols in blocks or [[]]:
+        smry.add_df(frame[cols], index=True, header=True)
 
 
 def _fmt_stat(sub: pd.DataFrame, window: str) -> str:

@@ -35,18 +35,41 @@ def study_options(command: Callable[..., Any]) -> Callable[..., Any]:
     from warehouse.studyspec import study_fields
 
     for f, opt in reversed(study_fields()):
-        kwargs: dict[str, Any] = {"help": opt.help or None, "show_default": opt.show_default}
-        if opt.is_flag:
-            kwargs["is_flag"] = True
-        elif opt.multiple:
-            kwargs["multiple"] = True
-        else:
-            kwargs["default"] = f.default
-        if opt.choices is not None:
-            kwargs["type"] = click.Choice(opt.choices)
-        elif opt.type is not None:
-            kwargs["type"] = opt.type
-        if opt.metavar is not None:
-            kwargs["metavar"] = opt.metavar
-        command = click.option(opt.flag, opt.param or f.name, **kwargs)(command)
+        command = _click_option(f, opt)(command)
     return command
+
+
+def some_study_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The named study options only (field names, e.g. ``"return_kind"`` for ``aitokens
+    pipeline``), made exactly as :func:`study_options` makes them."""
+    from warehouse.studyspec import study_fields
+
+    chosen = [(f, opt) for f, opt in study_fields() if f.name in names]
+    missing = set(names) - {f.name for f, _ in chosen}
+    if missing:
+        raise ValueError(f"not study options: {', '.join(sorted(missing))}")
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for f, opt in reversed(chosen):
+            command = _click_option(f, opt)(command)
+        return command
+
+    return decorate
+
+
+def _click_option(f: Any, opt: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One spec field's click option (its flag, help, choices, default and metavar)."""
+    kwargs: dict[str, Any] = {"help": opt.help or None, "show_default": opt.show_default}
+    if opt.is_flag:
+        kwargs["is_flag"] = True
+    elif opt.multiple:
+        kwargs["multiple"] = True
+    else:
+        kwargs["default"] = f.default
+    if opt.choices is not None:
+        kwargs["type"] = click.Choice(opt.choices)
+    elif opt.type is not None:
+        kwargs["type"] = opt.type
+    if opt.metavar is not None:
+        kwargs["metavar"] = opt.metavar
+    return click.option(opt.flag, opt.param or f.name, **kwargs)

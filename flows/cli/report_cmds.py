@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from flows.cli.options import db_option
+from flows.cli.options import db_option, some_study_options
 
 event_option = click.option(
     "--event",
@@ -87,6 +87,7 @@ def report_command(
 @event_option
 @out_option
 @click.option("--no-prefect", is_flag=True, help="Run the same steps in-process, without Prefect.")
+@some_study_options("return_kind")
 @db_option
 def pipeline_command(
     import_csv: tuple[Path, ...],
@@ -94,6 +95,7 @@ def pipeline_command(
     event: str,
     out: Path,
     no_prefect: bool,
+    return_kind: str,
     db: Path | None,
 ) -> None:
     """The daily job: [import CSVs ->] ingest -> study -> report, as a Prefect flow.
@@ -113,10 +115,15 @@ def pipeline_command(
     try:
         if no_prefect:
             summary = run_pipeline(
-                db, import_csv=list(import_csv), offline=offline, event=event, out=out
+                db,
+                import_csv=list(import_csv),
+                offline=offline,
+                event=event,
+                out=out,
+                return_kind=return_kind,
             )
         else:
-            summary = _run_flow(db, import_csv, offline, event, out, verbose)
+            summary = _run_flow(db, import_csv, offline, event, out, verbose, return_kind)
     except PipelineFailedError as exc:
         if exc.summary is not None:
             _echo(exc.summary)
@@ -124,7 +131,7 @@ def pipeline_command(
     _echo(summary)
 
 
-def _run_flow(db, import_csv, offline, event, out, verbose):
+def _run_flow(db, import_csv, offline, event, out, verbose, return_kind="simple"):
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -147,6 +154,7 @@ def _run_flow(db, import_csv, offline, event, out, verbose):
         offline=offline,
         event=event,
         out=str(out.resolve()),
+        return_kind=return_kind,
     )
     return PipelineSummary.from_dict(result)
 

@@ -31,6 +31,7 @@ def pipeline(
     event: str = DEFAULT_EVENT,
     out: str = str(DEFAULT_OUT),
     step_retries: int | None = None,
+    return_kind: str = "simple",
 ) -> dict[str, Any]:
     """Daily run: optional CSV imports (one file or several: prices, market caps), ingestion
     (subflow), event study, notebooks to HTML.
@@ -44,6 +45,7 @@ def pipeline(
             offline=offline,
             event=event,
             out=out,
+            return_kind=return_kind,
             ingest=_ingest_subflow,
             runner=PrefectSteps(),
         )

@@ -43,6 +43,7 @@ from typing import Any
 STARTUP_TIMEOUT_S = 120
 _DB_ENV = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
 _private_folders: list[str] = []
+_private_urls: list[str] = []  # the private database's URL, handed to the server's settings
 
 WATCHDOG = r"""
 import os, shutil, signal, sys, time
@@ -103,7 +104,7 @@ def _private_database() -> list[str]:
     return the folder to remove with it, or nothing when the user configured a database."""
     from prefect.settings import get_current_settings
 
-    if os.environ.get(_DB_ENV) and _private_folders:
+    if _private_urls and _private_folders:
         return list(_private_folders)  # the same server restarted on another port
     configured = "connection_url" in get_current_settings().server.database.model_fields_set
     if (
@@ -122,8 +123,32 @@ def _private_database() -> list[str]:
         # migrations a new file costs (measured on a busy 2-core machine).
         with contextlib.suppress(OSError):
             shutil.copyfile(template, database)
-    os.environ[_DB_ENV] = f"sqlite+aiosqlite:///{database}"
+    _private_urls.append(f"sqlite+aiosqlite:///{database}")
     return [folder]
+
+
+def _server_settings() -> contextlib.AbstractContextManager[Any]:
+    """Prefect settings for the server process about to start, without writing
+    ``os.environ``: Prefect builds the server's environment from the current settings
+    (``to_environment_variables``), so a :func:`prefect.settings.temporary_settings` around
+    the start hands the private database to that server only."""
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    if not _private_urls:
+        return contextlib.nullcontext()
+    return temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL: _private_urls[0]})
+
+
+def _startup_timeout(timeout: int | None) -> int:
+    """The start-up deadline: the caller's, else the user's setting, else ours."""
+    from prefect.settings import get_current_settings
+
+    if timeout:
+        return timeout
+    ephemeral = get_current_settings().server.ephemeral
+    if "startup_timeout_seconds" in ephemeral.model_fields_set:
+        return int(ephemeral.startup_timeout_seconds)
+    return STARTUP_TIMEOUT_S
 
 
 def _template_path() -> str | None:
@@ -169,9 +194,6 @@ def guard_temporary_server() -> None:
     """Give every temporary Prefect server this process starts a watchdog and a database of
     its own, allow it :data:`STARTUP_TIMEOUT_S` to start, and make SIGTERM a clean exit.
     Idempotent; call before Prefect is first imported (its settings are read at import)."""
-    os.environ.setdefault(
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S)
-    )
     from prefect.server.api import server as prefect_server
 
     cls = prefect_server.SubprocessASGIServer
@@ -180,7 +202,8 @@ def guard_temporary_server() -> None:
 
         def run_guarded(self: Any) -> subprocess.Popen[Any]:
             folders = _private_database()
-            process = original(self)
+            with _server_settings():
+                process = original(self)
             start_watchdog(process.pid, folders)
             return process
 
@@ -189,7 +212,7 @@ def guard_temporary_server() -> None:
         original_start = cls.start
 
         def start_and_keep_template(self: Any, timeout: int | None = None) -> None:
-            original_start(self, timeout)
+            original_start(self, _startup_timeout(timeout))
             _keep_template()
 
         cls.start = start_and_keep_template  # type: ignore[method-assign]

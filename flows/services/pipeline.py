@@ -122,19 +122,25 @@ def _ingest_detail(status: str, calls: int, inserted: int, updated: int, skipped
     )
 
 
-def study_step(db: str | Path | None, event: str, out: str | Path) -> str:
+def study_step(
+    db: str | Path | None, event: str, out: str | Path, return_kind: str = "simple"
+) -> str:
     """:func:`stored_study_step`'s one-line detail."""
-    return stored_study_step(db, event, out)[0]
+    return stored_study_step(db, event, out, return_kind)[0]
 
 
-def stored_study_step(db: str | Path | None, event: str, out: str | Path) -> tuple[str, str]:
-    """Run and store the event study (``aitokens study --event EVENT``'s plain functions: one
-    leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and write its text summary
-    and JSON beside the report. Returns the step's detail and the stored group id, which the
-    report step renders (``aitokens report --study ID``)."""
+def stored_study_step(
+    db: str | Path | None, event: str, out: str | Path, return_kind: str = "simple"
+) -> tuple[str, str]:
+    """Run and store the event study (``aitokens study --event EVENT [--return-kind KIND]``'s
+    plain functions: one leg for the AI tokens against BTC, one for NVDA/AMD against SPY), and
+    write its text summary and JSON beside the report. Returns the step's detail and the stored
+    group id, which the report step renders (``aitokens report --study ID``), so the report
+    uses the pipeline's return kind too."""
     from flows.services.study import StudyRequest, execute_study
 
-    outcome = execute_study(db, StudyRequest(events=[event]))
+    spec = StudyRequest.from_cli({"events": [event], "return_kind": return_kind})
+    outcome = execute_study(db, spec)
     folder = Path(out)
     stem = f"{safe_file_stem(event)}_study"  # an event named `../../x` or `*` stays in `out`
     warehouse = resolve_db_path(db)
@@ -215,6 +221,7 @@ def run_pipeline(
     offline: bool = False,
     event: str = DEFAULT_EVENT,
     out: str | Path = DEFAULT_OUT,
+    return_kind: str = "simple",
     ingest: Callable[[str], str] = ingest_step,
     runner: PipelineSteps | None = None,
 ) -> PipelineSummary:
@@ -243,7 +250,7 @@ def run_pipeline(
             summary.steps.append(step)
             summary.caveats.append(stale_caveat(step))
             steps.info(f"ingest failed, continuing on the data held: {step.detail}")
-    detail, study_id = steps.call("run_study", stored_study_step, path, event, out)
+    detail, study_id = steps.call("run_study", stored_study_step, path, event, out, return_kind)
     summary.steps.append(StepOutcome("study", "ok", detail))
     # The study's save published the snapshot: the report (and every analyst) reads it, and
     # renders that very study, so its numbers are the study step's.

@@ -18,6 +18,7 @@ Plain functions (``parse_window``, ``plan_study``, ``run_plan``, ``rerun_study``
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -781,8 +782,29 @@ def leg_text(lr: LegResult, study_id: str) -> str:
     text = f"{head}\n{res.summary().as_text()}\nExcluded: {ex}."
     cars = list(res.car.columns)
     why = portfolio_kp_sentence(res, "[0,3]" if "[0,3]" in cars else cars[0]) if cars else ""
-    extra = "\n".join(t for t in (placebo_text(lr), why) if t)
+    extra = "\n".join(wrap_lines(t) for t in (placebo_text(lr), why) if t)
     return f"{text}\n{extra}" if extra else text
+
+
+TEXT_WIDTH = 100
+"""Columns of a study's text (issue 19 item 8): terminals and pasted notes want 100."""
+
+
+def wrap_lines(text: str, width: int = TEXT_WIDTH) -> str:
+    """Each line of ``text`` wrapped to ``width``, its continuation lines indented to the
+    line's own indent + 4, so a placebo row or a headline stays visibly one item; no word is
+    dropped or split (a word longer than ``width`` keeps its line)."""
+    out = []
+    for line in text.split("\n"):
+        indent = line[: len(line) - len(line.lstrip())]
+        out += textwrap.wrap(
+            line,
+            width,
+            subsequent_indent=indent + "    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [line]
+    return "\n".join(out)
 
 
 def placebo_text(lr: LegResult) -> str:

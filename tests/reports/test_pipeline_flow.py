@@ -17,7 +17,7 @@ from flows.services.report import ReportSummary
 def stubs(monkeypatch, tmp_path):
     calls: dict[str, list] = {"study": [], "report": []}
 
-    def study(db, event, out):
+    def study(db, event, out, return_kind="simple"):
         calls["study"].append((db, event))
         return "stub study", "st-stub"
 
