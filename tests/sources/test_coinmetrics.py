@@ -171,7 +171,7 @@ def test_429_that_never_ends_is_a_rate_limit_error_naming_the_setting(fake):
     ):
         fetch_metrics(client, "fet", yesterday(), yesterday())
     assert "HTTP 429, Retry-After 30 s" in str(info.value)
-    assert C.ENV_COINMETRICS_CPM in str(info.value)
+    assert CoinMetricsConfig.env.calls_per_minute in str(info.value)
 
 
 def test_the_client_keeps_under_a_sliding_window_limit_instead_of_meeting_429s():
@@ -256,7 +256,7 @@ def test_registry_lists_coinmetrics_off_by_default_with_its_table():
 
 def test_settings_from_the_environment_and_bad_assets_refused():
     config = CoinMetricsConfig.from_env(
-        {C.ENV_COINMETRICS_ASSETS: "FET, wld", C.ENV_COINMETRICS_URL: "http://127.0.0.1:9"}
+        {C.ENV_COINMETRICS_ASSETS: "FET, wld", CoinMetricsConfig.env.url: "http://127.0.0.1:9"}
     )
     assert config.assets == ("fet", "wld") and config.base_url == "http://127.0.0.1:9/"
     from flows.errors import ConfigError

@@ -117,7 +117,7 @@ class CoinMetricsClient(HttpClient):
             raise UpstreamError(
                 f"Coin Metrics {C.ASSET_METRICS_PATH}: next_page_url points to "
                 f"{nxt.scheme}://{nxt.netloc}{nxt.path}, not {self.base_url}"
-                f"{C.ASSET_METRICS_PATH}; refused (check {C.ENV_COINMETRICS_URL})",
+                f"{C.ASSET_METRICS_PATH}; refused (check {self.config.env.url})",
                 endpoint=C.ASSET_METRICS_PATH,
             )
         return dict(parse_qsl(nxt.query, keep_blank_values=True))

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from flows.errors import ConfigError
 from flows.sources.coinmetrics import constants as C
-from flows.sources.http_client import HttpEnv, HttpSourceConfig
+from flows.sources.http_client import HttpEnv, HttpSourceConfig, setting
 
 _ASSET = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
@@ -22,19 +20,15 @@ class CoinMetricsConfig(HttpSourceConfig):
     over the settings file's ``[coinmetrics]`` section. ``assets`` are Coin Metrics' asset ids
     (lower case, e.g. ``fet``); the warehouse stores them upper-cased as symbols."""
 
-    env: ClassVar[HttpEnv] = HttpEnv(
-        C.ENV_COINMETRICS_URL,
-        C.ENV_COINMETRICS_CPM,
-        C.ENV_COINMETRICS_TIMEOUT,
-        C.ENV_COINMETRICS_MAX_RETRY,
-    )
+    env: ClassVar[HttpEnv] = HttpEnv.prefixed("AITOKENS_COINMETRICS_")
+    section: ClassVar[str] = "coinmetrics"
     official_base_urls: ClassVar[tuple[str, ...]] = C.COINMETRICS_OFFICIAL_URLS
 
     # timeouts and retries: HttpSourceConfig
     base_url: str = C.COINMETRICS_URL
     calls_per_minute: float = C.COINMETRICS_CALLS_PER_MINUTE
     rate_window_seconds: float = C.RATE_WINDOW_SECONDS  # the server's sliding window
-    assets: tuple[str, ...] = C.DEFAULT_ASSETS
+    assets: tuple[str, ...] = setting(C.DEFAULT_ASSETS, "names", C.ENV_COINMETRICS_ASSETS)
     page_size: int = C.PAGE_SIZE
 
     def __post_init__(self) -> None:
@@ -49,17 +43,3 @@ class CoinMetricsConfig(HttpSourceConfig):
         if not 1 <= int(self.page_size) <= C.PAGE_SIZE:
             raise ConfigError(f"page_size must be 1..{C.PAGE_SIZE}, got {self.page_size}.")
         self.check_http_settings()
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> CoinMetricsConfig:
-        """Build from ``AITOKENS_COINMETRICS_*`` over the settings file's ``[coinmetrics]``
-        section; ``overrides`` win."""
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = cls.file_settings("coinmetrics", environ)
-        kwargs.update(cls.http_settings_from_env(env))
-        if env.get(C.ENV_COINMETRICS_ASSETS, "").strip():
-            kwargs["assets"] = tuple(env[C.ENV_COINMETRICS_ASSETS].split(","))
-        kwargs.update(overrides)
-        return cls(**kwargs)

@@ -29,18 +29,9 @@ class CoinMetricsDaily(Source):
     name = C.SOURCE_NAME
     table = MARKET_CAPS_DAILY
     enabled_by_default = False
-    settings_section = "coinmetrics"
-    settings_schema = {
-        "assets": ("names", C.ENV_COINMETRICS_ASSETS),
-        **CoinMetricsConfig.env.settings_schema(),
-    }
+    label = "the Coin Metrics API"
+    config_class = CoinMetricsConfig
     config: CoinMetricsConfig
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> CoinMetricsDaily:
-        return cls(CoinMetricsConfig.from_env(environ, **overrides))
 
     @classmethod
     def build_client(
