@@ -261,3 +261,48 @@ def test_the_sector_sum_never_counts_a_renamed_or_merged_asset_twice(db_path, tm
         ("RENDER", "RENDER", True),
         ("RNDR", "RENDER", False),
     ]
+
+
+# ------------------------------------------------------------------------------ references
+def test_sector_references_are_recorded_listed_replaced_and_removed(db_path, capsys):
+    seeded = "the project brief"
+    args = ["sector", "reference", "add", "--date", "2024-03-01", "--source", "a cited page"]
+    assert main([*args, "--market-cap", "$30.5B"]) == 0
+    assert capsys.readouterr().out == (
+        "Recorded artificial-intelligence on 2024-03-01: $30,500,000,000 (a cited page).\n"
+    )
+    assert main(["sector", "reference", "list", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("category_id,date,market_cap_usd,source,origin,recorded_at\n")
+    assert "artificial-intelligence,2024-02-15,25000000000.0," in out and seeded in out
+    assert "artificial-intelligence,2024-03-01,30500000000.0,a cited page,analyst," in out
+    assert main([*args, "--market-cap", "31e9"]) == 0
+    assert capsys.readouterr().out.startswith("Replaced artificial-intelligence on 2024-03-01")
+    got = read_df(db_path, "SELECT date::VARCHAR AS d, market_cap_usd FROM sector_references")
+    assert sorted(got.itertuples(index=False, name=None)) == [
+        ("2024-02-15", 25e9),
+        ("2024-03-01", 31e9),
+    ]
+    for bad, needle in (
+        (["--market-cap", "lots"], "--market-cap 'lots' is not a USD figure"),
+        (["--market-cap", "-5"], "is not a plausible USD figure"),
+    ):
+        assert main([*args, *bad]) == 2
+        assert needle in capsys.readouterr().err
+    assert (
+        main(
+            ["sector", "reference", "add", "--date", "15/02/2024", "--market-cap", "1"]
+            + ["--source", "x"]
+        )
+        == 2
+    )
+    assert "--date '15/02/2024' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert main(["sector", "reference", "remove", "--date", "2024-03-01"]) == 0
+    assert (
+        capsys.readouterr().out
+        == "Removed 1 reference(s) of artificial-intelligence on 2024-03-01.\n"
+    )
+    assert main(["sector", "reference", "remove", "--date", "2024-03-01"]) == 2
+    assert (
+        "no sector reference for artificial-intelligence on 2024-03-01" in capsys.readouterr().err
+    )
