@@ -4,11 +4,14 @@ sum (never twice), checked by hand on small files and on the real Coin Metrics f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 
 from flows.cli import main
 from flows.sources.cap_import import is_cap_file, read_cap_csv
@@ -306,3 +309,86 @@ def test_sector_references_are_recorded_listed_replaced_and_removed(db_path, cap
     assert (
         "no sector reference for artificial-intelligence on 2024-03-01" in capsys.readouterr().err
     )
+
+
+# ------------------------------------------------------------------------------ lineage joins
+def merger_prices(tmp_path: Path) -> Path:
+    """BTC and FET through 2024-08-31, AGIX until the day before the merger (seeded walks)."""
+    rng = np.random.default_rng(25)
+    lines = ["date,symbol,asset_class,venue,close"]
+    for symbol, price, cls, last in (
+        ("BTC", 42000.0, "crypto_benchmark", "2024-08-31"),
+        ("FET", 0.6, "ai_token", "2024-08-31"),
+        ("AGIX", 0.25, "ai_token", "2024-06-30"),
+    ):
+        for d in pd.date_range("2024-01-01", last):
+            price *= float(np.exp(rng.normal(0.0, 0.03)))
+            lines.append(f"{d.date()},{symbol},{cls},x,{price:.6f}")
+    return write_csv(tmp_path / "merger.csv", "\n".join(lines) + "\n")
+
+
+def test_agix_continues_as_0_433350_fet_across_2024_07_01(db_path, tmp_path):
+    csv = merger_prices(tmp_path)
+    assert main(["import", str(csv)]) == 0
+    with open_warehouse(db_path) as con:
+        panel = load_series(con, [("AGIX", "x"), ("FET", "x")])
+    raw = pd.read_csv(csv, parse_dates=["date"]).pivot(index="date", columns="symbol")["close"]
+    agix = panel[panel["symbol"] == "AGIX"].set_index("date")
+    # held days untouched, then 0.433350 FET from the merger's day on, flagged, without a cap
+    assert_allclose(agix.loc[:"2024-06-30", "close"], raw.loc[:"2024-06-30", "AGIX"])
+    assert agix.loc[:"2024-06-30", "lineage"].isna().all()
+    after = agix.loc["2024-07-01":]
+    assert after.index[0] == pd.Timestamp("2024-07-01") and len(after) == 62
+    assert_allclose(after["close"], 0.433350 * raw.loc["2024-07-01":, "FET"], rtol=1e-12)
+    assert after["market_cap"].isna().all()
+    assert set(after["lineage"]) == {
+        "AGIX continues as 0.43335 FET (x) from 2024-07-01 (merger of 2024-07-01 03:00 UTC)"
+    }
+    assert (after[["asset_id", "source", "asset_class"]] == ["AGIX", "x", "ai_token"]).all().all()
+    # the join day's return spans both assets: 0.433350 FET(07-01) / AGIX(06-30) - 1
+    r = agix["close"].pct_change()
+    hand = (
+        0.433350
+        * raw.at[pd.Timestamp("2024-07-01"), "FET"]
+        / raw.at[pd.Timestamp("2024-06-30"), "AGIX"]
+        - 1
+    )
+    assert_allclose(r.loc["2024-07-01"], hand, rtol=1e-12)
+    # FET itself is not touched, and a range ending before the merger joins nothing
+    assert panel.loc[panel["symbol"] == "FET", "lineage"].isna().all()
+    with open_warehouse(db_path) as con:
+        early = load_series(con, [("AGIX", "x")], date_range=("2024-01-01", "2024-06-30"))
+    assert early["lineage"].isna().all() and len(early) == 182
+
+
+def test_a_study_of_agix_after_the_merger_runs_on_the_joined_series(db_path, tmp_path):
+    csv = merger_prices(tmp_path)
+    main(["import", str(csv)])
+    out = tmp_path / "s.json"
+    args = ["study", "--event", "2024-07-02", "--assets", "AGIX", "--no-placebo", "--no-save"]
+    r = run_cli_capture([*args, "--json", str(out)])
+    assert r[0] == 0, r
+    assert "lineage: AGIX continues as 0.43335 FET (x) from 2024-07-01" in r[1]
+    rows = pd.DataFrame(json.loads(out.read_text())["legs"]["tokens"]["results"])
+    ar = rows[rows["kind"] == "day"].set_index("start")["value"]
+    # by hand: AGIX's joined returns on BTC's over days -120..-11, AR = R - a - b R_m
+    raw = pd.read_csv(csv, parse_dates=["date"]).pivot(index="date", columns="symbol")["close"]
+    joined = raw["AGIX"].where(raw.index <= "2024-06-30", 0.433350 * raw["FET"])
+    ret, mkt = joined.pct_change(), raw["BTC"].pct_change()
+    day0 = pd.Timestamp("2024-07-02")
+    est = [day0 + pd.Timedelta(days=k) for k in range(-120, -10)]
+    x = np.column_stack([np.ones(len(est)), mkt[est].to_numpy()])
+    (a, b), *_ = np.linalg.lstsq(x, ret[est].to_numpy(), rcond=None)
+    for k in (-1, 0, 5):  # -1 is the join day 2024-07-01
+        d = day0 + pd.Timedelta(days=k)
+        assert_allclose(ar[k], ret[d] - a - b * mkt[d], rtol=1e-9), k
+
+
+def run_cli_capture(args: list[str]) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
