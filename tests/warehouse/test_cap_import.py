@@ -392,3 +392,47 @@ def run_cli_capture(args: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(args)
     return code, out.getvalue(), err.getvalue()
+
+
+def test_a_renamed_coingecko_id_is_followed_under_its_new_id(tmp_path):
+    """render-token -> render (asset_lineage): once CoinGecko answers 404 for the old id, the
+    next run asks for the new one, says so, and spends no call on the dead id."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.services.ingest_options import IngestOptions
+    from flows.services.steps import run_ingestion
+    from tests.fakes.coingecko import FakeCoinGecko
+    from tests.fakes.fixtures import fast_coingecko_config
+
+    db = tmp_path / "wh" / "aitokens.duckdb"
+    since = datetime.now(UTC).date() - timedelta(days=10)
+    with FakeCoinGecko(
+        n_coins=3, plan="pro", api_key="pro-key-12345678", delisted=("render-token",)
+    ) as cg:
+        configs = {"coingecko": fast_coingecko_config(cg)}
+
+        def history_calls() -> set[str]:
+            return {r.path.split("/")[2] for r in cg.calls("/coins/*/market_chart/range")}
+
+        first = run_ingestion(
+            IngestOptions(
+                flow="backfill", since=since, sources=("coingecko",), global_market=False
+            ),
+            db=db,
+            configs=configs,
+        )
+        assert "render-token" in first.skipped and "render-token" in history_calls()
+        assert "render" not in history_calls()
+        cg.reset_log()
+        again = run_ingestion(
+            IngestOptions(
+                flow="backfill", since=since, sources=("coingecko",), global_market=False
+            ),
+            db=db,
+            configs=configs,
+        )
+        assert history_calls() == {"render"}  # the others are up to date
+        assert (
+            "CoinGecko id render-token was renamed render (asset_lineage): following render"
+            in again.notes
+        )
