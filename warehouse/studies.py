@@ -580,7 +580,8 @@ def load_series(
 
     ``market_cap`` is the series' own cap when its vendor sends one (CoinGecko), else the
     symbol's cap that day from the most preferred source holding one (view
-    ``preferred_market_caps``: a cap file, Coin Metrics; order in ``market_cap_sources``).
+    ``preferred_market_caps``: a cap file, Coin Metrics; order in ``market_cap_sources``), whose
+    source ``market_cap_source`` names (None for the series' own cap).
 
     Token lineage (``asset_lineage``): where an old asset's series stops after its identity
     change, it continues as ``ratio`` times its successor's closes, flagged in the ``lineage``
@@ -595,7 +596,9 @@ def load_series(
         params += list(date_range)
     panel = con.execute(
         "SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close, "
-        "coalesce(p.market_cap, c.market_cap) AS market_cap FROM daily_prices AS p "
+        "coalesce(p.market_cap, c.market_cap) AS market_cap, "
+        "CASE WHEN p.market_cap IS NULL THEN c.source END AS market_cap_source "
+        "FROM daily_prices AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
         "USING (asset_id, source) "
         "LEFT JOIN preferred_market_caps AS c ON c.symbol = p.symbol AND c.date = p.date "

@@ -204,6 +204,10 @@ def test_regress_log_cap_runs_on_the_shared_data(caps_run):
     assert r.code == 0, r.err
     assert "cross-sectional OLS of CAR[0,5] (N = 7" in r.out
     assert "log_cap" in r.out and "Left out AGIX / sora: no log_cap." in r.out
+    assert (  # the study names where its caps come from, and their licence
+        "market caps of ARKM, FET, GRT, INJ, NMR, RNDR, WLD from Coin Metrics "
+        "(coinmetrics_community), licence CC BY-NC 4.0" in r.out
+    )
 
 
 def test_cap_weighted_sora_cars_equal_a_hand_computation(
