@@ -436,3 +436,19 @@ def test_a_renamed_coingecko_id_is_followed_under_its_new_id(tmp_path):
             "CoinGecko id render-token was renamed render (asset_lineage): following render"
             in again.notes
         )
+
+
+def test_a_long_cap_file_is_told_apart_by_its_header_alone(tmp_path):
+    """The sniff reads 64 KB: a file whose 64th KB cuts a multi-byte character (a UTF-8 'é' in
+    a long source label) is still a cap file, and UTF-16 files are read too."""
+    header = "date,symbol,market_cap,volume_usd,source\n"
+    filler = "2024-01-01,FET,1,,x\n" * 3000
+    pad = 65535 - len(header) - len(filler) - 1
+    utf8 = tmp_path / "u8.csv"
+    utf8.write_text(header + filler + "#" * pad + "\n\u00e9\n", encoding="utf-8")
+    assert utf8.read_bytes()[65535] == 0xC3  # the 64 KB read ends inside the 'é'
+    assert is_cap_file(utf8)
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_text("date,symbol,market_cap\n2024-02-15,FET,1\n", encoding="utf-16")
+    assert is_cap_file(utf16)
+    assert read_cap_csv(utf16).frame["market_cap"].tolist() == [1.0]
