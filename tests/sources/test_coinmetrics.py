@@ -343,3 +343,24 @@ def test_ingestion_loads_coinmetrics_and_a_second_run_makes_no_call(tmp_path: Pa
             assert con.execute("SELECT * FROM market_caps_daily ORDER BY ALL").fetchall() == before
         finally:
             con.close()
+
+
+def test_the_coinmetrics_section_of_the_settings_file_is_read_under_the_environment(
+    tmp_path: Path,
+):
+    """``[coinmetrics]`` in aitokens.toml (declared once on CoinMetricsConfig); the variable wins,
+    and a bad asset id from the file is refused like one from the environment."""
+    path = tmp_path / "aitokens.toml"
+    path.write_text('[coinmetrics]\nassets = ["FET", "arkm"]\npage_size = 5\n', encoding="utf-8")
+    from flows.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="page_size"):  # not a declared setting of the file
+        CoinMetricsDaily.from_env({"AITOKENS_CONFIG": str(path)})
+    path.write_text('[coinmetrics]\nassets = ["FET", "arkm"]\ntimeout_seconds = 9\n', "utf-8")
+    config = CoinMetricsDaily.from_env({"AITOKENS_CONFIG": str(path)}).config
+    assert (config.assets, config.timeout_seconds) == (("fet", "arkm"), 9.0)
+    env = {"AITOKENS_CONFIG": str(path), C.ENV_COINMETRICS_ASSETS: "wld"}
+    assert CoinMetricsDaily.from_env(env).config.assets == ("wld",)
+    path.write_text('[coinmetrics]\nassets = ["fet/../x"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a Coin Metrics asset id"):
+        CoinMetricsDaily.from_env({"AITOKENS_CONFIG": str(path)})
