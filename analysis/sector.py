@@ -345,15 +345,35 @@ def reference_coverage(
     return pd.DataFrame(rows, columns=cols)
 
 
-def latest_members(caps: pd.DataFrame, day: pd.Timestamp | None = None) -> pd.DataFrame:
+def latest_members(
+    caps: pd.DataFrame,
+    day: pd.Timestamp | None = None,
+    *,
+    member_caps: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """``symbol, market_cap`` of the networks with a cap on ``day`` (default: the last day any
-    member has one), largest first, for :func:`top_members`."""
+    member has one), largest first, for :func:`top_members`. With ``member_caps`` (the long
+    frame of :func:`network_caps`), a network counted through an older symbol that day is
+    labelled with it: ``RENDER (as RNDR)`` before RENDER had a cap of its own."""
     if caps.empty:
         return pd.DataFrame(columns=["symbol", "market_cap"])
     if day is None:
         day = caps.dropna(how="all").index.max()
-    row = caps.loc[pd.Timestamp(day).normalize()].dropna()
-    out = pd.DataFrame({"symbol": row.index.astype(str), "market_cap": row.to_numpy(float)})
+    day = pd.Timestamp(day).normalize()
+    row = caps.loc[day].dropna()
+    labels = [str(s) for s in row.index]
+    if member_caps is not None and len(member_caps):
+        mc = member_caps[
+            (pd.to_datetime(member_caps["date"]).dt.normalize() == day)
+            & member_caps["counted"].astype(bool)
+        ]
+        via = (
+            mc[mc["symbol"] != mc["network"]]
+            .groupby("network")["symbol"]
+            .agg(lambda s: "+".join(sorted(map(str, s))))
+        )
+        labels = [f"{n} (as {via[n]})" if n in via.index else n for n in labels]
+    out = pd.DataFrame({"symbol": labels, "market_cap": row.to_numpy(float)})
     return out.sort_values("market_cap", ascending=False).reset_index(drop=True)
 
 

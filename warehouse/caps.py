@@ -79,6 +79,26 @@ def cap_licences(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def cap_source_notes(con: duckdb.DuckDBPyConnection, panel: pd.DataFrame) -> list[str]:
+    """One line per cap source a study panel borrowed caps from (``market_cap_source`` of
+    :func:`warehouse.studies.load_series`), naming its vendor and licence: a report that shows
+    a cap-weighted portfolio or ``log_cap`` built on Coin Metrics data says CC BY-NC 4.0."""
+    if "market_cap_source" not in panel.columns:
+        return []
+    used = panel.dropna(subset=["market_cap_source"])
+    if used.empty:
+        return []
+    notes = []
+    for source, rows in used.groupby("market_cap_source"):
+        found = con.execute(
+            "SELECT vendor, licence FROM market_cap_sources WHERE source = ?", [source]
+        ).fetchall()
+        vendor, licence = found[0] if found else (source, "as stated by the file's supplier")
+        symbols = ", ".join(sorted(map(str, rows["symbol"].unique())))
+        notes.append(f"market caps of {symbols} from {vendor} ({source}), licence {licence}")
+    return notes
+
+
 def lineage(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The identity changes (``asset_lineage``), oldest first."""
     return con.execute(
@@ -176,6 +196,7 @@ __all__ = [
     "ai_member_caps",
     "ai_tracked_daily",
     "cap_licences",
+    "cap_source_notes",
     "import_caps",
     "lineage",
     "remove_references",

@@ -64,6 +64,7 @@ MONTH_OF = {
     "coin_daily": "date",
     "equity_daily": "date",
     "imported_daily": "date",
+    "market_caps_daily": "date",
     "category_members": "snapshot_date",
     "category_snapshots": "snapshot_date",
     "raw_responses": "fetched_at",

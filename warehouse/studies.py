@@ -597,22 +597,32 @@ def load_series(
 
     ``market_cap`` is the series' own cap when its vendor sends one (CoinGecko), else the
     symbol's cap that day from the most preferred source holding one (view
-    ``preferred_market_caps``: a cap file, Coin Metrics; order in ``market_cap_sources``)."""
+    ``preferred_market_caps``: a cap file, Coin Metrics; order in ``market_cap_sources``), whose
+    source ``market_cap_source`` names (None for the series' own cap).
+
+    Token lineage (``asset_lineage``): where an old asset's series stops after its identity
+    change, it continues as ``ratio`` times its successor's closes, flagged in the ``lineage``
+    column (:func:`warehouse.lineage.continue_series`)."""
+    from warehouse.lineage import continue_series
+
     pairs = list(series)
     params: list[Any] = [[a for a, _ in pairs], [s for _, s in pairs]]
     where = ""
     if date_range is not None:
         where = "WHERE p.date BETWEEN ? AND ?"
         params += list(date_range)
-    return con.execute(
+    panel = con.execute(
         "SELECT p.date, p.symbol, p.asset_id, p.asset_class, p.calendar, p.source, p.close, "
-        "p.volume_usd, coalesce(p.market_cap, c.market_cap) AS market_cap FROM daily_prices AS p "
+        "p.volume_usd, coalesce(p.market_cap, c.market_cap) AS market_cap, "
+        "CASE WHEN p.market_cap IS NULL THEN c.source END AS market_cap_source "
+        "FROM daily_prices AS p "
         "JOIN (SELECT unnest(?::VARCHAR[]) AS asset_id, unnest(?::VARCHAR[]) AS source) AS k "
         "USING (asset_id, source) "
         "LEFT JOIN preferred_market_caps AS c ON c.symbol = p.symbol AND c.date = p.date "
         f"{where} ORDER BY p.symbol, p.date",
         params,
     ).df()
+    return continue_series(con, panel, date_range=date_range)
 
 
 # ---------------------------------------------------------------------------------- study runs

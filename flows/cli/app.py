@@ -21,6 +21,7 @@ from flows.cli import (
     group_cmds,
     ingest_cmds,
     report_cmds,
+    sector_cmds,
     study_cmds,
     warehouse_cmds,
 )
@@ -41,6 +42,7 @@ COMMAND_MODULES = (
     ingest_cmds,
     study_cmds,
     group_cmds,
+    sector_cmds,
     report_cmds,
     export_cmds,
     check_cmds,

@@ -331,14 +331,33 @@ class Ingestion:
         return self.universe()
 
     def universe(self) -> list[str]:
-        """Coins to follow: the latest members of each category, plus BTC and ETH."""
+        """Coins to follow: the latest members of each category, plus BTC and ETH; a renamed
+        CoinGecko id is followed under its new id (:meth:`_follow_renames`)."""
         if self.options.coins:
-            return cg.coin_universe(list(self.options.coins))
+            return self._follow_renames(cg.coin_universe(list(self.options.coins)))
         with open_warehouse(self.db_file) as con:
             members = state.latest_category_members(con, self.coingecko.config.categories)
         if self.options.universe == "all":
-            return cg.coin_universe(members + self._whole_universe(set(members)))
-        return cg.coin_universe(members)
+            return self._follow_renames(
+                cg.coin_universe(members + self._whole_universe(set(members)))
+            )
+        return self._follow_renames(cg.coin_universe(members))
+
+    def _follow_renames(self, ids: list[str]) -> list[str]:
+        """``ids`` with each old id of a lineage rename (``asset_lineage``, e.g.
+        ``render-token`` -> ``render``) replaced by its new id once CoinGecko no longer serves
+        the old one (answered "not found" within the last 30 days): a stale snapshot, group or
+        ``--coins`` keeps working, and no call is spent on a dead id. Until then the old id is
+        asked as before (CoinGecko may keep serving it)."""
+        from warehouse.caps import renamed_coingecko_ids
+
+        with open_warehouse(self.db_file) as con:
+            renamed = renamed_coingecko_ids(con)
+            gone = state.not_found_since(con, self._midnight - timedelta(days=30))
+        moved = {old: new for old, new in renamed.items() if old in gone and old in ids}
+        for old, new in moved.items():
+            self._note(f"CoinGecko id {old} was renamed {new} (asset_lineage): following {new}")
+        return list(dict.fromkeys(moved.get(i, i) for i in ids))
 
     def _whole_universe(self, members: set[str]) -> list[str]:
         """Every coin CoinGecko lists (one /coins/list call, once per UTC day), recorded in

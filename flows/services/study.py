@@ -309,6 +309,8 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     import pandas as pd
 
     from analysis import Event
+    from warehouse.caps import cap_source_notes
+    from warehouse.lineage import extend_choices, lineage_notes
     from warehouse.studies import (
         catalog_events,
         category_symbols,
@@ -437,8 +439,11 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
 
     legs = []
     for name, title, syms, bench in leg_specs:
-        leg_notes = _check_coverage(title, events, syms, bench, choices, win)
         panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
+        # issue 25: a series continued through its lineage (AGIX as FET) covers what it reaches
+        covered = extend_choices(choices, panel)
+        leg_notes = _check_coverage(title, events, syms, bench, covered, win)
+        leg_notes = [*leg_notes, *lineage_notes(panel), *cap_source_notes(con, panel)]
         study = _leg_study(req, events, confounders, syms, bench, choices, est, win, cars)
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
     return Plan(req, events, descriptions, confounders, legs, notes, time_sources, catalog_list)

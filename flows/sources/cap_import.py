@@ -54,17 +54,21 @@ class ParsedCaps:
 
 
 def header_columns(path: Path) -> list[str]:
-    """The lower-cased column names of the file's first non-blank line ([] when unreadable:
-    the price reader then says what is wrong)."""
+    """The lower-cased column names of the file's first non-blank line, read from its first
+    64 KB only ([] when unreadable: the price reader then says what is wrong)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            head = handle.read(65536)
     except OSError:
         return []
-    try:
-        text = decode_csv_bytes(data[:65536], path.name)
-    except InputError:
-        return []
-    for line in text.splitlines():
+    text = None
+    for chunk in (head, head[: head.rfind(b"\n") + 1], head[: len(head) // 4 * 4]):
+        try:
+            text = decode_csv_bytes(chunk, path.name)  # a cut multi-byte character: try less
+            break
+        except InputError:
+            continue
+    for line in (text or "").splitlines():
         if line.strip():
             return [c.strip().strip('"').lower() for c in line.split(",")]
     return []

@@ -114,6 +114,24 @@ CASES = {
         (["list", "--as-of", SQLI], "is not a date"),
         (["refresh", SQLI_ID], "no group"),
     ],
+    "sector": [
+        (
+            ["reference", "add", "--date", "2024-13-45", "--market-cap", "1", "--source", SQLI],
+            "is not a date",
+        ),
+        (
+            ["reference", "add", "--date", "2024-02-15", "--market-cap", SQLI, "--source", "x"],
+            "is not a USD figure",
+        ),
+        (
+            ["reference", "add", "--date", "2024-02-15", "--market-cap", "1", "--source", " "],
+            "needs its source",
+        ),
+        (
+            ["reference", "remove", "--date", "2024-02-15", "--category", SQLI],
+            "no sector reference",
+        ),
+    ],
     "events": [
         (["add", "--name", "x", "--when", "2024-13-45"], "is not a valid date"),
         (["remove", SQLI_ID], "no event"),

@@ -48,6 +48,17 @@ def test_network_caps_count_each_network_once():
     assert_allclose(caps.loc[day("2024-02-15")].to_numpy(), [120.0, 20.0, 60.0])
 
 
+def test_latest_members_name_a_network_counted_through_its_old_symbol():
+    mc = member_caps()
+    caps = sector.network_caps(mc)
+    first = sector.latest_members(caps, day("2024-02-14"), member_caps=mc)
+    assert first.to_records(index=False).tolist() == [("FET", 100.0), ("RENDER (as RNDR)", 50.0)]
+    last = sector.latest_members(caps, member_caps=mc)  # the last day: RENDER's own cap
+    assert last["symbol"].tolist() == ["FET", "RENDER", "GRT"]
+    top = sector.top_members(last, n=2)
+    assert_allclose(top["share"], [0.6, 0.3])
+
+
 def test_reference_coverage_shares_and_missing_members():
     refs = pd.DataFrame(
         {"date": [day("2024-02-14"), day("2024-02-15")], "market_cap_usd": [300.0, 400.0]}
@@ -193,6 +204,10 @@ def test_regress_log_cap_runs_on_the_shared_data(caps_run):
     assert r.code == 0, r.err
     assert "cross-sectional OLS of CAR[0,5] (N = 7" in r.out
     assert "log_cap" in r.out and "Left out AGIX / sora: no log_cap." in r.out
+    assert (  # the study names where its caps come from, and their licence
+        "market caps of ARKM, FET, GRT, INJ, NMR, RNDR, WLD from Coin Metrics "
+        "(coinmetrics_community), licence CC BY-NC 4.0" in r.out
+    )
 
 
 def test_cap_weighted_sora_cars_equal_a_hand_computation(

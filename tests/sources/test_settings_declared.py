@@ -32,6 +32,13 @@ DOCUMENTED = {
         "max_retry_seconds": ("non_negative", "AITOKENS_COINGECKO_MAX_RETRY_SECONDS"),
         "base_url": ("url", "AITOKENS_COINGECKO_URL"),
     },
+    "coinmetrics": {  # issue 25: Coin Metrics' community API (no key)
+        "assets": ("names", "AITOKENS_COINMETRICS_ASSETS"),
+        "calls_per_minute": ("positive", "AITOKENS_COINMETRICS_CALLS_PER_MINUTE"),
+        "timeout_seconds": ("positive", "AITOKENS_COINMETRICS_TIMEOUT"),
+        "max_retry_seconds": ("non_negative", "AITOKENS_COINMETRICS_MAX_RETRY_SECONDS"),
+        "base_url": ("url", "AITOKENS_COINMETRICS_URL"),
+    },
     "coingecko_hourly": {"rolling_days": ("non_negative", "AITOKENS_HOURLY_DAYS")},
     "yahoo": {
         "tickers": ("names", "AITOKENS_YAHOO_TICKERS"),
@@ -75,6 +82,8 @@ def test_each_variable_sets_its_field(source, key, kind, var):
         raw, expected = "nvda, tsm", ("NVDA", "TSM")
     if source == "coingecko" and kind == "names":
         raw, expected = "layer-1, ai", ("layer-1", "ai")
+    if source == "coinmetrics" and kind == "names":
+        raw, expected = "FET, wld", ("fet", "wld")  # Coin Metrics' asset ids are lower case
     config = source_classes()[source].from_env({var: raw}).config
     assert getattr(config, key) == expected
 
@@ -133,6 +142,7 @@ def test_labels_come_from_the_registry():
         "binance": "the Binance API",
         "coingecko": "the CoinGecko API",
         "coingecko_hourly": "the CoinGecko API",
+        "coinmetrics": "the Coin Metrics API",
         "yahoo": "Yahoo Finance",
     }
     assert vendor_label("yahoo") == "Yahoo Finance" and vendor_label("okx") == "okx"

@@ -4,11 +4,14 @@ sum (never twice), checked by hand on small files and on the real Coin Metrics f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 
 from flows.cli import main
 from flows.sources.cap_import import is_cap_file, read_cap_csv
@@ -261,3 +264,191 @@ def test_the_sector_sum_never_counts_a_renamed_or_merged_asset_twice(db_path, tm
         ("RENDER", "RENDER", True),
         ("RNDR", "RENDER", False),
     ]
+
+
+# ------------------------------------------------------------------------------ references
+def test_sector_references_are_recorded_listed_replaced_and_removed(db_path, capsys):
+    seeded = "the project brief"
+    args = ["sector", "reference", "add", "--date", "2024-03-01", "--source", "a cited page"]
+    assert main([*args, "--market-cap", "$30.5B"]) == 0
+    assert capsys.readouterr().out == (
+        "Recorded artificial-intelligence on 2024-03-01: $30,500,000,000 (a cited page).\n"
+    )
+    assert main(["sector", "reference", "list", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("category_id,date,market_cap_usd,source,origin,recorded_at\n")
+    assert "artificial-intelligence,2024-02-15,25000000000.0," in out and seeded in out
+    assert "artificial-intelligence,2024-03-01,30500000000.0,a cited page,analyst," in out
+    assert main([*args, "--market-cap", "31e9"]) == 0
+    assert capsys.readouterr().out.startswith("Replaced artificial-intelligence on 2024-03-01")
+    got = read_df(db_path, "SELECT date::VARCHAR AS d, market_cap_usd FROM sector_references")
+    assert sorted(got.itertuples(index=False, name=None)) == [
+        ("2024-02-15", 25e9),
+        ("2024-03-01", 31e9),
+    ]
+    for bad, needle in (
+        (["--market-cap", "lots"], "--market-cap 'lots' is not a USD figure"),
+        (["--market-cap", "-5"], "is not a plausible USD figure"),
+    ):
+        assert main([*args, *bad]) == 2
+        assert needle in capsys.readouterr().err
+    assert (
+        main(
+            ["sector", "reference", "add", "--date", "15/02/2024", "--market-cap", "1"]
+            + ["--source", "x"]
+        )
+        == 2
+    )
+    assert "--date '15/02/2024' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert main(["sector", "reference", "remove", "--date", "2024-03-01"]) == 0
+    assert (
+        capsys.readouterr().out
+        == "Removed 1 reference(s) of artificial-intelligence on 2024-03-01.\n"
+    )
+    assert main(["sector", "reference", "remove", "--date", "2024-03-01"]) == 2
+    assert (
+        "no sector reference for artificial-intelligence on 2024-03-01" in capsys.readouterr().err
+    )
+
+
+# ------------------------------------------------------------------------------ lineage joins
+def merger_prices(tmp_path: Path) -> Path:
+    """BTC and FET through 2024-08-31, AGIX until the day before the merger (seeded walks)."""
+    rng = np.random.default_rng(25)
+    lines = ["date,symbol,asset_class,venue,close"]
+    for symbol, price, cls, last in (
+        ("BTC", 42000.0, "crypto_benchmark", "2024-08-31"),
+        ("FET", 0.6, "ai_token", "2024-08-31"),
+        ("AGIX", 0.25, "ai_token", "2024-06-30"),
+    ):
+        for d in pd.date_range("2024-01-01", last):
+            price *= float(np.exp(rng.normal(0.0, 0.03)))
+            lines.append(f"{d.date()},{symbol},{cls},x,{price:.6f}")
+    return write_csv(tmp_path / "merger.csv", "\n".join(lines) + "\n")
+
+
+def test_agix_continues_as_0_433350_fet_across_2024_07_01(db_path, tmp_path):
+    csv = merger_prices(tmp_path)
+    assert main(["import", str(csv)]) == 0
+    with open_warehouse(db_path) as con:
+        panel = load_series(con, [("AGIX", "x"), ("FET", "x")])
+    raw = pd.read_csv(csv, parse_dates=["date"]).pivot(index="date", columns="symbol")["close"]
+    agix = panel[panel["symbol"] == "AGIX"].set_index("date")
+    # held days untouched, then 0.433350 FET from the merger's day on, flagged, without a cap
+    assert_allclose(agix.loc[:"2024-06-30", "close"], raw.loc[:"2024-06-30", "AGIX"])
+    assert agix.loc[:"2024-06-30", "lineage"].isna().all()
+    after = agix.loc["2024-07-01":]
+    assert after.index[0] == pd.Timestamp("2024-07-01") and len(after) == 62
+    assert_allclose(after["close"], 0.433350 * raw.loc["2024-07-01":, "FET"], rtol=1e-12)
+    assert after["market_cap"].isna().all()
+    assert set(after["lineage"]) == {
+        "AGIX continues as 0.43335 FET (x) from 2024-07-01 (merger of 2024-07-01 03:00 UTC)"
+    }
+    assert (after[["asset_id", "source", "asset_class"]] == ["AGIX", "x", "ai_token"]).all().all()
+    # the join day's return spans both assets: 0.433350 FET(07-01) / AGIX(06-30) - 1
+    r = agix["close"].pct_change()
+    hand = (
+        0.433350
+        * raw.at[pd.Timestamp("2024-07-01"), "FET"]
+        / raw.at[pd.Timestamp("2024-06-30"), "AGIX"]
+        - 1
+    )
+    assert_allclose(r.loc["2024-07-01"], hand, rtol=1e-12)
+    # FET itself is not touched, and a range ending before the merger joins nothing
+    assert panel.loc[panel["symbol"] == "FET", "lineage"].isna().all()
+    with open_warehouse(db_path) as con:
+        early = load_series(con, [("AGIX", "x")], date_range=("2024-01-01", "2024-06-30"))
+    assert early["lineage"].isna().all() and len(early) == 182
+
+
+def test_a_study_of_agix_after_the_merger_runs_on_the_joined_series(db_path, tmp_path):
+    csv = merger_prices(tmp_path)
+    main(["import", str(csv)])
+    out = tmp_path / "s.json"
+    args = ["study", "--event", "2024-07-02", "--assets", "AGIX", "--no-placebo", "--no-save"]
+    r = run_cli_capture([*args, "--json", str(out)])
+    assert r[0] == 0, r
+    assert "lineage: AGIX continues as 0.43335 FET (x) from 2024-07-01" in r[1]
+    rows = pd.DataFrame(json.loads(out.read_text())["legs"]["tokens"]["results"])
+    ar = rows[rows["kind"] == "day"].set_index("start")["value"]
+    # by hand: AGIX's joined returns on BTC's over days -120..-11, AR = R - a - b R_m
+    raw = pd.read_csv(csv, parse_dates=["date"]).pivot(index="date", columns="symbol")["close"]
+    joined = raw["AGIX"].where(raw.index <= "2024-06-30", 0.433350 * raw["FET"])
+    ret, mkt = joined.pct_change(), raw["BTC"].pct_change()
+    day0 = pd.Timestamp("2024-07-02")
+    est = [day0 + pd.Timedelta(days=k) for k in range(-120, -10)]
+    x = np.column_stack([np.ones(len(est)), mkt[est].to_numpy()])
+    (a, b), *_ = np.linalg.lstsq(x, ret[est].to_numpy(), rcond=None)
+    for k in (-1, 0, 5):  # -1 is the join day 2024-07-01
+        d = day0 + pd.Timedelta(days=k)
+        assert_allclose(ar[k], ret[d] - a - b * mkt[d], rtol=1e-9), k
+
+
+def run_cli_capture(args: list[str]) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_renamed_coingecko_id_is_followed_under_its_new_id(tmp_path):
+    """render-token -> render (asset_lineage): once CoinGecko answers 404 for the old id, the
+    next run asks for the new one, says so, and spends no call on the dead id."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.services.ingest_options import IngestOptions
+    from flows.services.steps import run_ingestion
+    from tests.fakes.coingecko import FakeCoinGecko
+    from tests.fakes.fixtures import fast_coingecko_config
+
+    db = tmp_path / "wh" / "aitokens.duckdb"
+    since = datetime.now(UTC).date() - timedelta(days=10)
+    with FakeCoinGecko(
+        n_coins=3, plan="pro", api_key="pro-key-12345678", delisted=("render-token",)
+    ) as cg:
+        configs = {"coingecko": fast_coingecko_config(cg)}
+
+        def history_calls() -> set[str]:
+            return {r.path.split("/")[2] for r in cg.calls("/coins/*/market_chart/range")}
+
+        first = run_ingestion(
+            IngestOptions(
+                flow="backfill", since=since, sources=("coingecko",), global_market=False
+            ),
+            db=db,
+            configs=configs,
+        )
+        assert "render-token" in first.skipped and "render-token" in history_calls()
+        assert "render" not in history_calls()
+        cg.reset_log()
+        again = run_ingestion(
+            IngestOptions(
+                flow="backfill", since=since, sources=("coingecko",), global_market=False
+            ),
+            db=db,
+            configs=configs,
+        )
+        assert history_calls() == {"render"}  # the others are up to date
+        assert (
+            "CoinGecko id render-token was renamed render (asset_lineage): following render"
+            in again.notes
+        )
+
+
+def test_a_long_cap_file_is_told_apart_by_its_header_alone(tmp_path):
+    """The sniff reads 64 KB: a file whose 64th KB cuts a multi-byte character (a UTF-8 'é' in
+    a long source label) is still a cap file, and UTF-16 files are read too."""
+    header = "date,symbol,market_cap,volume_usd,source\n"
+    filler = "2024-01-01,FET,1,,x\n" * 3000
+    pad = 65535 - len(header) - len(filler) - 1
+    utf8 = tmp_path / "u8.csv"
+    utf8.write_text(header + filler + "#" * pad + "\n\u00e9\n", encoding="utf-8")
+    assert utf8.read_bytes()[65535] == 0xC3  # the 64 KB read ends inside the 'é'
+    assert is_cap_file(utf8)
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_text("date,symbol,market_cap\n2024-02-15,FET,1\n", encoding="utf-16")
+    assert is_cap_file(utf16)
+    assert read_cap_csv(utf16).frame["market_cap"].tolist() == [1.0]
