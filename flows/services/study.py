@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.services import second_stage
+from flows.services.factors import check_factor_request, factor_symbols, leg_assets
 from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, SecondStage, regress_window_label
 from flows.services.windows import parse_window
 from warehouse.errors import InputError
@@ -321,6 +322,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
             f"--estimation {req.estimation}"
         )
     cars = _car_windows(req, win)
+    check_factor_request(req)  # issue 23: --model factor (flows.services.factors)
     events = _resolve_events(con, req)
     notes: list[str] = []
 
@@ -401,7 +403,9 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     if not leg_specs:
         raise InputError("no asset to study: give --assets, --category or --equities")
 
-    all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b]})
+    factors = factor_symbols(catalog, req)  # issue 23: factor series load beside the benchmark
+    leg_specs = [(n, t, a, b) for n, t, ss, b in leg_specs if (a := leg_assets(ss, factors))]
+    all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b, *factors]})
     cals = set(catalog.loc[catalog["symbol"].isin(all_syms), "calendar"])
     spans = _spans(events, cals, est, win)
     choices = choose_series(con, all_syms, spans=spans, sources=req.sources)
@@ -428,7 +432,8 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     legs = []
     for name, title, syms, bench in leg_specs:
         leg_notes = _check_coverage(title, events, syms, bench, choices, win)
-        panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
+        with_f = dict.fromkeys([*syms, bench, *factors])  # issue 23: + the factor series
+        panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in with_f])
         study = _leg_study(req, events, confounders, syms, bench, choices, est, win, cars)
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
     return Plan(req, events, descriptions, confounders, legs, notes, time_sources, catalog_list)
