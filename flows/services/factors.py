@@ -15,14 +15,19 @@ The engine receives the factors through :meth:`warehouse.studyspec.StudySpec.eng
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from warehouse.errors import InputError
 from warehouse.studyspec import StudySpec
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    import duckdb
     import pandas as pd
+
+    from warehouse.studies import SeriesChoice
 
 
 def check_factor_request(req: StudySpec) -> None:
@@ -55,4 +60,83 @@ def leg_assets(syms: Sequence[str], factors: Sequence[str]) -> list[str]:
     return [s for s in syms if s not in set(factors)]
 
 
-__all__ = ["check_factor_request", "factor_symbols", "leg_assets"]
+# ------------------------------------------------------------------ built indexes (ALTS)
+def _wants_alts(req: StudySpec) -> bool:
+    from warehouse.alt_market import ALTS
+
+    return ALTS in {req.benchmark.upper(), *req.factors}
+
+
+def with_indexes(
+    con: duckdb.DuckDBPyConnection, catalog: pd.DataFrame, req: StudySpec
+) -> pd.DataFrame:
+    """The series catalog plus the row of ``ALTS`` when the study names it (as benchmark or
+    factor), so the planner resolves it like a held symbol."""
+    import pandas as pd
+
+    from warehouse.alt_market import alt_market_choice
+
+    if not _wants_alts(req):
+        return catalog
+    choice = alt_market_choice(con)
+    if choice is None:
+        raise InputError("ALTS needs non-AI coins of class crypto in the warehouse; none is held")
+    row = {
+        "symbol": choice.symbol,
+        "asset_id": choice.asset_id,
+        "asset_class": choice.asset_class,
+        "calendar": choice.calendar,
+        "source": choice.source,
+        "first_date": pd.Timestamp(choice.first_date),
+        "last_date": pd.Timestamp(choice.last_date),
+        "n_obs": choice.n_obs,
+    }
+    return pd.concat([catalog, pd.DataFrame([row])], ignore_index=True)
+
+
+def choose_with_indexes(
+    con: duckdb.DuckDBPyConnection,
+    symbols: Sequence[str],
+    *,
+    spans: Mapping[str, tuple[dt.date, dt.date]],
+    sources: Sequence[str] = (),
+) -> dict[str, SeriesChoice]:
+    """:func:`warehouse.studies.choose_series`, with ``ALTS`` built in the warehouse."""
+    from warehouse.alt_market import ALTS, alt_market_choice
+    from warehouse.studies import choose_series
+
+    held = [s for s in symbols if s != ALTS]
+    choices = choose_series(con, held, spans=spans, sources=sources)
+    if ALTS in symbols:
+        alts = alt_market_choice(con)
+        if alts is not None:
+            choices[ALTS] = alts
+    return choices
+
+
+def load_with_indexes(
+    con: duckdb.DuckDBPyConnection, series: Iterable[tuple[str, str]]
+) -> pd.DataFrame:
+    """:func:`warehouse.studies.load_series`, with the closes of ``ALTS`` when asked for."""
+    import pandas as pd
+
+    from warehouse.alt_market import ALTS_ASSET_ID, alt_market_closes
+    from warehouse.studies import load_series
+
+    pairs = list(series)
+    held = [p for p in pairs if p[0] != ALTS_ASSET_ID]
+    panel = load_series(con, held)
+    if len(held) == len(pairs):
+        return panel
+    out = pd.concat([panel, alt_market_closes(con)], ignore_index=True)
+    return out.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
+
+
+__all__ = [
+    "check_factor_request",
+    "choose_with_indexes",
+    "factor_symbols",
+    "leg_assets",
+    "load_with_indexes",
+    "with_indexes",
+]

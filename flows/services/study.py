@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.services import second_stage
-from flows.services.factors import check_factor_request, factor_symbols, leg_assets
+from flows.services.factors import (
+    check_factor_request,
+    choose_with_indexes,
+    factor_symbols,
+    leg_assets,
+    load_with_indexes,
+    with_indexes,
+)
 from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, SecondStage, regress_window_label
 from flows.services.windows import parse_window
 from warehouse.errors import InputError
@@ -303,8 +310,6 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     from warehouse.studies import (
         catalog_events,
         category_symbols,
-        choose_series,
-        load_series,
         resolve_symbols,
         series_catalog,
     )
@@ -360,6 +365,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     catalog = series_catalog(con)
     if catalog.empty:
         raise InputError("the warehouse holds no prices yet: run `aitokens import FILE.csv` first")
+    catalog = with_indexes(con, catalog, req)  # issue 23: + ALTS when named (factors.py)
     classes = catalog.groupby("symbol")["asset_class"].first().to_dict()
 
     # which symbols go to which leg
@@ -408,7 +414,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b, *factors]})
     cals = set(catalog.loc[catalog["symbol"].isin(all_syms), "calendar"])
     spans = _spans(events, cals, est, win)
-    choices = choose_series(con, all_syms, spans=spans, sources=req.sources)
+    choices = choose_with_indexes(con, all_syms, spans=spans, sources=req.sources)  # + ALTS
     for choice in choices.values():
         if choice.alternatives:
             notes.append(
@@ -433,7 +439,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     for name, title, syms, bench in leg_specs:
         leg_notes = _check_coverage(title, events, syms, bench, choices, win)
         with_f = dict.fromkeys([*syms, bench, *factors])  # issue 23: + the factor series
-        panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in with_f])
+        panel = load_with_indexes(con, [(choices[s].asset_id, choices[s].source) for s in with_f])
         study = _leg_study(req, events, confounders, syms, bench, choices, est, win, cars)
         legs.append(Leg(name, title, syms, bench, choices, panel, study, leg_notes))
     return Plan(req, events, descriptions, confounders, legs, notes, time_sources, catalog_list)

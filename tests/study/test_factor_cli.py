@@ -73,3 +73,13 @@ def test_bad_factor_options_exit_2_with_one_line(
     code = main(["study", "--db", str(events_db), "--event", "sora", "--no-equities", *args])
     err = capsys.readouterr().err
     assert code == 2 and text in err and "Traceback" not in err
+
+
+def test_alts_benchmark_and_factor_run_on_the_events_panel(events_db: Path, tmp_path: Path) -> None:
+    alts = _study(events_db, tmp_path, "--no-placebo", "--benchmark", "ALTS")
+    assert alts["legs"]["tokens"]["spec"]["resolved"]["benchmarks"]["FET"] == "ALTS"
+    both = _study(events_db, tmp_path, "--no-placebo", "--model", "factor", "--factors", "BTC,ALTS")
+    btc = _study(events_db, tmp_path, "--no-placebo")
+    a, b, c = _caar(btc, "[0,3]"), _caar(alts, "[0,3]"), _caar(both, "[0,3]")
+    assert len({a, b, c}) == 3 and all(v == v for v in (a, b, c))
+    print(f"Sora CAAR[0,3]: BTC {a:.4f}, ALTS {b:.4f}, BTC+ALTS {c:.4f}")
