@@ -36,6 +36,7 @@ from analysis.errors import (
     WindowOutsideDataError,
 )
 from analysis.events import Event, as_event
+from analysis.factor_model import FactorFit, check_factors, first_factor, gather_factors
 from analysis.models import MODELS, ModelFit, fit_model, window_sums
 from analysis.panel import (
     CalendarPanel,
@@ -185,6 +186,7 @@ class EventStudy:
         portfolios: bool = True,
         tests: Iterable[str] | None = None,
         interval: str = "1d",
+        factors: Sequence[str] = (),
     ) -> None:
         if interval not in INTERVALS:
             raise EventStudyInputError(
@@ -220,6 +222,7 @@ class EventStudy:
                 f"Convention {convention!r} is unknown; use 'textbook' or 'estudy2'."
             )
         self.model = model
+        self.factors = check_factors(model, factors)
         self.estimation_window = _window(estimation_window, "estimation window")
         self.event_window = _window(event_window, "event window")
         if self.estimation_window[1] >= self.event_window[0]:
@@ -293,6 +296,7 @@ class EventStudy:
             "portfolios": self.portfolios,
             "tests": list(self.tests),
             "interval": self.interval,
+            **({"factors": list(self.factors)} if self.factors else {}),
             "event_policy": policy,
             "event_policy_text": policy_text,
         }
@@ -321,6 +325,7 @@ class EventStudy:
             portfolios=spec.get("portfolios", True),
             tests=spec.get("tests"),
             interval=spec.get("interval", "1d"),
+            factors=spec.get("factors", ()),
         )
 
     def __repr__(self) -> str:
@@ -536,6 +541,13 @@ def resolve(study: EventStudy, data: WideData, classes: dict[str, str], assets: 
     )
     if s.model == "constant_mean":
         benches: list[str | None] = [None] * len(assets)
+    elif s.factors:  # factor model: the first factor stands in the benchmark's place
+        benches = [s.factors[0]] * len(assets)
+        missing = [f for f in s.factors if f not in known]
+        if missing:
+            raise UnknownAssetError(
+                f"Factor {missing[0]!r} is not in the data; add its closes or choose other factors."
+            )
     else:
         benches = per_asset(s.benchmarks, s.benchmarks.get, lambda a, c: s.benchmarks[a])
         bad = {b for b in set(benches) if b is None or b not in known}
@@ -554,15 +566,16 @@ def resolve(study: EventStudy, data: WideData, classes: dict[str, str], assets: 
     bench: dict[str, str | None] = dict(zip(assets, benches, strict=True))
     native = dict(cal)
     for a in assets:
-        b = bench[a]
-        if b and b not in native:
-            native[b] = s._calendar_of(b, classes) if b in classes else cal[a]
+        for b in [bench[a], *s.factors[1:]]:
+            if b and b not in native:
+                native[b] = s._calendar_of(b, classes) if b in classes else cal[a]
     panels: dict[str, CalendarPanel] = {}
     for c in sorted(set(cal.values())):
         members = [a for a in assets if cal[a] == c]
-        benchmarks = [b for a in members if (b := bench[a])]
+        benchmarks = [b for a in members if (b := bench[a])] + list(s.factors[1:])
         syms = list(dict.fromkeys(members + benchmarks))
-        panels[c] = build_panel(c, syms, data, native, kind=s.return_kind)
+        carry = [f for f in s.factors if native[f] != c]  # a shut market's factor: flat
+        panels[c] = build_panel(c, syms, data, native, kind=s.return_kind, carry=carry)
     mappings = {(e.name, c): e.map(c) for e in s.events for c in panels}
     return Setup(s, data, classes, assets, cal, bench, panels, mappings)
 
@@ -592,6 +605,7 @@ class Pairs:
     sess_nat: list[np.ndarray]
     y_has_nan: bool
     x_has_nan: bool
+    F: np.ndarray | None = None  # (P, L1 + E, K) factor returns, factor model only
 
     def asset_names(self, pairs: np.ndarray) -> np.ndarray:
         return np.asarray(self.setup.assets, dtype=object)[self.asset_idx[pairs]]
@@ -631,6 +645,7 @@ def gather(setup: Setup) -> Pairs:
     cal_arr = np.asarray([setup.cal[a] for a in setup.assets], dtype=object)
     ys: list[np.ndarray] = []
     xs: list[np.ndarray] = []
+    fs: list[np.ndarray] = []
     keys = []
     ev_of, asset_of, cal_of, r0_of, day0_of, out_of = [], [], [], [], [], []
     outside_text: dict[tuple[int, int], str] = {}
@@ -654,6 +669,8 @@ def gather(setup: Setup) -> Pairs:
             bcol = panel.columns([b for a in members if (b := setup.bench[a])])
             xs.append(_gather_rows(panel.values, bcol, r0, width, n_s))
         n_e, n_m = len(s.events), len(members)
+        if s.factors:
+            fs.append(gather_factors(panel, s.factors, r0, width, n_m, _gather_rows))
         ev_of.append(np.repeat(np.arange(n_e), n_m))
         asset_of.append(np.tile(mpos, n_e))
         cal_of.append(np.full(n_e * n_m, ci))
@@ -675,6 +692,10 @@ def gather(setup: Setup) -> Pairs:
         x = np.broadcast_to(np.float64(np.nan), y.shape)
     else:
         x = xs[0] if order is None else np.vstack(xs)[order]
+    f = None
+    if fs:
+        f = fs[0] if order is None else np.concatenate(fs)[order]
+        x = first_factor(f)  # a day counts only when every factor is present
     if order is not None:
         per_pair = [v[order] for v in per_pair]
     ev_of_a, asset_idx, cal_idx, r0_a, day0_a, outside = per_pair
@@ -697,6 +718,7 @@ def gather(setup: Setup) -> Pairs:
         ],
         y_has_nan=bool(np.isnan(y).any()),
         x_has_nan=s.model != "constant_mean" and bool(np.isnan(x).any()),
+        F=f,
     )
 
 
@@ -873,7 +895,7 @@ class Estimates:
 def estimate(pairs: Pairs, sample: Sample, cols: Columns) -> Estimates:
     """Fit the normal-return model of every kept pair at once; ARs, CARs and their variances."""
     s = pairs.setup.study
-    y, x = sample.rows(pairs.Y), sample.rows(pairs.X)
+    y, x = sample.rows(pairs.Y), sample.rows(pairs.X if pairs.F is None else pairs.F)
     fit: ModelFit = fit_model(
         s.model, y[:, : pairs.l1], x[:, : pairs.l1], convention=_convention(s)
     )
@@ -893,6 +915,8 @@ def estimate(pairs: Pairs, sample: Sample, cols: Columns) -> Estimates:
     lamb_q = (
         (x_ev - fit.fe_mean[:, None]) ** 2 / fit.fe_sxx[:, None] if s.model == "market" else None
     )
+    if isinstance(fit, FactorFit):
+        lamb_q = fit.lamb_q(x_ev)
     return Estimates(fit, ar, ar_var, car, car_var, lamb_q)
 
 
@@ -1198,7 +1222,7 @@ def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | 
         return None
     key_tuples = {v: t for t, v in uniq.items()}
     rows = kept[order]
-    y_full, x_full = pairs.Y, pairs.X
+    y_full, x_full = pairs.Y, pairs.X if pairs.F is None else pairs.F
     in_place = rows.size == len(y_full) and bool((np.diff(rows) == 1).all())
     y_all = y_full if in_place else y_full[rows]
     # equal weights: the mean of the members present on each day
@@ -1241,7 +1265,7 @@ def fit_portfolios(pairs: Pairs, sample: Sample, cols: Columns) -> Portfolios | 
         ws_c = np.where(pr, cap_w[:, None], 0.0).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             yps.append(np.where(ws_c > 0, wy_c / ws_c, np.nan))
-    yp, xp = np.vstack(yps), np.vstack(xps)
+    yp, xp = np.vstack(yps), np.stack(xps)
     wm_car = cols.wm[:, -len(s.car_windows) :]
     l1 = pairs.l1
     # one batched fit: every portfolio is a pseudo-asset with its own market model

@@ -22,11 +22,12 @@ import numpy as np
 
 from analysis.errors import EventStudyInputError
 
-ModelName = Literal["market", "market_adjusted", "constant_mean"]
+ModelName = Literal["market", "market_adjusted", "constant_mean", "factor"]
 MODELS: dict[str, str] = {
     "market": "market model (OLS)",
     "market_adjusted": "market-adjusted returns",
     "constant_mean": "constant-mean returns",
+    "factor": "factor model (OLS)",
 }
 Convention = Literal["textbook", "estudy2"]
 
@@ -212,6 +213,12 @@ def fit_model(
     """
     if model not in MODELS:
         raise EventStudyInputError(f"Model {model!r} is unknown; use one of {', '.join(MODELS)}.")
+    if model == "factor":
+        from analysis.factor_model import fit_factor  # it builds on this module
+
+        if x is None:
+            raise EventStudyInputError("The factor model needs factor returns.")
+        return fit_factor(y, x)
     if convention not in ("textbook", "estudy2"):
         raise EventStudyInputError(
             f"Convention {convention!r} is unknown; use 'textbook' or 'estudy2'."

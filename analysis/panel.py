@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,6 +230,17 @@ def closes_to_returns(p: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+def carry_closes(v: np.ndarray) -> np.ndarray:
+    """The last close carried forward between the first and the last close of ``v``."""
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return v
+    last = np.maximum.accumulate(np.where(ok, np.arange(v.size), -1))
+    out = np.where(last >= 0, v[np.maximum(last, 0)], np.nan)
+    out[np.flatnonzero(ok)[-1] + 1 :] = np.nan
+    return out
+
+
 def _i8_ns(idx: pd.DatetimeIndex) -> np.ndarray:
     return idx.as_unit("ns").asi8 if idx.unit != "ns" else idx.asi8
 
@@ -241,8 +252,13 @@ def build_panel(
     native: Mapping[str, str],
     *,
     kind: str,
+    carry: Collection[str] = (),
 ) -> CalendarPanel:
     """Return matrix of ``symbols`` on ``calendar``.
+
+    ``carry`` names symbols whose last close is carried over sessions without one, inside their
+    data (a factor of the factor model whose market is shut on a crypto day: its price did not
+    move, so its return is 0 that day and the next close's return spans the gap).
 
     From closes, returns are computed on ``calendar`` itself (a benchmark on another calendar is
     resampled to it, with gaps where it has no close). Given returns are placed on the sessions as
@@ -292,5 +308,7 @@ def build_panel(
                         stacklevel=4,
                     )
         if not data.is_returns:
+            for j in [j for j, sym in enumerate(symbols) if sym in carry]:
+                values[j, :n_s] = carry_closes(values[j, :n_s])
             values[:, :n_s] = closes_to_returns(values[:, :n_s].T, kind).T
     return CalendarPanel(calendar, idx, list(symbols), values)

@@ -380,6 +380,8 @@ def placebo(
         return skip(f"{len(study.events)} events: the placebo needs one shared date")
     if not study.car_windows:
         return skip("no CAR window")
+    if study.model == "factor":
+        return skip("the factor model has no calendar-time placebo yet")
     data, classes, assets = study.read_inputs(prices, meta, returns=returns, caller="placebo()")
     setup = resolve(study, data, classes, assets)
     if len(setup.panels) != 1:

@@ -27,7 +27,7 @@ from typing import Any, Literal, get_args
 from warehouse.errors import InputError
 
 Interval = Literal["1d", "1h"]
-Model = Literal["market", "market_adjusted", "constant_mean"]
+Model = Literal["market", "market_adjusted", "constant_mean", "factor"]
 Convention = Literal["textbook", "estudy2"]
 Measure = Literal["returns", "volume"]
 ReturnKind = Literal["simple", "log"]
@@ -56,6 +56,10 @@ def split_list(values: Sequence[str]) -> list[str]:
 
 def _upper(text: str) -> str:
     return text.strip().upper()
+
+
+def _upper_list(values: Sequence[str]) -> list[str]:
+    return [v.upper() for v in split_list(values)]
 
 
 def _no_spaces(text: str) -> str:
@@ -104,6 +108,10 @@ def _with_equities(s: StudySpec) -> bool:
 
 def _with_regress(s: StudySpec) -> bool:
     return bool(s.regress)
+
+
+def _with_factors(s: StudySpec) -> bool:
+    return bool(s.factors) or s.model == "factor"
 
 
 @dataclass
@@ -190,7 +198,25 @@ class StudySpec:
         echo="always",
         help="Event window in sessions (hours with --interval 1h) relative to day 0.",
     )
-    model: Model = _opt("market", flag="--model", choices=MODELS, show_default=True, echo="always")
+    model: Model = _opt(
+        "market",
+        flag="--model",
+        choices=MODELS,
+        show_default=True,
+        echo="always",
+        help="Normal-return model; factor = OLS on the --factors (MacKinlay 1997 variances "
+        "generalised to k regressors).",
+    )
+    factors: list[str] = _opt(
+        factory=list,
+        flag="--factors",
+        multiple=True,
+        metavar="SYMBOLS",
+        parse=_upper_list,
+        join=True,
+        echo_if=_with_factors,
+        help="Factor return series of --model factor, comma-separated held symbols (BTC,NVDA).",
+    )
     cars: list[str] = _opt(
         factory=list,
         flag="--car",
@@ -358,6 +384,7 @@ class StudySpec:
         windows, benchmarks and assets are resolved per leg by the planner."""
         return {
             "model": self.model,
+            "factors": tuple(self.factors),
             "min_estimation_obs": self.min_obs,
             "convention": self.convention,
             "return_kind": self.return_kind,

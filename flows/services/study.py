@@ -26,6 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.services import second_stage
+from flows.services.factors import (
+    check_factor_request,
+    choose_with_indexes,
+    factor_symbols,
+    leg_assets,
+    load_with_indexes,
+    with_indexes,
+)
 from flows.services.second_stage import DEFAULT_REGRESS_WINDOW, SecondStage, regress_window_label
 from flows.services.windows import parse_window
 from warehouse.errors import InputError
@@ -314,8 +322,6 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     from warehouse.studies import (
         catalog_events,
         category_symbols,
-        choose_series,
-        load_series,
         resolve_symbols,
         series_catalog,
     )
@@ -333,6 +339,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
             f"--estimation {req.estimation}"
         )
     cars = _car_windows(req, win)
+    check_factor_request(req)  # issue 23: --model factor (flows.services.factors)
     events = _resolve_events(con, req)
     notes: list[str] = []
 
@@ -370,6 +377,7 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     catalog = series_catalog(con)
     if catalog.empty:
         raise InputError("the warehouse holds no prices yet: run `aitokens import FILE.csv` first")
+    catalog = with_indexes(con, catalog, req)  # issue 23: + ALTS when named (factors.py)
     classes = catalog.groupby("symbol")["asset_class"].first().to_dict()
 
     # which symbols go to which leg
@@ -413,10 +421,12 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
     if not leg_specs:
         raise InputError("no asset to study: give --assets, --category or --equities")
 
-    all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b]})
+    factors = factor_symbols(catalog, req)  # issue 23: factor series load beside the benchmark
+    leg_specs = [(n, t, a, b) for n, t, ss, b in leg_specs if (a := leg_assets(ss, factors))]
+    all_syms = sorted({s for _, _, syms, b in leg_specs for s in [*syms, b, *factors]})
     cals = set(catalog.loc[catalog["symbol"].isin(all_syms), "calendar"])
     spans = _spans(events, cals, est, win)
-    choices = choose_series(con, all_syms, spans=spans, sources=req.sources)
+    choices = choose_with_indexes(con, all_syms, spans=spans, sources=req.sources)  # + ALTS
     for choice in choices.values():
         if choice.alternatives:
             notes.append(
@@ -439,7 +449,8 @@ def plan_study(con: duckdb.DuckDBPyConnection, req: StudyRequest) -> Plan:
 
     legs = []
     for name, title, syms, bench in leg_specs:
-        panel = load_series(con, [(choices[s].asset_id, choices[s].source) for s in [*syms, bench]])
+        with_f = dict.fromkeys([*syms, bench, *factors])  # issue 23: + the factor series
+        panel = load_with_indexes(con, [(choices[s].asset_id, choices[s].source) for s in with_f])
         # issue 25: a series continued through its lineage (AGIX as FET) covers what it reaches
         covered = extend_choices(choices, panel)
         leg_notes = _check_coverage(title, events, syms, bench, covered, win)
@@ -941,8 +952,11 @@ def replay_plan(
     stored engine spec, and exactly the series and dates it read. ``--rerun`` refits it to
     check the stored numbers; ``aitokens report --study ID`` renders it, placebo included
     (``placebo``), so the report shows that study and no other."""
+    import pandas as pd
+
     from analysis import Event, EventStudy
-    from warehouse.studies import catalog_events, load_hourly_series, load_series, load_study
+    from flows.services.factors import load_with_indexes
+    from warehouse.studies import catalog_events, load_hourly_series, load_study
 
     runs = load_study(con, study_or_group)
     req = StudyRequest.from_command(runs[0].command)
@@ -953,7 +967,9 @@ def replay_plan(
         if run.interval == "1h":
             panel = load_hourly_series(con, series, ts_range=run.date_range)
         else:
-            panel = load_series(con, series, date_range=run.date_range)
+            panel = load_with_indexes(con, series)  # ALTS is built, not stored
+            lo, hi = (pd.Timestamp(d) for d in run.date_range)
+            panel = panel[panel["date"].between(lo, hi)].reset_index(drop=True)
         choices = {s.symbol: s.choice() for s in run.series}
         study = EventStudy.from_spec(run.spec)
         title = _leg_title(run.leg, [choices[a].asset_class for a in run.assets], run.benchmark)
